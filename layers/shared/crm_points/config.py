@@ -1,0 +1,44 @@
+"""Business configuration (SPEC §10) and the deployment settings read from the environment."""
+
+import os
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class PointsConfig(BaseModel):
+    """The §10 settings with their defaults; the stored config overrides the keys it names."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    point_value_cents: Annotated[int, Field(ge=1, le=10_000)] = 1
+    earn_rate: Annotated[Decimal, Field(ge=0, le=100, decimal_places=4)] = Decimal(1)
+    validity_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    rolling_expiry: bool = True
+    reinstatement_days: Annotated[int, Field(ge=0, le=3650)] = 90
+    expiring_window_days: Annotated[int, Field(ge=1, le=365)] = 30
+    large_redemption_points: Annotated[int, Field(ge=1)] = 10_000
+    high_expiration_rate_pct: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(20)
+    low_redemption_rate_pct: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(5)
+    support_agent_award_limit: Annotated[int, Field(ge=1)] = 1_000
+    manager_deduct_limit: Annotated[int, Field(ge=1)] = 5_000
+    booking_link: str = "https://example.com/book"
+    sender_email: str = "points@example.com"
+    ops_topic_arn: str = ""
+
+
+class Settings(BaseModel):
+    """Where this deployment keeps its data, read once at cold start."""
+
+    model_config = ConfigDict(frozen=True)
+
+    table_name: Annotated[str, Field(min_length=3, max_length=255)]
+
+    @classmethod
+    def from_environment(cls) -> "Settings":
+        """Validate the environment; a missing TABLE_NAME fails the cold start loudly."""
+        return cls(table_name=os.environ.get("TABLE_NAME", ""))

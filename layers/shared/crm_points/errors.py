@@ -1,0 +1,66 @@
+"""Domain errors. Plain classes: the HTTP mapping lives in `crm_points.http` alone."""
+
+from typing import Any
+
+
+class PointsError(Exception):
+    """Base of every error the domain raises on purpose; `code` is the API's error code."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class ValidationFailed(PointsError):
+    code = "VALIDATION_ERROR"
+
+
+class NotFound(PointsError):
+    code = "NOT_FOUND"
+
+
+class InsufficientPoints(PointsError):
+    code = "INSUFFICIENT_POINTS"
+
+    def __init__(self, available: int, requested: int) -> None:
+        super().__init__(
+            f"{requested} points requested but only {available} are available",
+            {"available": available, "requested": requested},
+        )
+
+
+class Conflict(PointsError):
+    """A state conflict; `retryable` tells the caller whether the same request may succeed later."""
+
+    code = "CONFLICT"
+
+    def __init__(
+        self, message: str, details: dict[str, Any] | None = None, *, retryable: bool = False
+    ) -> None:
+        super().__init__(message, {**(details or {}), "retryable": retryable})
+        self.retryable = retryable
+
+
+class IdempotencyKeyReused(PointsError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "This idempotency key was already used for a different request",
+            {"idempotencyKey": key},
+        )
+
+
+class Unauthorized(PointsError):
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(PointsError):
+    code = "FORBIDDEN"
+
+
+class LimitExceeded(PointsError):
+    code = "LIMIT_EXCEEDED"

@@ -1,0 +1,532 @@
+"""The ledger rules of SPEC §2 as pure functions of an account's state.
+
+Each movement takes the account as read (or None for a customer with no account yet) and
+returns a `Posting`: the account as it must be written and the entries to append. Nothing
+here does I/O; `crm_points.service` writes a posting as one DynamoDB transaction.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from enum import Enum
+
+from ulid import ULID
+
+from crm_points.config import PointsConfig
+from crm_points.errors import Conflict, InsufficientPoints, NotFound, ValidationFailed
+from crm_points.models import (
+    Account,
+    Actor,
+    Allocation,
+    ExpiredPoints,
+    LedgerEntry,
+    Lot,
+    TransactionType,
+)
+
+# An account item is rewritten by every write; this bound keeps it far below DynamoDB's
+# 400 KB item limit (a lot is about 200 bytes). See docs/ledger.md.
+MAX_ACTIVE_LOTS = 1_500
+# Entries one posting may append: one transaction holds at most 100 items, of which the
+# account, the idempotency record and one condition check take three.
+MAX_ENTRIES_PER_POSTING = 90
+
+
+class Figure(Enum):
+    """The lifetime figure a movement changes (SPEC §2.1)."""
+
+    EARNED = "earned"
+    REDEEMED = "redeemed"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asks, when, and under which rules: the same for every entry of one posting."""
+
+    now: datetime
+    actor: Actor
+    request_id: str
+    config: PointsConfig
+
+
+@dataclass
+class Posting:
+    """An account's new state and the entries that got it there."""
+
+    account: Account
+    entries: list[LedgerEntry] = field(default_factory=list)
+    previous_version: int | None = None
+
+
+def new_id(moment: datetime) -> str:
+    """A ULID: unique and sortable by creation time."""
+    return str(ULID.from_datetime(moment))
+
+
+def fifo_order(lots: Iterable[Lot]) -> list[Lot]:
+    """Lots in consumption order: soonest-expiring first, ties oldest first (SPEC §2.3)."""
+    return sorted(lots, key=lambda lot: (lot.expires_at, lot.earned_at, lot.point_batch_id))
+
+
+def points_for_booking(amount_cents: int, config: PointsConfig) -> int:
+    """EARN points for a booking: floor(amountCents / 100 * earnRate) (SPEC §5)."""
+    exact = Decimal(amount_cents) * config.earn_rate / Decimal(100)
+    return int(exact.to_integral_value(rounding=ROUND_FLOOR))
+
+
+class _Book:
+    """A working copy of one account to which a posting's entries are applied in order."""
+
+    def __init__(self, account: Account | None, customer_id: str, ctx: Context) -> None:
+        self.ctx = ctx
+        if account is None:
+            self.previous_version: int | None = None
+            account = Account(customer_id=customer_id, created_at=ctx.now, updated_at=ctx.now)
+        else:
+            self.previous_version = account.version
+            account = account.model_copy(deep=True)
+        self.account = account
+        self.entries: list[LedgerEntry] = []
+
+    def posting(self) -> Posting:
+        if not self.entries:
+            raise ValueError("a posting needs at least one entry")
+        if len(self.entries) > MAX_ENTRIES_PER_POSTING:
+            raise ValueError("too many entries for one transaction")
+        self.account.version += 1
+        self.account.updated_at = self.ctx.now
+        return Posting(self.account, self.entries, self.previous_version)
+
+    def _adjust(self, figure: Figure, balance_change: int) -> None:
+        account = self.account
+        account.current_balance += balance_change
+        if figure is Figure.EARNED:
+            account.lifetime_earned += balance_change
+        elif figure is Figure.REDEEMED:
+            account.lifetime_redeemed -= balance_change
+        else:
+            account.lifetime_expired -= balance_change
+
+    def record(self, kind: TransactionType, points: int, **fields: object) -> LedgerEntry:
+        self.account.entry_count += 1
+        entry = LedgerEntry.model_validate(
+            {
+                "transaction_id": new_id(self.ctx.now),
+                "customer_id": self.account.customer_id,
+                "sequence": self.account.entry_count,
+                "type": kind,
+                "points": points,
+                "balance_after": self.account.current_balance,
+                "actor": self.ctx.actor,
+                "created_at": self.ctx.now,
+                "request_id": self.ctx.request_id,
+                **fields,
+            }
+        )
+        self.entries.append(entry)
+        return entry
+
+    def credit(
+        self,
+        kind: TransactionType,
+        points: int,
+        figure: Figure,
+        *,
+        expires_at: datetime,
+        description: str,
+        reason: str,
+        earned_at: datetime | None = None,
+        booking_id: str | None = None,
+        related_transaction_id: str | None = None,
+    ) -> LedgerEntry:
+        """Add points as a new lot; a debt is settled first (SPEC §2.8)."""
+        debt = max(0, -self.account.current_balance)
+        settled = min(points, debt)
+        lot_id = new_id(self.ctx.now)
+        self._adjust(figure, points)
+        entry = self.record(
+            kind,
+            points,
+            description=description,
+            reason=reason,
+            booking_id=booking_id,
+            point_batch_id=lot_id,
+            expires_at=expires_at,
+            settled_debt=settled,
+            related_transaction_id=related_transaction_id,
+        )
+        if points > settled:
+            if len(self.account.lots) >= MAX_ACTIVE_LOTS:
+                raise Conflict(
+                    f"The account already holds {MAX_ACTIVE_LOTS} active lots",
+                    {"customerId": self.account.customer_id},
+                )
+            self.account.lots.append(
+                Lot(
+                    point_batch_id=lot_id,
+                    original_points=points,
+                    remaining_points=points - settled,
+                    earned_at=earned_at or self.ctx.now,
+                    expires_at=expires_at,
+                    transaction_id=entry.transaction_id,
+                )
+            )
+        return entry
+
+    def debit(
+        self,
+        kind: TransactionType,
+        points: int,
+        figure: Figure,
+        *,
+        description: str,
+        reason: str,
+        allow_negative: bool = False,
+        first_lot: str | None = None,
+        booking_id: str | None = None,
+        related_transaction_id: str | None = None,
+    ) -> LedgerEntry:
+        """Take points from the lots in FIFO order; only `allow_negative` may overdraw."""
+        available = sum(lot.remaining_points for lot in self.account.lots)
+        if points > available and not allow_negative:
+            raise InsufficientPoints(available=available, requested=points)
+        order = fifo_order(self.account.lots)
+        if first_lot is not None:
+            order.sort(key=lambda lot: lot.point_batch_id != first_lot)
+        allocations: list[Allocation] = []
+        wanted = points
+        for lot in order:
+            if wanted == 0:
+                break
+            taken = min(wanted, lot.remaining_points)
+            lot.remaining_points -= taken
+            wanted -= taken
+            allocations.append(Allocation(point_batch_id=lot.point_batch_id, points=taken))
+        self.account.lots = [lot for lot in self.account.lots if lot.remaining_points > 0]
+        self._adjust(figure, -points)
+        return self.record(
+            kind,
+            -points,
+            description=description,
+            reason=reason,
+            allocations=allocations,
+            booking_id=booking_id,
+            related_transaction_id=related_transaction_id,
+        )
+
+    def expire_due(self, as_of: datetime) -> LedgerEntry | None:
+        """Expire every lot whose `expires_at` is at or before `as_of` (SPEC §2.6)."""
+        due = fifo_order(lot for lot in self.account.lots if lot.expires_at <= as_of)
+        points = sum(lot.remaining_points for lot in due)
+        if points == 0:
+            return None
+        expired_ids = {lot.point_batch_id for lot in due}
+        self.account.lots = [
+            lot for lot in self.account.lots if lot.point_batch_id not in expired_ids
+        ]
+        self._adjust(Figure.EXPIRED, -points)
+        entry = self.record(
+            TransactionType.EXPIRE,
+            -points,
+            description=f"{points:,} points expired",
+            reason="Points reached their expiry date",
+            allocations=[
+                Allocation(point_batch_id=lot.point_batch_id, points=lot.remaining_points)
+                for lot in due
+            ],
+        )
+        self.account.unrecovered_expiries.append(
+            ExpiredPoints(transaction_id=entry.transaction_id, points=points, expired_at=as_of)
+        )
+        return entry
+
+    def recover(
+        self, expire_transaction_id: str, new_expiry: datetime, description: str, reason: str
+    ) -> LedgerEntry:
+        """Bring back the points of one EXPIRE entry as a new lot, once (SPEC §2.4)."""
+        expired = next(
+            (
+                item
+                for item in self.account.unrecovered_expiries
+                if item.transaction_id == expire_transaction_id
+            ),
+            None,
+        )
+        if expired is None:
+            raise Conflict(
+                "These expired points were already recovered",
+                {"transactionId": expire_transaction_id},
+            )
+        self.account.unrecovered_expiries.remove(expired)
+        return self.credit(
+            TransactionType.RECOVER,
+            expired.points,
+            Figure.EXPIRED,
+            expires_at=new_expiry,
+            description=description,
+            reason=reason,
+            related_transaction_id=expire_transaction_id,
+        )
+
+    def roll_expiry(self, floor: datetime) -> None:
+        """Keep every active lot alive until at least `floor` (SPEC §2.7 rolling expiry)."""
+        for lot in self.account.lots:
+            lot.expires_at = max(lot.expires_at, floor)
+
+
+def _require_future(moment: datetime, now: datetime, field_name: str) -> None:
+    if moment <= now:
+        raise ValidationFailed(
+            f"{field_name} must be in the future", {"field": field_name, "value": str(moment)}
+        )
+
+
+def _require_account(account: Account | None, customer_id: str) -> Account:
+    if account is None:
+        raise NotFound(f"Customer {customer_id} has no points account", {"customerId": customer_id})
+    return account
+
+
+def award(
+    account: Account | None,
+    ctx: Context,
+    *,
+    customer_id: str,
+    amount: int,
+    reason: str,
+    expiry_date: datetime | None = None,
+) -> Posting:
+    """AWARD bonus points; an unknown customer gets an account (a sign-up bonus, §2.1)."""
+    expires_at = expiry_date or ctx.now + timedelta(days=ctx.config.validity_days)
+    _require_future(expires_at, ctx.now, "expiryDate")
+    book = _Book(account, customer_id, ctx)
+    book.credit(
+        TransactionType.AWARD,
+        amount,
+        Figure.EARNED,
+        expires_at=expires_at,
+        description=f"Bonus points: {reason}",
+        reason=reason,
+    )
+    return book.posting()
+
+
+def deduct(
+    account: Account | None,
+    ctx: Context,
+    *,
+    customer_id: str,
+    amount: int,
+    reason: str,
+    allow_negative: bool = False,
+) -> Posting:
+    """DEDUCT points; overdrawing needs `allow_negative` (SPEC §2.8)."""
+    book = _Book(_require_account(account, customer_id), customer_id, ctx)
+    book.debit(
+        TransactionType.DEDUCT,
+        amount,
+        Figure.REDEEMED,
+        description=f"Points deducted: {reason}",
+        reason=reason,
+        allow_negative=allow_negative,
+    )
+    return book.posting()
+
+
+def redeem(
+    account: Account | None,
+    ctx: Context,
+    *,
+    customer_id: str,
+    amount: int,
+    reason: str,
+    booking_id: str | None = None,
+) -> Posting:
+    """REDEEM points, never overdrawing (SPEC §2.3)."""
+    book = _Book(_require_account(account, customer_id), customer_id, ctx)
+    description = f"Redeemed on booking {booking_id}" if booking_id else f"Redeemed: {reason}"
+    book.debit(
+        TransactionType.REDEEM,
+        amount,
+        Figure.REDEEMED,
+        description=description,
+        reason=reason,
+        booking_id=booking_id,
+    )
+    return book.posting()
+
+
+def earn_for_booking(
+    account: Account | None,
+    ctx: Context,
+    *,
+    customer_id: str,
+    booking_id: str,
+    completed_at: datetime,
+    amount_cents: int,
+) -> Posting:
+    """EARN for a completed booking, with reinstatement and rolling expiry (SPEC §2.7, §5).
+
+    Effects are computed as of `completed_at`, the booking system's clock. Points that
+    expired within `reinstatementDays` before the booking come back first (RECOVER, actor
+    system); then the EARN; then every active lot lives at least `validityDays` past the
+    booking.
+    """
+    config = ctx.config
+    book = _Book(account, customer_id, ctx)
+    keep_until = completed_at + timedelta(days=config.validity_days)
+    if config.reinstatement_days > 0:
+        window_start = completed_at - timedelta(days=config.reinstatement_days)
+        reinstatable = [
+            item
+            for item in book.account.unrecovered_expiries
+            if window_start <= item.expired_at <= completed_at
+        ]
+        for item in reinstatable[: MAX_ENTRIES_PER_POSTING - 1]:
+            book.recover(
+                item.transaction_id,
+                keep_until,
+                description=f"{item.points:,} expired points reinstated by booking {booking_id}",
+                reason=f"Booking {booking_id} completed within {config.reinstatement_days} days",
+            )
+    points = points_for_booking(amount_cents, config)
+    if points > 0:
+        book.credit(
+            TransactionType.EARN,
+            points,
+            Figure.EARNED,
+            expires_at=keep_until,
+            earned_at=completed_at,
+            description=f"Earned on booking {booking_id}",
+            reason="Booking completed",
+            booking_id=booking_id,
+        )
+    if config.rolling_expiry:
+        book.roll_expiry(keep_until)
+    if not book.entries:
+        raise ValidationFailed(
+            "The booking earns no points", {"bookingId": booking_id, "amountCents": amount_cents}
+        )
+    return book.posting()
+
+
+def expire(account: Account | None, ctx: Context, *, customer_id: str) -> Posting | None:
+    """EXPIRE every lot due at `ctx.now`; None when nothing is due (a repeated run)."""
+    if account is None:
+        return None
+    book = _Book(account, customer_id, ctx)
+    if book.expire_due(ctx.now) is None:
+        return None
+    return book.posting()
+
+
+def recover_expired(
+    account: Account | None,
+    ctx: Context,
+    *,
+    customer_id: str,
+    expire_transaction_id: str,
+    reason: str,
+    new_expiry_date: datetime,
+) -> Posting:
+    """RECOVER the points of one EXPIRE entry by hand (ADMIN); once per entry."""
+    _require_future(new_expiry_date, ctx.now, "newExpiryDate")
+    book = _Book(_require_account(account, customer_id), customer_id, ctx)
+    book.recover(
+        expire_transaction_id,
+        new_expiry_date,
+        description=f"Expired points recovered: {reason}",
+        reason=reason,
+    )
+    return book.posting()
+
+
+def extend_expiry(
+    account: Account | None,
+    ctx: Context,
+    *,
+    customer_id: str,
+    point_batch_id: str,
+    new_expiry_date: datetime,
+    reason: str,
+) -> Posting:
+    """Move one active lot's expiry later; an EXPIRY_EXTENDED entry audits it (0 points)."""
+    _require_future(new_expiry_date, ctx.now, "newExpiryDate")
+    book = _Book(_require_account(account, customer_id), customer_id, ctx)
+    lot = next((x for x in book.account.lots if x.point_batch_id == point_batch_id), None)
+    if lot is None:
+        raise Conflict(
+            "This point batch is no longer active (spent or expired)",
+            {"pointBatchId": point_batch_id},
+        )
+    if new_expiry_date <= lot.expires_at:
+        raise ValidationFailed(
+            "newExpiryDate must be later than the batch's current expiry",
+            {"field": "newExpiryDate", "currentExpiry": lot.expires_at.isoformat()},
+        )
+    old_expiry = lot.expires_at
+    lot.expires_at = new_expiry_date
+    book.record(
+        TransactionType.EXPIRY_EXTENDED,
+        0,
+        description=f"Expiry of {lot.remaining_points:,} points extended",
+        reason=reason,
+        point_batch_id=point_batch_id,
+        old_expiry_date=old_expiry,
+        new_expiry_date=new_expiry_date,
+    )
+    return book.posting()
+
+
+@dataclass(frozen=True)
+class BookingLedger:
+    """What a booking did to the ledger: its EARN and its REDEEM, as recorded."""
+
+    earn: LedgerEntry | None
+    redeem: LedgerEntry | None
+
+
+def reverse_booking(
+    account: Account | None,
+    ctx: Context,
+    *,
+    customer_id: str,
+    booking_id: str,
+    booking: BookingLedger,
+    reason: str,
+) -> Posting | None:
+    """REVERSAL of a cancelled booking: its redeemed points come back, its earn goes (§2.4).
+
+    The earn is taken from the booking's own lot first, then FIFO; if those points were
+    spent the balance goes negative (SPEC §2.8). None when the booking moved no points.
+    """
+    if booking.earn is None and booking.redeem is None:
+        return None
+    book = _Book(_require_account(account, customer_id), customer_id, ctx)
+    if booking.redeem is not None:
+        returned = -booking.redeem.points
+        book.credit(
+            TransactionType.REVERSAL,
+            returned,
+            Figure.REDEEMED,
+            expires_at=ctx.now + timedelta(days=ctx.config.validity_days),
+            description=f"{returned:,} redeemed points returned: booking {booking_id} cancelled",
+            reason=reason,
+            booking_id=booking_id,
+            related_transaction_id=booking.redeem.transaction_id,
+        )
+    if booking.earn is not None:
+        book.debit(
+            TransactionType.REVERSAL,
+            booking.earn.points,
+            Figure.EARNED,
+            description=f"Points earned on booking {booking_id} reversed: booking cancelled",
+            reason=reason,
+            allow_negative=True,
+            first_lot=booking.earn.point_batch_id,
+            booking_id=booking_id,
+            related_transaction_id=booking.earn.transaction_id,
+        )
+    return book.posting()

@@ -1,0 +1,146 @@
+"""The ledger's records: accounts with their active lots, and immutable ledger entries.
+
+Field names are snake_case in Python and camelCase on the wire and in DynamoDB, as in the
+seed's interfaces. Times are timezone-aware UTC and serialise as `2026-01-31T09:00:00.000Z`,
+a fixed-width form that sorts as text.
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+
+def iso_utc(moment: datetime) -> str:
+    """Fixed-width UTC text for a moment, millisecond precision, sortable as a string."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def _require_timezone(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("a date-time needs a timezone (for example Z or +02:00)")
+    return moment.astimezone(UTC)
+
+
+UtcDateTime = Annotated[
+    datetime,
+    AfterValidator(_require_timezone),
+    PlainSerializer(iso_utc, return_type=str, when_used="json"),
+]
+
+
+class CamelModel(BaseModel):
+    """Base of every record: camelCase aliases, unknown fields rejected."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class TransactionType(StrEnum):
+    EARN = "EARN"
+    AWARD = "AWARD"
+    DEDUCT = "DEDUCT"
+    REDEEM = "REDEEM"
+    EXPIRE = "EXPIRE"
+    RECOVER = "RECOVER"
+    EXPIRY_EXTENDED = "EXPIRY_EXTENDED"
+    REVERSAL = "REVERSAL"
+
+
+class LotStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    CONSUMED = "CONSUMED"
+    EXPIRED = "EXPIRED"
+
+
+class Actor(CamelModel):
+    """Who made an entry: a verified token's subject and role, or the system."""
+
+    user_id: str
+    role: str | None = None
+
+
+SYSTEM = Actor(user_id="system")
+
+
+class Allocation(CamelModel):
+    """Points a debit took from one lot."""
+
+    point_batch_id: str
+    points: int
+
+
+class Lot(CamelModel):
+    """A batch of points from one credit, spendable until `expires_at` (SPEC §2.2)."""
+
+    point_batch_id: str
+    original_points: int
+    remaining_points: int
+    earned_at: UtcDateTime
+    expires_at: UtcDateTime
+    status: LotStatus = LotStatus.ACTIVE
+    transaction_id: str
+
+
+class ExpiredPoints(CamelModel):
+    """An EXPIRE entry not yet recovered: what recovery and reinstatement may bring back."""
+
+    transaction_id: str
+    points: int
+    expired_at: UtcDateTime
+
+
+class Account(CamelModel):
+    """A customer's balance figures and ACTIVE lots; rewritten whole by every ledger write.
+
+    `version` is the optimistic-concurrency counter; `entry_count` numbers the entries, so
+    history sorts in the order the entries were committed.
+    """
+
+    customer_id: str
+    current_balance: int = 0
+    lifetime_earned: int = 0
+    lifetime_redeemed: int = 0
+    lifetime_expired: int = 0
+    version: int = 0
+    entry_count: int = 0
+    lots: list[Lot] = Field(default_factory=list)
+    unrecovered_expiries: list[ExpiredPoints] = Field(default_factory=list)
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class LedgerEntry(CamelModel):
+    """One immutable ledger entry (SPEC §2.5)."""
+
+    transaction_id: str
+    customer_id: str
+    sequence: int
+    type: TransactionType
+    points: int
+    balance_after: int
+    description: str
+    reason: str
+    actor: Actor
+    created_at: UtcDateTime
+    request_id: str
+    booking_id: str | None = None
+    allocations: list[Allocation] = Field(default_factory=list)
+    point_batch_id: str | None = None
+    expires_at: UtcDateTime | None = None
+    settled_debt: int = 0
+    related_transaction_id: str | None = None
+    old_expiry_date: UtcDateTime | None = None
+    new_expiry_date: UtcDateTime | None = None
+
+
+class PostingResult(CamelModel):
+    """What a ledger write answers, and what a replay of the same request answers again."""
+
+    customer_id: str
+    transactions: list[LedgerEntry]
+    current_balance: int
+    replayed: bool = False

@@ -1,0 +1,98 @@
+"""Roles and permissions (SPEC §4): who may do what, and up to which amount."""
+
+from enum import StrEnum
+
+from crm_points.config import PointsConfig
+from crm_points.errors import Forbidden, LimitExceeded
+
+
+class Role(StrEnum):
+    SUPPORT_AGENT = "SUPPORT_AGENT"
+    MANAGER = "MANAGER"
+    ADMIN = "ADMIN"
+    BOOKING_SYSTEM = "BOOKING_SYSTEM"
+
+
+class Permission(StrEnum):
+    VIEW_POINTS = "VIEW_POINTS"
+    VIEW_TRANSACTIONS = "VIEW_TRANSACTIONS"
+    AWARD_SMALL_BONUS = "AWARD_SMALL_BONUS"
+    AWARD_POINTS = "AWARD_POINTS"
+    DEDUCT_POINTS = "DEDUCT_POINTS"
+    REDEEM_POINTS = "REDEEM_POINTS"
+    EXTEND_EXPIRY = "EXTEND_EXPIRY"
+    RECOVER_EXPIRED = "RECOVER_EXPIRED"
+    BULK_OPERATIONS = "BULK_OPERATIONS"
+    SYSTEM_CONFIG = "SYSTEM_CONFIG"
+    APPROVE = "APPROVE"
+    VIEW_ANALYTICS = "VIEW_ANALYTICS"
+    VIEW_ALERTS = "VIEW_ALERTS"
+    MANAGE_ALERTS = "MANAGE_ALERTS"
+
+
+_VIEW = {Permission.VIEW_POINTS, Permission.VIEW_TRANSACTIONS}
+_MANAGE = {
+    Permission.AWARD_SMALL_BONUS,
+    Permission.AWARD_POINTS,
+    Permission.DEDUCT_POINTS,
+    Permission.REDEEM_POINTS,
+    Permission.EXTEND_EXPIRY,
+    Permission.APPROVE,
+    Permission.VIEW_ANALYTICS,
+    Permission.VIEW_ALERTS,
+    Permission.MANAGE_ALERTS,
+}
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.SUPPORT_AGENT: frozenset(_VIEW | {Permission.AWARD_SMALL_BONUS}),
+    Role.MANAGER: frozenset(_VIEW | _MANAGE),
+    Role.ADMIN: frozenset(Permission),
+    Role.BOOKING_SYSTEM: frozenset(_VIEW | {Permission.REDEEM_POINTS}),
+}
+
+
+def role_from_groups(groups: list[str]) -> Role | None:
+    """The strongest known role among a token's groups, or None."""
+    ranked = [Role.ADMIN, Role.MANAGER, Role.SUPPORT_AGENT, Role.BOOKING_SYSTEM]
+    return next((role for role in ranked if role.value in groups), None)
+
+
+def has(role: Role, permission: Permission) -> bool:
+    return permission in GRANTS[role]
+
+
+def require(role: Role, permission: Permission) -> None:
+    """Raise FORBIDDEN unless the role has the permission."""
+    if not has(role, permission):
+        raise Forbidden(
+            f"Role {role.value} may not do this ({permission.value})",
+            {"role": role.value, "permission": permission.value},
+        )
+
+
+def require_award(role: Role, amount: int, config: PointsConfig) -> None:
+    """AWARD_POINTS allows any amount; AWARD_SMALL_BONUS only below the agent limit."""
+    if has(role, Permission.AWARD_POINTS):
+        return
+    require(role, Permission.AWARD_SMALL_BONUS)
+    if amount >= config.support_agent_award_limit:
+        raise LimitExceeded(
+            f"Role {role.value} may award fewer than {config.support_agent_award_limit:,} points",
+            {"limit": config.support_agent_award_limit, "amount": amount},
+        )
+
+
+def deduct_limit(role: Role, config: PointsConfig) -> int | None:
+    """The largest deduction the role may make or approve; None means no limit."""
+    require(role, Permission.DEDUCT_POINTS)
+    return None if role is Role.ADMIN else config.manager_deduct_limit - 1
+
+
+def require_deduct(role: Role, amount: int, config: PointsConfig) -> None:
+    """DEDUCT_POINTS: MANAGER below the manager limit, ADMIN any amount."""
+    limit = deduct_limit(role, config)
+    if limit is not None and amount > limit:
+        raise LimitExceeded(
+            f"Role {role.value} may deduct fewer than {config.manager_deduct_limit:,} points",
+            {"limit": config.manager_deduct_limit, "amount": amount},
+        )

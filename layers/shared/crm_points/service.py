@@ -1,0 +1,485 @@
+"""Ledger operations: read the account, apply a movement, commit it as one transaction.
+
+Optimistic concurrency (SPEC §2.10): the account is read, the movement planned, and the
+write conditioned on the version read; a writer that lost the race reads again, a bounded
+number of times, then gets 409 CONFLICT (retryable). Idempotency (SPEC §2.9): the request's
+record is written in that same transaction; a replay is answered from it.
+"""
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from crm_points import ledger
+from crm_points.config import PointsConfig
+from crm_points.errors import (
+    Conflict,
+    IdempotencyKeyReused,
+    NotFound,
+    PointsError,
+    ValidationFailed,
+)
+from crm_points.ledger import BookingLedger, Context, Posting
+from crm_points.models import Account, Actor, LedgerEntry, PostingResult, TransactionType, iso_utc
+from crm_points.store import (
+    Claim,
+    ClaimTaken,
+    Guard,
+    LedgerStore,
+    WriteConflict,
+    booking_pk,
+    idempotency_pk,
+)
+
+# Errors after which the outcome of a write is unknown, or which say "try again": the
+# whole operation is retried, which is safe because the idempotency record makes a
+# committed write answer as a replay.
+_TRANSIENT_CODES = {
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """Who asks, when, and with which idempotency key."""
+
+    actor: Actor
+    request_id: str
+    now: datetime
+    idempotency_key: str
+
+
+def fingerprint(operation: str, payload: dict[str, Any]) -> str:
+    """A stable hash of a request's meaning: same operation and payload, same hash."""
+    canonical = json.dumps({"operation": operation, **payload}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class PointsService:
+    """The ledger's write and read operations over a `LedgerStore`."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        config: PointsConfig,
+        *,
+        max_attempts: int = 10,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.max_attempts = max_attempts
+        self.sleep = sleep
+
+    # -- writes -----------------------------------------------------------------------
+
+    def award(
+        self,
+        request: Request,
+        *,
+        customer_id: str,
+        amount: int,
+        reason: str,
+        expiry_date: datetime | None = None,
+    ) -> PostingResult:
+        """AWARD bonus points (CRM "Add Bonus Points")."""
+        payload = {
+            "customerId": customer_id,
+            "amount": amount,
+            "reason": reason,
+            "expiryDate": expiry_date,
+            "actor": request.actor.user_id,
+        }
+        return self._post(
+            customer_id,
+            self._api_claim(request, "award", payload),
+            lambda account, ctx: ledger.award(
+                account,
+                ctx,
+                customer_id=customer_id,
+                amount=amount,
+                reason=reason,
+                expiry_date=expiry_date,
+            ),
+            request,
+        )
+
+    def deduct(
+        self,
+        request: Request,
+        *,
+        customer_id: str,
+        amount: int,
+        reason: str,
+        allow_negative: bool = False,
+    ) -> PostingResult:
+        """DEDUCT points; `allow_negative` lets an ADMIN overdraw (SPEC §2.8)."""
+        payload = {
+            "customerId": customer_id,
+            "amount": amount,
+            "reason": reason,
+            "allowNegative": allow_negative,
+            "actor": request.actor.user_id,
+        }
+        return self._post(
+            customer_id,
+            self._api_claim(request, "deduct", payload),
+            lambda account, ctx: ledger.deduct(
+                account,
+                ctx,
+                customer_id=customer_id,
+                amount=amount,
+                reason=reason,
+                allow_negative=allow_negative,
+            ),
+            request,
+        )
+
+    def redeem(
+        self,
+        request: Request,
+        *,
+        customer_id: str,
+        amount: int,
+        reason: str,
+        booking_id: str | None = None,
+    ) -> PostingResult:
+        """REDEEM points; a booking has at most one redemption (SPEC §5)."""
+        payload = {
+            "customerId": customer_id,
+            "amount": amount,
+            "reason": reason,
+            "bookingId": booking_id,
+            "actor": request.actor.user_id,
+        }
+        guards: tuple[Guard, ...] = ()
+        if booking_id is not None:
+            guards = (
+                Guard(
+                    booking_pk(booking_id),
+                    "REDEEM",
+                    must_exist=False,
+                    write_result=True,
+                    error=Conflict(
+                        "This booking already has a redemption", {"bookingId": booking_id}
+                    ),
+                ),
+            )
+        return self._post(
+            customer_id,
+            self._api_claim(request, "redeem", payload),
+            lambda account, ctx: ledger.redeem(
+                account,
+                ctx,
+                customer_id=customer_id,
+                amount=amount,
+                reason=reason,
+                booking_id=booking_id,
+            ),
+            request,
+            guards=guards,
+        )
+
+    def extend_expiry(
+        self, request: Request, *, point_batch_id: str, new_expiry_date: datetime, reason: str
+    ) -> PostingResult:
+        """Move an active lot's expiry later (CRM "Extend Expiration")."""
+        customer_id = self.store.locate_lot(point_batch_id)
+        if customer_id is None:
+            raise NotFound(
+                f"Point batch {point_batch_id} does not exist", {"pointBatchId": point_batch_id}
+            )
+        payload = {
+            "pointBatchId": point_batch_id,
+            "newExpiryDate": new_expiry_date,
+            "reason": reason,
+            "actor": request.actor.user_id,
+        }
+        return self._post(
+            customer_id,
+            self._api_claim(request, "extend-expiry", payload),
+            lambda account, ctx: ledger.extend_expiry(
+                account,
+                ctx,
+                customer_id=customer_id,
+                point_batch_id=point_batch_id,
+                new_expiry_date=new_expiry_date,
+                reason=reason,
+            ),
+            request,
+        )
+
+    def recover_expired(
+        self, request: Request, *, transaction_id: str, reason: str, new_expiry_date: datetime
+    ) -> PostingResult:
+        """RECOVER the points of one EXPIRE entry; a second time is 409 CONFLICT."""
+        located = self.store.locate_transaction(transaction_id)
+        if located is None:
+            raise NotFound(
+                f"Transaction {transaction_id} does not exist", {"transactionId": transaction_id}
+            )
+        customer_id, kind = located
+        if kind != TransactionType.EXPIRE:
+            raise ValidationFailed(
+                "Only an EXPIRE transaction can be recovered",
+                {"transactionId": transaction_id, "type": kind},
+            )
+        payload = {
+            "transactionId": transaction_id,
+            "reason": reason,
+            "newExpiryDate": new_expiry_date,
+            "actor": request.actor.user_id,
+        }
+        return self._post(
+            customer_id,
+            self._api_claim(request, "recover-expired", payload),
+            lambda account, ctx: ledger.recover_expired(
+                account,
+                ctx,
+                customer_id=customer_id,
+                expire_transaction_id=transaction_id,
+                reason=reason,
+                new_expiry_date=new_expiry_date,
+            ),
+            request,
+        )
+
+    def earn_for_booking(
+        self,
+        request: Request,
+        *,
+        customer_id: str,
+        booking_id: str,
+        completed_at: datetime,
+        amount_cents: int,
+    ) -> PostingResult:
+        """EARN for a completed booking, at most once per booking however often delivered.
+
+        The booking's record is its idempotency key; a booking already cancelled earns
+        nothing (409 CONFLICT, not retryable).
+        """
+        payload = {
+            "customerId": customer_id,
+            "completedAt": completed_at,
+            "amountCents": amount_cents,
+        }
+        claim = Claim(
+            booking_pk(booking_id),
+            "EARN",
+            fingerprint("earn", payload),
+            f"booking:{booking_id}:earn",
+        )
+        cancelled = Guard(
+            booking_pk(booking_id),
+            "REVERSAL",
+            must_exist=False,
+            error=Conflict("This booking was cancelled", {"bookingId": booking_id}),
+        )
+        return self._post(
+            customer_id,
+            claim,
+            lambda account, ctx: ledger.earn_for_booking(
+                account,
+                ctx,
+                customer_id=customer_id,
+                booking_id=booking_id,
+                completed_at=completed_at,
+                amount_cents=amount_cents,
+            ),
+            request,
+            guards=(cancelled,),
+        )
+
+    def reverse_booking(
+        self, request: Request, *, customer_id: str, booking_id: str, reason: str
+    ) -> PostingResult:
+        """REVERSAL of a cancelled booking's EARN and REDEEM, once per booking.
+
+        A cancellation that arrives before the booking's completion is recorded too, so the
+        late completion earns nothing.
+        """
+        claim = Claim(
+            booking_pk(booking_id),
+            "REVERSAL",
+            fingerprint("reverse", {"customerId": customer_id}),
+            f"booking:{booking_id}:reversal",
+        )
+        for _ in range(self.max_attempts):
+            records = self.store.booking_records(booking_id)
+            if any(record.customer_id != customer_id for record in records.values()):
+                raise ValidationFailed(
+                    "The booking belongs to another customer", {"bookingId": booking_id}
+                )
+            booking = BookingLedger(
+                earn=_entry_of(records.get("EARN"), TransactionType.EARN),
+                redeem=_entry_of(records.get("REDEEM"), TransactionType.REDEEM),
+            )
+            # The reversal is only right if the booking's records are still as read.
+            as_read = tuple(
+                Guard(
+                    booking_pk(booking_id),
+                    kind,
+                    must_exist=kind in records,
+                    error=_BookingChanged(kind),
+                )
+                for kind in ("EARN", "REDEEM")
+            )
+            try:
+                return self._post(
+                    customer_id,
+                    claim,
+                    partial(
+                        ledger.reverse_booking,
+                        customer_id=customer_id,
+                        booking_id=booking_id,
+                        booking=booking,
+                        reason=reason,
+                    ),
+                    request,
+                    guards=as_read,
+                    allow_empty=True,
+                )
+            except _BookingChanged:
+                continue
+        raise Conflict(
+            "The booking changed while it was being reversed; try again",
+            {"bookingId": booking_id},
+            retryable=True,
+        )
+
+    def expire(self, *, customer_id: str, now: datetime, request_id: str) -> PostingResult | None:
+        """EXPIRE the customer's lots due at `now`; None when nothing is due.
+
+        The run's time is the idempotency key: the same run repeated answers the same.
+        """
+        claim = Claim(
+            idempotency_pk(f"expiry:{customer_id}:{iso_utc(now)}"),
+            "REQUEST",
+            fingerprint("expire", {"customerId": customer_id}),
+            "expiry",
+        )
+        request = Request(ledger_system_actor(), request_id, now, claim.key)
+        try:
+            return self._post(
+                customer_id,
+                claim,
+                lambda account, ctx: ledger.expire(account, ctx, customer_id=customer_id),
+                request,
+            )
+        except _NothingToWrite:
+            return None
+
+    # -- reads ------------------------------------------------------------------------
+
+    def account(self, customer_id: str) -> Account:
+        """The account as of now, or 404."""
+        account = self.store.load_account(customer_id)
+        if account is None:
+            raise NotFound(
+                f"Customer {customer_id} has no points account", {"customerId": customer_id}
+            )
+        return account
+
+    # -- the write loop ---------------------------------------------------------------
+
+    def _api_claim(self, request: Request, operation: str, payload: dict[str, Any]) -> Claim:
+        return Claim(
+            idempotency_pk(request.idempotency_key),
+            "REQUEST",
+            fingerprint(operation, payload),
+            request.idempotency_key,
+        )
+
+    def _post(
+        self,
+        customer_id: str,
+        claim: Claim,
+        plan: Callable[[Account | None, Context], Posting | None],
+        request: Request,
+        *,
+        guards: tuple[Guard, ...] = (),
+        allow_empty: bool = False,
+    ) -> PostingResult:
+        ctx = Context(
+            now=request.now, actor=request.actor, request_id=request.request_id, config=self.config
+        )
+        last_failure = "no attempt"
+        for attempt in range(self.max_attempts):
+            if attempt:
+                # Full jitter keeps many writers on one account from retrying in step.
+                self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+            account = self.store.load_account(customer_id)
+            try:
+                posting = plan(account, ctx)
+            except PointsError:
+                stored = self.store.read_claim(claim)
+                if stored is not None:
+                    return _replay(claim, stored.request_hash, stored.result)
+                raise
+            if posting is None and not allow_empty:
+                stored = self.store.read_claim(claim)
+                if stored is not None:
+                    return _replay(claim, stored.request_hash, stored.result)
+                raise _NothingToWrite
+            latest = posting.account if posting else account
+            result = PostingResult(
+                customer_id=customer_id,
+                transactions=posting.entries if posting else [],
+                current_balance=latest.current_balance if latest else 0,
+            )
+            try:
+                self.store.commit(posting, claim, result, guards)
+                return result
+            except ClaimTaken as taken:
+                return _replay(claim, taken.stored.request_hash, taken.stored.result)
+            except WriteConflict as conflict:
+                last_failure = str(conflict)
+            except (HTTPClientError, BotoConnectionError) as lost:
+                # The write may or may not have committed; the retry finds out.
+                last_failure = type(lost).__name__
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in _TRANSIENT_CODES:
+                    raise
+                last_failure = error.response["Error"]["Code"]
+        raise Conflict(
+            "The account changed too often while this request was being made; try again",
+            {"customerId": customer_id, "attempts": self.max_attempts, "cause": last_failure},
+            retryable=True,
+        )
+
+
+class _NothingToWrite(Exception):
+    """A movement that found nothing to do (an expiry run with nothing due)."""
+
+
+class _BookingChanged(Exception):
+    """A booking's EARN or REDEEM record appeared or vanished since it was read."""
+
+
+def ledger_system_actor() -> Actor:
+    return Actor(user_id="system")
+
+
+def _replay(claim: Claim, stored_hash: str, result: PostingResult) -> PostingResult:
+    if stored_hash != claim.request_hash:
+        raise IdempotencyKeyReused(claim.key)
+    return result.model_copy(update={"replayed": True})
+
+
+def _entry_of(result: PostingResult | None, kind: TransactionType) -> LedgerEntry | None:
+    if result is None:
+        return None
+    return next((entry for entry in result.transactions if entry.type == kind), None)

@@ -1,0 +1,64 @@
+"""Read the deployed resources' definitions from template.yaml: the one copy of the schema."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (!Ref, !If, …) kept as {"Fn": value}."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:
+        raise yaml.constructor.ConstructorError(None, None, f"unexpected node {node!r}")
+    return {name: value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    """template.yaml as plain data."""
+    with path.open() as source:
+        data: dict[str, Any] = yaml.load(source, Loader=_CloudFormationLoader)  # noqa: S506
+    return data
+
+
+def table_definition(template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """CreateTable arguments for the points table, from its resource in template.yaml.
+
+    Only the properties that shape the data are taken (keys, attributes, indexes, billing,
+    stream); deletion protection, PITR and encryption are the deployed table's concerns.
+    """
+    resource = (template or load_template())["Resources"]["PointsTable"]["Properties"]
+    definition: dict[str, Any] = {
+        "KeySchema": resource["KeySchema"],
+        "AttributeDefinitions": resource["AttributeDefinitions"],
+        "BillingMode": resource["BillingMode"],
+        "StreamSpecification": {"StreamEnabled": True, **resource["StreamSpecification"]},
+    }
+    if resource.get("GlobalSecondaryIndexes"):
+        definition["GlobalSecondaryIndexes"] = resource["GlobalSecondaryIndexes"]
+    return definition
+
+
+def create_table(dynamodb: Any, table_name: str) -> bool:
+    """Create the points table if it does not exist; True when it was created now."""
+    existing = dynamodb.list_tables()["TableNames"]
+    if table_name in existing:
+        return False
+    dynamodb.create_table(TableName=table_name, **table_definition())
+    dynamodb.get_waiter("table_exists").wait(TableName=table_name)
+    return True

@@ -1,0 +1,100 @@
+"""Shared fixtures: DynamoDB Local for the session, a table from template.yaml, a clock."""
+
+import itertools
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from crm_points.config import PointsConfig
+from crm_points.models import Actor
+from crm_points.service import PointsService, Request
+from crm_points.store import LedgerStore
+from local.dynamodb_local import DynamoDBLocal, client, endpoint_from_environment
+from local.template import create_table
+
+START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+MANAGER = Actor(user_id="manager-1", role="MANAGER")
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint() -> Iterator[str]:
+    """DynamoDB Local in memory for the test session (or AWS_ENDPOINT_URL_DYNAMODB)."""
+    external = endpoint_from_environment()
+    if external:
+        yield external
+        return
+    with DynamoDBLocal() as local:
+        yield local.endpoint
+
+
+@pytest.fixture(scope="session")
+def table_name(dynamodb_endpoint: str) -> str:
+    name = f"crm-points-test-{uuid.uuid4().hex[:8]}"
+    create_table(client(dynamodb_endpoint), name)
+    return name
+
+
+@pytest.fixture
+def dynamodb(dynamodb_endpoint: str) -> Any:
+    """A fresh client per test, so request counting hooks never leak between tests."""
+    return client(dynamodb_endpoint)
+
+
+class RequestCounter:
+    """Counts DynamoDB API calls made through one client, by operation (botocore hooks)."""
+
+    def __init__(self, dynamodb: Any) -> None:
+        self.calls: Counter[str] = Counter()
+        dynamodb.meta.events.register("before-call.dynamodb", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+@pytest.fixture
+def requests(dynamodb: Any) -> RequestCounter:
+    return RequestCounter(dynamodb)
+
+
+@pytest.fixture
+def store(dynamodb: Any, table_name: str) -> LedgerStore:
+    return LedgerStore(dynamodb, table_name)
+
+
+@pytest.fixture
+def config() -> PointsConfig:
+    return PointsConfig()
+
+
+@pytest.fixture
+def service(store: LedgerStore, config: PointsConfig) -> PointsService:
+    return PointsService(store, config, sleep=lambda _: None)
+
+
+@pytest.fixture
+def customer_id() -> str:
+    return f"cust-{uuid.uuid4().hex[:12]}"
+
+
+_keys = itertools.count()
+
+
+def request(now: datetime = START, actor: Actor = MANAGER, key: str | None = None) -> Request:
+    """A request with a fresh idempotency key unless one is given."""
+    return Request(
+        actor=actor,
+        request_id=f"req-{next(_keys)}",
+        now=now,
+        idempotency_key=key or f"key-{uuid.uuid4().hex}",
+    )
