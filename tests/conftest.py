@@ -38,10 +38,21 @@ def table_name(dynamodb_endpoint: str) -> str:
     return name
 
 
+def forbid_scans(dynamodb: Any) -> None:
+    """Make any Scan through this client fail the test (SPEC §12: no Scan at run time)."""
+
+    def refuse(**_: Any) -> None:
+        raise AssertionError("Scan is not allowed in any runtime path")
+
+    dynamodb.meta.events.register("before-call.dynamodb.Scan", refuse)
+
+
 @pytest.fixture
 def dynamodb(dynamodb_endpoint: str) -> Any:
     """A fresh client per test, so request counting hooks never leak between tests."""
-    return client(dynamodb_endpoint)
+    fresh = client(dynamodb_endpoint)
+    forbid_scans(fresh)
+    return fresh
 
 
 class RequestCounter:

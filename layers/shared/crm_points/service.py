@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -50,6 +50,9 @@ _TRANSIENT_CODES = {
     "InternalServerError",
     "ServiceUnavailable",
 }
+
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,7 @@ class PointsService:
         self, request: Request, *, point_batch_id: str, new_expiry_date: datetime, reason: str
     ) -> PostingResult:
         """Move an active lot's expiry later (CRM "Extend Expiration")."""
-        customer_id = self.store.locate_lot(point_batch_id)
+        customer_id = self._read(partial(self.store.locate_lot, point_batch_id))
         if customer_id is None:
             raise NotFound(
                 f"Point batch {point_batch_id} does not exist", {"pointBatchId": point_batch_id}
@@ -226,7 +229,7 @@ class PointsService:
         self, request: Request, *, transaction_id: str, reason: str, new_expiry_date: datetime
     ) -> PostingResult:
         """RECOVER the points of one EXPIRE entry; a second time is 409 CONFLICT."""
-        located = self.store.locate_transaction(transaction_id)
+        located = self._read(partial(self.store.locate_transaction, transaction_id))
         if located is None:
             raise NotFound(
                 f"Transaction {transaction_id} does not exist", {"transactionId": transaction_id}
@@ -318,7 +321,7 @@ class PointsService:
             f"booking:{booking_id}:reversal",
         )
         for _ in range(self.max_attempts):
-            records = self.store.booking_records(booking_id)
+            records = self._read(partial(self.store.booking_records, booking_id))
             if any(record.customer_id != customer_id for record in records.values()):
                 raise ValidationFailed(
                     "The booking belongs to another customer", {"bookingId": booking_id}
@@ -395,6 +398,22 @@ class PointsService:
 
     # -- the write loop ---------------------------------------------------------------
 
+    def _read(self, read: Callable[[], _T]) -> _T:
+        """A read outside the write loop, retried like it on transient failures."""
+        for attempt in range(self.max_attempts - 1):
+            self._pause(attempt)
+            try:
+                return read()
+            except Exception as error:
+                if not _transient(error):
+                    raise
+        return read()
+
+    def _pause(self, attempt: int) -> None:
+        """Back off before a retry, with full jitter so that racing writers spread out."""
+        if attempt:
+            self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+
     def _api_claim(self, request: Request, operation: str, payload: dict[str, Any]) -> Claim:
         return Claim(
             idempotency_pk(request.idempotency_key),
@@ -418,47 +437,58 @@ class PointsService:
         )
         last_failure = "no attempt"
         for attempt in range(self.max_attempts):
-            if attempt:
-                # Full jitter keeps many writers on one account from retrying in step.
-                self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
-            account = self.store.load_account(customer_id)
+            self._pause(attempt)
             try:
-                posting = plan(account, ctx)
-            except PointsError:
-                stored = self.store.read_claim(claim)
-                if stored is not None:
-                    return _replay(claim, stored.request_hash, stored.result)
-                raise
-            if posting is None and not allow_empty:
-                stored = self.store.read_claim(claim)
-                if stored is not None:
-                    return _replay(claim, stored.request_hash, stored.result)
-                raise _NothingToWrite
-            latest = posting.account if posting else account
-            result = PostingResult(
-                customer_id=customer_id,
-                transactions=posting.entries if posting else [],
-                current_balance=latest.current_balance if latest else 0,
-            )
-            try:
-                self.store.commit(posting, claim, result, guards)
-                return result
+                return self._attempt(customer_id, claim, plan, ctx, guards, allow_empty)
             except ClaimTaken as taken:
                 return _replay(claim, taken.stored.request_hash, taken.stored.result)
             except WriteConflict as conflict:
                 last_failure = str(conflict)
-            except (HTTPClientError, BotoConnectionError) as lost:
-                # The write may or may not have committed; the retry finds out.
-                last_failure = type(lost).__name__
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") not in _TRANSIENT_CODES:
+            except Exception as error:
+                # After a lost connection the write may or may not have committed: the
+                # retry finds out from the idempotency record.
+                if not _transient(error):
                     raise
-                last_failure = error.response["Error"]["Code"]
+                last_failure = type(error).__name__
         raise Conflict(
             "The account changed too often while this request was being made; try again",
             {"customerId": customer_id, "attempts": self.max_attempts, "cause": last_failure},
             retryable=True,
         )
+
+    def _attempt(
+        self,
+        customer_id: str,
+        claim: Claim,
+        plan: Callable[[Account | None, Context], Posting | None],
+        ctx: Context,
+        guards: tuple[Guard, ...],
+        allow_empty: bool,
+    ) -> PostingResult:
+        """One read-plan-commit round; a refused or empty plan first checks for a replay."""
+        account = self.store.load_account(customer_id)
+        try:
+            posting = plan(account, ctx)
+        except PointsError:
+            self._raise_if_replay(claim)
+            raise
+        if posting is None and not allow_empty:
+            self._raise_if_replay(claim)
+            raise _NothingToWrite
+        latest = posting.account if posting else account
+        result = PostingResult(
+            customer_id=customer_id,
+            transactions=posting.entries if posting else [],
+            current_balance=latest.current_balance if latest else 0,
+        )
+        self.store.commit(posting, claim, result, guards)
+        return result
+
+    def _raise_if_replay(self, claim: Claim) -> None:
+        """An earlier request with this key answers this one, even if its plan now fails."""
+        stored = self.store.read_claim(claim)
+        if stored is not None:
+            raise ClaimTaken(stored)
 
 
 class _NothingToWrite(Exception):
@@ -471,6 +501,16 @@ class _BookingChanged(Exception):
 
 def ledger_system_actor() -> Actor:
     return Actor(user_id="system")
+
+
+def _transient(error: Exception) -> bool:
+    """A failure after which the same request may well succeed."""
+    if isinstance(error, HTTPClientError | BotoConnectionError):
+        return True
+    return (
+        isinstance(error, ClientError)
+        and error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
+    )
 
 
 def _replay(claim: Claim, stored_hash: str, result: PostingResult) -> PostingResult:

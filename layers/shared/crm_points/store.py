@@ -332,6 +332,7 @@ class LedgerStore:
                 {":pk": customer_pk(customer_id), ":first": ENTRY_PREFIX, ":last": ACCOUNT_SK}
             ),
             ScanIndexForward=False,
+            ConsistentRead=True,
             Limit=recent + 2,
         )
         account = None
@@ -363,6 +364,7 @@ class LedgerStore:
             KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :last",
             ExpressionAttributeValues=to_item({":pk": pk, ":first": ENTRY_PREFIX, ":last": last}),
             ScanIndexForward=False,
+            ConsistentRead=True,
             Limit=fetch,
         )
         account = None

@@ -1,0 +1,178 @@
+"""The read functions' real handlers, driven with API Gateway HTTP API events from events/."""
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from crm_points.runtime import runtime
+from local.dynamodb_local import LOCAL_ACCESS_KEY, REGION
+from tests.conftest import START, RequestCounter, forbid_scans, request
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:af-south-1:123456789012:function:test-function"
+    aws_request_id: str = "test-request"
+
+
+def load_handler(function: str) -> ModuleType:
+    """A function's handler module, loaded from its own folder as Lambda would."""
+    path = ROOT / "functions" / function / "handler.py"
+    spec = importlib.util.spec_from_file_location(f"handler_{function}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def api_event(name: str, customer_id: str, **changes: Any) -> dict[str, Any]:
+    """A sample event from events/, pointed at one customer."""
+    event: dict[str, Any] = json.loads((ROOT / "events" / f"{name}.json").read_text())
+    for key in ("rawPath",):
+        event[key] = event[key].replace("demo-001", customer_id)
+    event["requestContext"]["http"]["path"] = event["rawPath"]
+    event["pathParameters"] = {"customerId": customer_id}
+    event.update(changes)
+    return event
+
+
+def with_claims(event: dict[str, Any], claims: dict[str, Any] | None) -> dict[str, Any]:
+    if claims is None:
+        event["requestContext"].pop("authorizer")
+    else:
+        event["requestContext"]["authorizer"]["jwt"]["claims"] = claims
+    return event
+
+
+@pytest.fixture
+def lambda_env(monkeypatch, dynamodb_endpoint, table_name):
+    """The environment template.yaml gives the functions, pointed at DynamoDB Local."""
+    monkeypatch.setenv("TABLE_NAME", table_name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LOCAL_ACCESS_KEY)
+    runtime.cache_clear()
+    forbid_scans(runtime().store.client)
+    yield RequestCounter(runtime().store.client)
+    runtime.cache_clear()
+
+
+def invoke(function: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = load_handler(function).lambda_handler(event, LambdaContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_summary_has_every_field_of_the_seed_in_one_query(lambda_env, service, customer_id):
+    service.award(request(), customer_id=customer_id, amount=12_450, reason="Seed figures")
+    lambda_env.reset()
+    status, body = invoke("customer_points", api_event("get_customer_points", customer_id))
+    assert status == 200
+    assert lambda_env.calls == {"Query": 1}
+    assert set(body) == {
+        "customerId",
+        "currentBalance",
+        "expiringBalance",
+        "pointsValue",
+        "lifetimeEarned",
+        "lifetimeRedeemed",
+        "lifetimeExpired",
+        "recentTransactions",
+        "expirationSchedule",
+    }
+    assert body["currentBalance"] == 12_450
+    assert body["pointsValue"] == 124.5
+    assert body["recentTransactions"][0]["type"] == "AWARD"
+    assert body["recentTransactions"][0]["balanceAfter"] == 12_450
+    assert body["expirationSchedule"] == [
+        {"amount": 12_450, "expiryDate": (START.date().replace(year=2027)).isoformat()}
+    ]
+
+
+def test_summary_of_unknown_customer_is_404_in_the_error_format(lambda_env, customer_id):
+    status, body = invoke("customer_points", api_event("get_customer_points", customer_id))
+    assert status == 404
+    assert body["error"]["code"] == "NOT_FOUND"
+    assert body["requestId"] == "Y5kQWjLrJoEEMTw="
+
+
+@pytest.mark.parametrize(
+    ("claims", "status", "code"),
+    [
+        (None, 401, "UNAUTHORIZED"),
+        ({"sub": "u-1", "cognito:groups": "[CUSTOMER]"}, 401, "UNAUTHORIZED"),
+        ({"cognito:groups": "[ADMIN]"}, 401, "UNAUTHORIZED"),
+    ],
+)
+def test_callers_without_a_crm_role_are_refused(lambda_env, customer_id, claims, status, code):
+    event = with_claims(api_event("get_customer_points", customer_id), claims)
+    assert invoke("customer_points", event) == (
+        status,
+        {
+            "error": {
+                "code": code,
+                "message": "A verified token with a CRM role is required",
+                "details": {},
+            },
+            "requestId": "Y5kQWjLrJoEEMTw=",
+        },
+    )
+
+
+@pytest.mark.parametrize("role", ["SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM"])
+def test_every_role_may_view_points(lambda_env, service, customer_id, role):
+    service.award(request(), customer_id=customer_id, amount=5, reason="Points")
+    event = with_claims(
+        api_event("get_customer_points", customer_id), {"sub": "u-1", "cognito:groups": [role]}
+    )
+    assert invoke("customer_points", event)[0] == 200
+
+
+def test_malformed_customer_id_is_a_validation_error(lambda_env):
+    event = api_event("get_customer_points", "bad%20id")
+    event["pathParameters"] = {"customerId": "bad id!"}
+    status, body = invoke("customer_points", event)
+    assert status == 422
+    assert body["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_history_pages_newest_first_one_query_per_page(lambda_env, service, customer_id):
+    for amount in range(1, 8):
+        service.award(request(), customer_id=customer_id, amount=amount, reason="Points")
+    lambda_env.reset()
+    seen: list[int] = []
+    cursor = None
+    pages = 0
+    while True:
+        query = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        event = api_event("get_customer_transactions", customer_id, queryStringParameters=query)
+        status, body = invoke("customer_transactions", event)
+        assert status == 200
+        pages += 1
+        seen.extend(entry["points"] for entry in body["transactions"])
+        cursor = body["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == [7, 6, 5, 4, 3, 2, 1]
+    assert lambda_env.calls == {"Query": pages}
+    assert pages == 3
+
+
+@pytest.mark.parametrize(
+    "query", [{"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"cursor": "not-a-cursor"}]
+)
+def test_history_rejects_bad_paging(lambda_env, service, customer_id, query):
+    service.award(request(), customer_id=customer_id, amount=5, reason="Points")
+    event = api_event("get_customer_transactions", customer_id, queryStringParameters=query)
+    status, body = invoke("customer_transactions", event)
+    assert (status, body["error"]["code"]) == (422, "VALIDATION_ERROR")

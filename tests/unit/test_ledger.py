@@ -1,0 +1,282 @@
+"""The ledger rules as pure functions: no database."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crm_points import ledger
+from crm_points.config import PointsConfig
+from crm_points.errors import Conflict, InsufficientPoints, NotFound, ValidationFailed
+from crm_points.ledger import BookingLedger, Context
+from crm_points.models import Account, Actor, TransactionType
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+CONFIG = PointsConfig()
+CUSTOMER = "c-1"
+
+
+def ctx(now: datetime = NOW, config: PointsConfig = CONFIG) -> Context:
+    return Context(now=now, actor=Actor(user_id="u-1", role="ADMIN"), request_id="r", config=config)
+
+
+def awarded(*amounts_and_days: tuple[int, int]) -> Account:
+    """An account holding one lot per (points, days until expiry)."""
+    account = None
+    for points, days in amounts_and_days:
+        account = ledger.award(
+            account,
+            ctx(),
+            customer_id=CUSTOMER,
+            amount=points,
+            reason="Setup",
+            expiry_date=NOW + timedelta(days=days),
+        ).account
+    assert account is not None
+    return account
+
+
+def identity_holds(account: Account) -> bool:
+    return account.current_balance == (
+        account.lifetime_earned - account.lifetime_redeemed - account.lifetime_expired
+    )
+
+
+def test_points_for_booking_floors():
+    assert ledger.points_for_booking(12_399, CONFIG) == 123
+    assert ledger.points_for_booking(99, CONFIG) == 0
+    assert ledger.points_for_booking(10_000, PointsConfig(earn_rate="1.5")) == 150
+
+
+def test_award_sets_default_validity_and_account_figures():
+    posting = ledger.award(None, ctx(), customer_id=CUSTOMER, amount=250, reason="Welcome")
+    assert posting.previous_version is None
+    assert posting.account.version == 1
+    (entry,) = posting.entries
+    assert (entry.type, entry.points, entry.balance_after, entry.sequence) == (
+        TransactionType.AWARD,
+        250,
+        250,
+        1,
+    )
+    assert posting.account.lots[0].expires_at == NOW + timedelta(days=365)
+
+
+def test_award_expiry_must_be_in_the_future():
+    with pytest.raises(ValidationFailed):
+        ledger.award(None, ctx(), customer_id=CUSTOMER, amount=1, reason="x", expiry_date=NOW)
+
+
+def test_debit_is_fifo_with_ties_broken_by_age():
+    account = awarded((100, 50), (100, 10), (100, 10))
+    ids = [lot.point_batch_id for lot in account.lots]
+    posting = ledger.redeem(account, ctx(), customer_id=CUSTOMER, amount=150, reason="Buy")
+    allocations = [(a.point_batch_id, a.points) for a in posting.entries[0].allocations]
+    assert allocations == [(ids[1], 100), (ids[2], 50)]
+    assert [(lot.point_batch_id, lot.remaining_points) for lot in posting.account.lots] == [
+        (ids[0], 100),
+        (ids[2], 50),
+    ]
+
+
+def test_redeem_cannot_overdraw():
+    account = awarded((100, 30))
+    with pytest.raises(InsufficientPoints) as refused:
+        ledger.redeem(account, ctx(), customer_id=CUSTOMER, amount=101, reason="Too much")
+    assert refused.value.details == {"available": 100, "requested": 101}
+
+
+def test_redeem_of_unknown_customer_is_not_found():
+    with pytest.raises(NotFound):
+        ledger.redeem(None, ctx(), customer_id=CUSTOMER, amount=1, reason="x")
+
+
+def test_debt_is_settled_before_new_points_are_spendable():
+    account = awarded((100, 30))
+    account = ledger.deduct(
+        account, ctx(), customer_id=CUSTOMER, amount=250, reason="Fraud", allow_negative=True
+    ).account
+    assert (account.current_balance, account.lots) == (-150, [])
+    partial = ledger.award(account, ctx(), customer_id=CUSTOMER, amount=100, reason="Part")
+    assert partial.account.current_balance == -50
+    assert partial.account.lots == []
+    assert partial.entries[0].settled_debt == 100
+    settled = ledger.award(partial.account, ctx(), customer_id=CUSTOMER, amount=80, reason="Rest")
+    assert settled.entries[0].settled_debt == 50
+    assert [lot.remaining_points for lot in settled.account.lots] == [30]
+    assert identity_holds(settled.account)
+
+
+def test_expire_takes_due_lots_only_and_remembers_them_for_recovery():
+    account = awarded((40, 5), (60, 50))
+    posting = ledger.expire(account, ctx(NOW + timedelta(days=6)), customer_id=CUSTOMER)
+    assert posting is not None
+    (entry,) = posting.entries
+    assert (entry.type, entry.points) == (TransactionType.EXPIRE, -40)
+    assert posting.account.lifetime_expired == 40
+    assert [x.points for x in posting.account.unrecovered_expiries] == [40]
+    assert (
+        ledger.expire(posting.account, ctx(NOW + timedelta(days=6)), customer_id=CUSTOMER) is None
+    )
+
+
+def test_recover_once_then_conflict():
+    account = awarded((40, 5))
+    later = NOW + timedelta(days=6)
+    expired = ledger.expire(account, ctx(later), customer_id=CUSTOMER)
+    assert expired is not None
+    expire_id = expired.entries[0].transaction_id
+    recovered = ledger.recover_expired(
+        expired.account,
+        ctx(later),
+        customer_id=CUSTOMER,
+        expire_transaction_id=expire_id,
+        reason="Goodwill",
+        new_expiry_date=later + timedelta(days=30),
+    )
+    assert recovered.account.current_balance == 40
+    assert recovered.account.lifetime_expired == 0
+    assert recovered.entries[0].related_transaction_id == expire_id
+    with pytest.raises(Conflict):
+        ledger.recover_expired(
+            recovered.account,
+            ctx(later),
+            customer_id=CUSTOMER,
+            expire_transaction_id=expire_id,
+            reason="Again",
+            new_expiry_date=later + timedelta(days=30),
+        )
+
+
+def test_booking_rolls_expiry_and_reinstates_recent_expiries():
+    account = awarded((40, 5), (60, 100))
+    expired_at = NOW + timedelta(days=6)
+    expired = ledger.expire(account, ctx(expired_at), customer_id=CUSTOMER)
+    assert expired is not None
+    completed = expired_at + timedelta(days=30)
+    posting = ledger.earn_for_booking(
+        expired.account,
+        ctx(completed),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        completed_at=completed,
+        amount_cents=50_000,
+    )
+    kinds = [(e.type, e.points) for e in posting.entries]
+    assert kinds == [(TransactionType.RECOVER, 40), (TransactionType.EARN, 500)]
+    keep_until = completed + timedelta(days=365)
+    assert {lot.expires_at for lot in posting.account.lots} == {keep_until}
+    assert posting.account.current_balance == 600
+    assert identity_holds(posting.account)
+
+
+def test_reinstatement_window_is_respected():
+    account = awarded((40, 5))
+    expired = ledger.expire(account, ctx(NOW + timedelta(days=6)), customer_id=CUSTOMER)
+    assert expired is not None
+    completed = NOW + timedelta(days=6 + 91)
+    posting = ledger.earn_for_booking(
+        expired.account,
+        ctx(completed),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        completed_at=completed,
+        amount_cents=1_000,
+    )
+    assert [e.type for e in posting.entries] == [TransactionType.EARN]
+
+
+def test_rolling_expiry_can_be_switched_off():
+    account = awarded((40, 5))
+    config = PointsConfig(rolling_expiry=False)
+    posting = ledger.earn_for_booking(
+        account,
+        ctx(config=config),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        completed_at=NOW,
+        amount_cents=1_000,
+    )
+    assert min(lot.expires_at for lot in posting.account.lots) == NOW + timedelta(days=5)
+
+
+def test_extend_expiry_only_later_and_only_active_lots():
+    account = awarded((40, 5))
+    lot_id = account.lots[0].point_batch_id
+    with pytest.raises(ValidationFailed):
+        ledger.extend_expiry(
+            account,
+            ctx(),
+            customer_id=CUSTOMER,
+            point_batch_id=lot_id,
+            new_expiry_date=NOW + timedelta(days=4),
+            reason="Shorter",
+        )
+    with pytest.raises(Conflict):
+        ledger.extend_expiry(
+            account,
+            ctx(),
+            customer_id=CUSTOMER,
+            point_batch_id="gone",
+            new_expiry_date=NOW + timedelta(days=40),
+            reason="Missing",
+        )
+    posting = ledger.extend_expiry(
+        account,
+        ctx(),
+        customer_id=CUSTOMER,
+        point_batch_id=lot_id,
+        new_expiry_date=NOW + timedelta(days=40),
+        reason="Loyal",
+    )
+    entry = posting.entries[0]
+    assert (entry.points, entry.old_expiry_date, entry.new_expiry_date) == (
+        0,
+        NOW + timedelta(days=5),
+        NOW + timedelta(days=40),
+    )
+
+
+def test_reversal_takes_the_booking_lot_first_and_may_go_negative():
+    account = awarded((100, 5))
+    earned = ledger.earn_for_booking(
+        account,
+        ctx(),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        completed_at=NOW,
+        amount_cents=30_000,
+    )
+    spent = ledger.redeem(
+        earned.account, ctx(), customer_id=CUSTOMER, amount=350, reason="Spend"
+    ).account
+    reversal = ledger.reverse_booking(
+        spent,
+        ctx(),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        booking=BookingLedger(earn=earned.entries[0], redeem=None),
+        reason="Cancelled",
+    )
+    assert reversal is not None
+    assert reversal.account.current_balance == -250
+    assert reversal.account.lifetime_earned == 100
+    assert identity_holds(reversal.account)
+
+
+def test_reversal_of_nothing_is_nothing():
+    account = awarded((100, 5))
+    empty = BookingLedger(earn=None, redeem=None)
+    assert (
+        ledger.reverse_booking(
+            account, ctx(), customer_id=CUSTOMER, booking_id="b", booking=empty, reason="x"
+        )
+        is None
+    )
+
+
+def test_a_debit_across_many_lots_is_one_posting():
+    account = awarded(*[(2, 10 + day) for day in range(500)])
+    posting = ledger.redeem(account, ctx(), customer_id=CUSTOMER, amount=999, reason="All")
+    assert len(posting.entries) == 1
+    assert len(posting.entries[0].allocations) == 500
+    assert [lot.remaining_points for lot in posting.account.lots] == [1]
