@@ -280,3 +280,20 @@ def test_a_debit_across_many_lots_is_one_posting():
     assert len(posting.entries) == 1
     assert len(posting.entries[0].allocations) == 500
     assert [lot.remaining_points for lot in posting.account.lots] == [1]
+
+
+@pytest.mark.parametrize("attempt", range(20))
+def test_lots_earned_at_the_same_moment_are_spent_in_creation_order(attempt):
+    # Same `now`, same expiry: their ids share a timestamp, and with other ids made in
+    # between (another request, another Lambda instance) their random parts are unordered,
+    # so only creation order can break the tie.
+    account = None
+    for _ in range(3):
+        ledger.new_id(NOW + timedelta(days=1))
+        account = ledger.award(
+            account, ctx(), customer_id=CUSTOMER, amount=10, reason="Same moment"
+        ).account
+    assert account is not None
+    created = [lot.point_batch_id for lot in account.lots]
+    posting = ledger.redeem(account, ctx(), customer_id=CUSTOMER, amount=15, reason="Buy")
+    assert [a.point_batch_id for a in posting.entries[0].allocations] == created[:2]

@@ -66,8 +66,12 @@ def new_id(moment: datetime) -> str:
 
 
 def fifo_order(lots: Iterable[Lot]) -> list[Lot]:
-    """Lots in consumption order: soonest-expiring first, ties oldest first (SPEC §2.3)."""
-    return sorted(lots, key=lambda lot: (lot.expires_at, lot.earned_at, lot.point_batch_id))
+    """Lots in consumption order: soonest-expiring first, ties oldest first (SPEC §2.3).
+
+    The account keeps its lots in the order they were created, and the sort is stable, so
+    lots earned at the same moment are taken in creation order.
+    """
+    return sorted(lots, key=lambda lot: (lot.expires_at, lot.earned_at))
 
 
 def points_for_booking(amount_cents: int, config: PointsConfig) -> int:

@@ -4,19 +4,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
-import boto3
-from botocore.config import Config
-
 from crm_points.config import PointsConfig, Settings
 from crm_points.service import PointsService
 from crm_points.store import LedgerStore
-
-_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
-    connect_timeout=2,
-    read_timeout=5,
-    tcp_keepalive=True,
-)
 
 
 @dataclass(frozen=True)
@@ -30,8 +20,18 @@ class Runtime:
 @cache
 def runtime() -> Runtime:
     """Settings validated and clients made on first use, then reused for every invocation."""
+    # boto3 is imported here, on first use, to keep the handler's import (cold start) short.
+    import boto3
+    from botocore.config import Config
+
     settings = Settings.from_environment()
-    client = boto3.client("dynamodb", config=_CLIENT_CONFIG)
+    client_config = Config(
+        retries={"mode": "standard", "max_attempts": 4},
+        connect_timeout=2,
+        read_timeout=5,
+        tcp_keepalive=True,
+    )
+    client = boto3.client("dynamodb", config=client_config)
     store = LedgerStore(client, settings.table_name)
     config = PointsConfig()
     return Runtime(settings, config, store, PointsService(store, config))

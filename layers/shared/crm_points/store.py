@@ -9,8 +9,6 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
 from crm_points.errors import ValidationFailed
 from crm_points.ledger import Posting
 from crm_points.models import Account, LedgerEntry, PostingResult, iso_utc
@@ -23,9 +21,6 @@ ACCOUNT_SK = "STATE"
 PROFILE_SK = "PROFILE"
 ENTRY_PREFIX = "LEDGER#"
 CLAIM_SK = "REQUEST"
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 def customer_pk(customer_id: str) -> str:
@@ -49,24 +44,52 @@ def expiry_shard(day: str) -> str:
     return f"EXPIRY#{day}"
 
 
+def to_attribute(value: Any) -> dict[str, Any]:
+    """A JSON-shaped value in DynamoDB's typed form (the types this table stores)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, list | tuple):
+        return {"L": [to_attribute(item) for item in value]}
+    if isinstance(value, dict):
+        return {"M": {key: to_attribute(item) for key, item in value.items()}}
+    raise TypeError(f"cannot store a {type(value).__name__}")
+
+
+def from_attribute(attribute: dict[str, Any]) -> Any:
+    """DynamoDB's typed form back to a JSON-shaped value (numbers as int where whole)."""
+    ((kind, value),) = attribute.items()
+    if kind == "S" or kind == "BOOL":
+        return value
+    if kind == "N":
+        number = float(value)
+        return (
+            int(value)
+            if number.is_integer() and "." not in value and "e" not in value.lower()
+            else number
+        )
+    if kind == "NULL":
+        return None
+    if kind == "L":
+        return [from_attribute(item) for item in value]
+    if kind == "M":
+        return {key: from_attribute(item) for key, item in value.items()}
+    raise TypeError(f"unexpected DynamoDB type {kind}")
+
+
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
     """Plain JSON-shaped values to DynamoDB's typed form."""
-    return {name: _serializer.serialize(value) for name, value in values.items()}
+    return {name: to_attribute(value) for name, value in values.items()}
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    """DynamoDB's typed form to plain values (numbers as int where whole)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        if hasattr(value, "as_integer_ratio") and not isinstance(value, bool | int):
-            return int(value) if value == int(value) else float(value)
-        return value
-
-    return {name: plain(_deserializer.deserialize(value)) for name, value in item.items()}
+    """An item in DynamoDB's typed form to plain values."""
+    return {name: from_attribute(value) for name, value in item.items()}
 
 
 def account_item(account: Account) -> dict[str, Any]:
