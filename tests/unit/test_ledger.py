@@ -297,3 +297,71 @@ def test_lots_earned_at_the_same_moment_are_spent_in_creation_order(attempt):
     created = [lot.point_batch_id for lot in account.lots]
     posting = ledger.redeem(account, ctx(), customer_id=CUSTOMER, amount=15, reason="Buy")
     assert [a.point_batch_id for a in posting.entries[0].allocations] == created[:2]
+
+
+def test_cancelling_a_booking_whose_points_expired_does_not_take_them_twice():
+    earned = ledger.earn_for_booking(
+        awarded((200, 400)),
+        ctx(),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        completed_at=NOW,
+        amount_cents=100_000,
+    )
+    later = NOW + timedelta(days=366)
+    expired = ledger.expire(earned.account, ctx(later), customer_id=CUSTOMER)
+    assert expired is not None
+    assert expired.account.current_balance == 200
+    reversal = ledger.reverse_booking(
+        expired.account,
+        ctx(later),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        booking=BookingLedger(earn=earned.entries[0], redeem=None),
+        reason="Refunded",
+    )
+    assert reversal is not None
+    (entry,) = reversal.entries
+    assert (entry.type, entry.points, entry.already_expired) == (
+        TransactionType.REVERSAL,
+        0,
+        1_000,
+    )
+    account = reversal.account
+    assert account.current_balance == 200
+    assert (account.lifetime_earned, account.lifetime_expired) == (200, 0)
+    # The cancelled booking's expired points can no longer be recovered.
+    assert account.unrecovered_expiries == []
+    assert identity_holds(account)
+
+
+def test_cancelling_after_part_of_the_points_expired_takes_only_the_rest():
+    earned = ledger.earn_for_booking(
+        None,
+        ctx(),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        completed_at=NOW,
+        amount_cents=100_000,
+    )
+    lot_id = earned.account.lots[0].point_batch_id
+    spent = ledger.redeem(
+        earned.account, ctx(), customer_id=CUSTOMER, amount=400, reason="Spend"
+    ).account
+    later = NOW + timedelta(days=366)
+    expired = ledger.expire(spent, ctx(later), customer_id=CUSTOMER)
+    assert expired is not None
+    assert expired.entries[0].allocations[0].point_batch_id == lot_id
+    reversal = ledger.reverse_booking(
+        expired.account,
+        ctx(later),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        booking=BookingLedger(earn=earned.entries[0], redeem=None),
+        reason="Refunded",
+    )
+    assert reversal is not None
+    # 1,000 earned: 400 spent (taken back, into debt), 600 expired (not taken again).
+    assert reversal.entries[0].points == -400
+    assert reversal.account.current_balance == -400
+    assert identity_holds(reversal.account)

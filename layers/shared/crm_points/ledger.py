@@ -191,6 +191,7 @@ class _Book:
         first_lot: str | None = None,
         booking_id: str | None = None,
         related_transaction_id: str | None = None,
+        already_expired: int = 0,
     ) -> LedgerEntry:
         """Take points from the lots in FIFO order; only `allow_negative` may overdraw."""
         available = sum(lot.remaining_points for lot in self.account.lots)
@@ -218,6 +219,7 @@ class _Book:
             allocations=allocations,
             booking_id=booking_id,
             related_transaction_id=related_transaction_id,
+            already_expired=already_expired,
         )
 
     def expire_due(self, as_of: datetime) -> LedgerEntry | None:
@@ -242,9 +244,35 @@ class _Book:
             ],
         )
         self.account.unrecovered_expiries.append(
-            ExpiredPoints(transaction_id=entry.transaction_id, points=points, expired_at=as_of)
+            ExpiredPoints(
+                transaction_id=entry.transaction_id,
+                points=points,
+                expired_at=as_of,
+                allocations=entry.allocations,
+            )
         )
         return entry
+
+    def forget_expired(self, point_batch_id: str) -> int:
+        """Take one lot's expired, unrecovered points out of the recoverable expiries.
+
+        They expired, so the customer has already lost them; a cancelled booking must not
+        take them again, and no one may recover points of a cancelled booking. The points
+        are un-earned and un-expired at once, which leaves the balance as it is.
+        """
+        forgotten = 0
+        for expired in self.account.unrecovered_expiries:
+            mine = [a for a in expired.allocations if a.point_batch_id == point_batch_id]
+            taken = sum(a.points for a in mine)
+            expired.points -= taken
+            expired.allocations = [a for a in expired.allocations if a not in mine]
+            forgotten += taken
+        self.account.unrecovered_expiries = [
+            expired for expired in self.account.unrecovered_expiries if expired.points > 0
+        ]
+        self.account.lifetime_earned -= forgotten
+        self.account.lifetime_expired -= forgotten
+        return forgotten
 
     def recover(
         self, expire_transaction_id: str, new_expiry: datetime, description: str, reason: str
@@ -504,7 +532,8 @@ def reverse_booking(
     """REVERSAL of a cancelled booking: its redeemed points come back, its earn goes (§2.4).
 
     The earn is taken from the booking's own lot first, then FIFO; if those points were
-    spent the balance goes negative (SPEC §2.8). None when the booking moved no points.
+    spent the balance goes negative (SPEC §2.8). Points of the earn that had expired are not
+    taken again: the customer has lost them already. None when the booking moved no points.
     """
     if booking.earn is None and booking.redeem is None:
         return None
@@ -522,15 +551,21 @@ def reverse_booking(
             related_transaction_id=booking.redeem.transaction_id,
         )
     if booking.earn is not None:
+        lot_id = booking.earn.point_batch_id
+        already_expired = book.forget_expired(lot_id) if lot_id else 0
+        description = f"Points earned on booking {booking_id} reversed: booking cancelled"
+        if already_expired:
+            description += f" ({already_expired:,} of them had already expired)"
         book.debit(
             TransactionType.REVERSAL,
-            booking.earn.points,
+            booking.earn.points - already_expired,
             Figure.EARNED,
-            description=f"Points earned on booking {booking_id} reversed: booking cancelled",
+            description=description,
             reason=reason,
             allow_negative=True,
             first_lot=booking.earn.point_batch_id,
             booking_id=booking_id,
             related_transaction_id=booking.earn.transaction_id,
+            already_expired=already_expired,
         )
     return book.posting()

@@ -86,11 +86,13 @@ class Lot(CamelModel):
 
 
 class ExpiredPoints(CamelModel):
-    """An EXPIRE entry not yet recovered: what recovery and reinstatement may bring back."""
+    """An EXPIRE entry not yet recovered: what recovery and reinstatement may bring back,
+    lot by lot (a cancelled booking's lot is taken out of it, see `reverse_booking`)."""
 
     transaction_id: str
     points: int
     expired_at: UtcDateTime
+    allocations: list[Allocation] = Field(default_factory=list)
 
 
 class Account(CamelModel):
@@ -132,6 +134,9 @@ class LedgerEntry(CamelModel):
     point_batch_id: str | None = None
     expires_at: UtcDateTime | None = None
     settled_debt: int = 0
+    already_expired: int = Field(
+        default=0, description="REVERSAL of an EARN: its points that had expired, not taken again"
+    )
     related_transaction_id: str | None = None
     old_expiry_date: UtcDateTime | None = None
     new_expiry_date: UtcDateTime | None = None
