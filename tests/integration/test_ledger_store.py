@@ -229,3 +229,21 @@ def test_booking_cancelled_before_completion_earns_nothing(service, customer_id)
 def test_one_transaction_per_write(service, customer_id, requests: RequestCounter):
     service.award(request(), customer_id=customer_id, amount=10, reason="Points")
     assert requests.calls == {"GetItem": 1, "TransactWriteItems": 1}
+
+
+def test_a_redemption_across_150_lots_is_one_transaction(service, customer_id, requests):
+    """More lots than one transaction could hold as items: still one TransactWriteItems."""
+    for day in range(150):
+        service.award(
+            request(),
+            customer_id=customer_id,
+            amount=2,
+            reason="Many lots",
+            expiry_date=START + timedelta(days=10 + day),
+        )
+    requests.reset()
+    result = service.redeem(request(), customer_id=customer_id, amount=299, reason="All")
+    assert requests.calls == {"GetItem": 1, "TransactWriteItems": 1}
+    assert len(result.transactions[0].allocations) == 150
+    account = service.account(customer_id)
+    assert (account.current_balance, len(account.lots)) == (1, 1)
