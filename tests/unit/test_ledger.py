@@ -7,8 +7,8 @@ import pytest
 from crm_points import ledger
 from crm_points.config import PointsConfig
 from crm_points.errors import Conflict, InsufficientPoints, NotFound, ValidationFailed
-from crm_points.ledger import BookingLedger, Context
-from crm_points.models import Account, Actor, TransactionType
+from crm_points.ledger import BookingLedger, Context, Posting
+from crm_points.models import Account, Actor, LedgerEntry, TransactionType
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CONFIG = PointsConfig()
@@ -299,6 +299,20 @@ def test_lots_earned_at_the_same_moment_are_spent_in_creation_order(attempt):
     assert [a.point_batch_id for a in posting.entries[0].allocations] == created[:2]
 
 
+def refund(account: Account, earn: LedgerEntry, when: datetime) -> Posting:
+    """Cancel booking b-1, whose EARN was `earn`."""
+    reversal = ledger.reverse_booking(
+        account,
+        ctx(when),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        booking=BookingLedger(earn=earn, redeem=None),
+        reason="Refunded",
+    )
+    assert reversal is not None
+    return reversal
+
+
 def test_cancelling_a_booking_whose_points_expired_does_not_take_them_twice():
     earned = ledger.earn_for_booking(
         awarded((200, 400)),
@@ -312,15 +326,7 @@ def test_cancelling_a_booking_whose_points_expired_does_not_take_them_twice():
     expired = ledger.expire(earned.account, ctx(later), customer_id=CUSTOMER)
     assert expired is not None
     assert expired.account.current_balance == 200
-    reversal = ledger.reverse_booking(
-        expired.account,
-        ctx(later),
-        customer_id=CUSTOMER,
-        booking_id="b-1",
-        booking=BookingLedger(earn=earned.entries[0], redeem=None),
-        reason="Refunded",
-    )
-    assert reversal is not None
+    reversal = refund(expired.account, earned.entries[0], later)
     (entry,) = reversal.entries
     assert (entry.type, entry.points, entry.already_expired) == (
         TransactionType.REVERSAL,
@@ -352,15 +358,7 @@ def test_cancelling_after_part_of_the_points_expired_takes_only_the_rest():
     expired = ledger.expire(spent, ctx(later), customer_id=CUSTOMER)
     assert expired is not None
     assert expired.entries[0].allocations[0].point_batch_id == lot_id
-    reversal = ledger.reverse_booking(
-        expired.account,
-        ctx(later),
-        customer_id=CUSTOMER,
-        booking_id="b-1",
-        booking=BookingLedger(earn=earned.entries[0], redeem=None),
-        reason="Refunded",
-    )
-    assert reversal is not None
+    reversal = refund(expired.account, earned.entries[0], later)
     # 1,000 earned: 400 spent (taken back, into debt), 600 expired (not taken again).
     assert reversal.entries[0].points == -400
     assert reversal.account.current_balance == -400

@@ -99,25 +99,14 @@ class PointsService:
         expiry_date: datetime | None = None,
     ) -> PostingResult:
         """AWARD bonus points (CRM "Add Bonus Points")."""
-        payload = {
-            "customerId": customer_id,
-            "amount": amount,
-            "reason": reason,
-            "expiryDate": expiry_date,
-            "actor": request.actor.user_id,
-        }
-        return self._post(
-            customer_id,
-            self._api_claim(request, "award", payload),
-            lambda account, ctx: ledger.award(
-                account,
-                ctx,
-                customer_id=customer_id,
-                amount=amount,
-                reason=reason,
-                expiry_date=expiry_date,
-            ),
+        return self._api_write(
             request,
+            "award",
+            customer_id,
+            ledger.award,
+            amount=amount,
+            reason=reason,
+            expiry_date=expiry_date,
         )
 
     def deduct(
@@ -130,25 +119,14 @@ class PointsService:
         allow_negative: bool = False,
     ) -> PostingResult:
         """DEDUCT points; `allow_negative` lets an ADMIN overdraw (SPEC §2.8)."""
-        payload = {
-            "customerId": customer_id,
-            "amount": amount,
-            "reason": reason,
-            "allowNegative": allow_negative,
-            "actor": request.actor.user_id,
-        }
-        return self._post(
-            customer_id,
-            self._api_claim(request, "deduct", payload),
-            lambda account, ctx: ledger.deduct(
-                account,
-                ctx,
-                customer_id=customer_id,
-                amount=amount,
-                reason=reason,
-                allow_negative=allow_negative,
-            ),
+        return self._api_write(
             request,
+            "deduct",
+            customer_id,
+            ledger.deduct,
+            amount=amount,
+            reason=reason,
+            allow_negative=allow_negative,
         )
 
     def redeem(
@@ -161,39 +139,27 @@ class PointsService:
         booking_id: str | None = None,
     ) -> PostingResult:
         """REDEEM points; a booking has at most one redemption (SPEC §5)."""
-        payload = {
-            "customerId": customer_id,
-            "amount": amount,
-            "reason": reason,
-            "bookingId": booking_id,
-            "actor": request.actor.user_id,
-        }
         guards: tuple[Guard, ...] = ()
         if booking_id is not None:
+            already = Conflict("This booking already has a redemption", {"bookingId": booking_id})
             guards = (
                 Guard(
                     booking_pk(booking_id),
                     "REDEEM",
                     must_exist=False,
                     write_result=True,
-                    error=Conflict(
-                        "This booking already has a redemption", {"bookingId": booking_id}
-                    ),
+                    error=already,
                 ),
             )
-        return self._post(
-            customer_id,
-            self._api_claim(request, "redeem", payload),
-            lambda account, ctx: ledger.redeem(
-                account,
-                ctx,
-                customer_id=customer_id,
-                amount=amount,
-                reason=reason,
-                booking_id=booking_id,
-            ),
+        return self._api_write(
             request,
+            "redeem",
+            customer_id,
+            ledger.redeem,
             guards=guards,
+            amount=amount,
+            reason=reason,
+            booking_id=booking_id,
         )
 
     def extend_expiry(
@@ -205,24 +171,14 @@ class PointsService:
             raise NotFound(
                 f"Point batch {point_batch_id} does not exist", {"pointBatchId": point_batch_id}
             )
-        payload = {
-            "pointBatchId": point_batch_id,
-            "newExpiryDate": new_expiry_date,
-            "reason": reason,
-            "actor": request.actor.user_id,
-        }
-        return self._post(
-            customer_id,
-            self._api_claim(request, "extend-expiry", payload),
-            lambda account, ctx: ledger.extend_expiry(
-                account,
-                ctx,
-                customer_id=customer_id,
-                point_batch_id=point_batch_id,
-                new_expiry_date=new_expiry_date,
-                reason=reason,
-            ),
+        return self._api_write(
             request,
+            "extend-expiry",
+            customer_id,
+            ledger.extend_expiry,
+            point_batch_id=point_batch_id,
+            new_expiry_date=new_expiry_date,
+            reason=reason,
         )
 
     def recover_expired(
@@ -240,24 +196,14 @@ class PointsService:
                 "Only an EXPIRE transaction can be recovered",
                 {"transactionId": transaction_id, "type": kind},
             )
-        payload = {
-            "transactionId": transaction_id,
-            "reason": reason,
-            "newExpiryDate": new_expiry_date,
-            "actor": request.actor.user_id,
-        }
-        return self._post(
-            customer_id,
-            self._api_claim(request, "recover-expired", payload),
-            lambda account, ctx: ledger.recover_expired(
-                account,
-                ctx,
-                customer_id=customer_id,
-                expire_transaction_id=transaction_id,
-                reason=reason,
-                new_expiry_date=new_expiry_date,
-            ),
+        return self._api_write(
             request,
+            "recover-expired",
+            customer_id,
+            ledger.recover_expired,
+            expire_transaction_id=transaction_id,
+            reason=reason,
+            new_expiry_date=new_expiry_date,
         )
 
     def earn_for_booking(
@@ -414,13 +360,27 @@ class PointsService:
         if attempt:
             self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
 
-    def _api_claim(self, request: Request, operation: str, payload: dict[str, Any]) -> Claim:
-        return Claim(
+    def _api_write(
+        self,
+        request: Request,
+        operation: str,
+        customer_id: str,
+        movement: Callable[..., Posting],
+        *,
+        guards: tuple[Guard, ...] = (),
+        **fields: Any,
+    ) -> PostingResult:
+        """A CRM write: the Idempotency-Key's record covers the operation, the customer, the
+        caller and every field, and the movement is applied with those fields."""
+        payload = {**fields, "customerId": customer_id, "actor": request.actor.user_id}
+        claim = Claim(
             idempotency_pk(request.idempotency_key),
             "REQUEST",
             fingerprint(operation, payload),
             request.idempotency_key,
         )
+        plan = partial(movement, customer_id=customer_id, **fields)
+        return self._post(customer_id, claim, plan, request, guards=guards)
 
     def _post(
         self,

@@ -140,6 +140,21 @@ def _public_fields(
     return {k: v for k, v in values.items() if k in names}
 
 
+def _account_and_entries(
+    items: list[dict[str, Any]],
+) -> tuple[Account | None, list[LedgerEntry]]:
+    """Split a customer partition's items into its account and its entries (in order)."""
+    account = None
+    entries = []
+    for item in items:
+        sort_key = item["SK"]["S"]
+        if sort_key == ACCOUNT_SK:
+            account = _account_from_item(item)
+        elif sort_key.startswith(ENTRY_PREFIX):
+            entries.append(_entry_from_item(item))
+    return account, entries
+
+
 @dataclass(frozen=True)
 class Claim:
     """Where a request's idempotency record lives, and the fingerprint of its payload."""
@@ -358,14 +373,7 @@ class LedgerStore:
             ConsistentRead=True,
             Limit=recent + 2,
         )
-        account = None
-        entries = []
-        for item in response.get("Items", []):
-            sort_key = item["SK"]["S"]
-            if sort_key == ACCOUNT_SK:
-                account = _account_from_item(item)
-            elif sort_key.startswith(ENTRY_PREFIX):
-                entries.append(_entry_from_item(item))
+        account, entries = _account_and_entries(response.get("Items", []))
         return account, entries[:recent]
 
     def read_history(
@@ -390,14 +398,7 @@ class LedgerStore:
             ConsistentRead=True,
             Limit=fetch,
         )
-        account = None
-        entries = []
-        for item in response.get("Items", []):
-            sort_key = item["SK"]["S"]
-            if sort_key == ACCOUNT_SK:
-                account = _account_from_item(item)
-            elif sort_key.startswith(ENTRY_PREFIX):
-                entries.append(_entry_from_item(item))
+        account, entries = _account_and_entries(response.get("Items", []))
         next_cursor = None
         if len(entries) > limit:
             entries = entries[:limit]
