@@ -25,10 +25,10 @@ import local.paths  # noqa: F401  (puts crm_points on the path)
 from crm_points.config import PointsConfig
 from crm_points.errors import PointsError
 from crm_points.models import LedgerEntry
-from crm_points.reads import BUSINESS_TIMEZONE, customer_history, customer_points
+from crm_points.reads import customer_history, customer_points
 from crm_points.schemas import CustomerPointsResponse, TransactionHistoryResponse
 from crm_points.store import LedgerStore
-from crm_points.validation import ID_PATTERN
+from crm_points.validation import BUSINESS_TIMEZONE, ID_PATTERN
 from local.dynamodb_local import client, endpoint_from_environment
 from local.run import DEFAULT_TABLE, read_stack, shown, stack_file
 

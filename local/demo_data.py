@@ -24,8 +24,8 @@ from random import Random
 import local.paths  # noqa: F401  (puts crm_points on the path when run as a script)
 from crm_points.errors import PointsError
 from crm_points.models import Account, Actor, PostingResult, TransactionType
-from crm_points.reads import BUSINESS_TIMEZONE
 from crm_points.service import PointsService, Request
+from crm_points.validation import BUSINESS_TIMEZONE
 
 DEMO_SEED = 2024
 DEFAULT_CUSTOMERS = 40

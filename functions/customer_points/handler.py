@@ -2,28 +2,31 @@
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crm_points import http, permissions, reads
 from crm_points.permissions import Permission
-from crm_points.runtime import runtime, utc_now
+from crm_points.runtime import runtime
 from crm_points.schemas import CustomerPointsResponse
 from crm_points.validation import ID_PATTERN
 
-app = APIGatewayHttpResolver(enable_validation=True)
-http.install_error_handlers(app)
+router = APIGatewayHttpRouter()
 
 
-@app.get("/api/crm/customers/<customerId>/points")
+@router.get("/api/crm/customers/<customerId>/points", tags=["Customers"])
 def customer_points(
     customerId: Annotated[str, Path(pattern=ID_PATTERN)],
 ) -> CustomerPointsResponse:
-    caller = http.caller_of(app)
-    permissions.require(caller.role, Permission.VIEW_POINTS)
-    deps = runtime()
-    return reads.customer_points(deps.store, customerId, utc_now(), deps.config)
+    """A customer's balance, expiring points, lifetime figures, recent entries, schedule."""
+    call = http.call_of(router)
+    permissions.require(call.role, Permission.VIEW_POINTS)
+    service = runtime().service
+    return reads.customer_points(service.store, customerId, call.now, service.config)
+
+
+app = http.resolver(router)
 
 
 @http.logger.inject_lambda_context

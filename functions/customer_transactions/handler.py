@@ -2,8 +2,8 @@
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crm_points import http, permissions, reads
@@ -12,19 +12,22 @@ from crm_points.runtime import runtime
 from crm_points.schemas import TransactionHistoryResponse
 from crm_points.validation import ID_PATTERN
 
-app = APIGatewayHttpResolver(enable_validation=True)
-http.install_error_handlers(app)
+router = APIGatewayHttpRouter()
 
 
-@app.get("/api/crm/customers/<customerId>/points/transactions")
+@router.get("/api/crm/customers/<customerId>/points/transactions", tags=["Customers"])
 def customer_transactions(
     customerId: Annotated[str, Path(pattern=ID_PATTERN)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TransactionHistoryResponse:
-    caller = http.caller_of(app)
-    permissions.require(caller.role, Permission.VIEW_TRANSACTIONS)
-    return reads.customer_history(runtime().store, customerId, limit, cursor)
+    """A page of the customer's history with running balances; `nextCursor` continues."""
+    call = http.call_of(router)
+    permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
+    return reads.customer_history(runtime().service.store, customerId, limit, cursor)
+
+
+app = http.resolver(router)
 
 
 @http.logger.inject_lambda_context

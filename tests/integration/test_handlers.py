@@ -63,8 +63,13 @@ def lambda_env(monkeypatch, dynamodb_endpoint, table_name):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LOCAL_ACCESS_KEY)
     runtime.cache_clear()
-    forbid_scans(runtime().store.client)
-    yield RequestCounter(runtime().store.client)
+    client = runtime().service.store.client
+    forbid_scans(client)
+    counter = RequestCounter(client)
+    # The configuration is read once a minute per function, not per request (SPEC §10).
+    assert runtime().service.config is not None
+    counter.reset()
+    yield counter
     runtime.cache_clear()
 
 

@@ -4,8 +4,11 @@ import os
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
+
+# Rates are exact decimals in Python and plain numbers in JSON.
+Rate = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 
 class PointsConfig(BaseModel):
@@ -16,14 +19,14 @@ class PointsConfig(BaseModel):
     )
 
     point_value_cents: Annotated[int, Field(ge=1, le=10_000)] = 1
-    earn_rate: Annotated[Decimal, Field(ge=0, le=100, decimal_places=4)] = Decimal(1)
+    earn_rate: Annotated[Rate, Field(ge=0, le=100, decimal_places=4)] = Decimal(1)
     validity_days: Annotated[int, Field(ge=1, le=3650)] = 365
     rolling_expiry: bool = True
     reinstatement_days: Annotated[int, Field(ge=0, le=3650)] = 90
     expiring_window_days: Annotated[int, Field(ge=1, le=365)] = 30
     large_redemption_points: Annotated[int, Field(ge=1)] = 10_000
-    high_expiration_rate_pct: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(20)
-    low_redemption_rate_pct: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(5)
+    high_expiration_rate_pct: Annotated[Rate, Field(ge=0, le=100)] = Decimal(20)
+    low_redemption_rate_pct: Annotated[Rate, Field(ge=0, le=100)] = Decimal(5)
     support_agent_award_limit: Annotated[int, Field(ge=1)] = 1_000
     manager_deduct_limit: Annotated[int, Field(ge=1)] = 5_000
     booking_link: str = "https://example.com/book"

@@ -3,16 +3,33 @@
 Every domain error is mapped to its HTTP response here and nowhere else.
 """
 
-from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import Logger
 
 from crm_points.errors import PointsError, Unauthorized
-from crm_points.models import Actor
+from crm_points.models import Approval, PostingResult
+from crm_points.operations import Call
 from crm_points.permissions import Role, role_from_groups
+from crm_points.schemas import PointsTransactionResponse
+
+# Every POST carries one (SPEC §2.9): a replay with the same key answers as the first time.
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A key of the caller's choosing, new for every distinct request",
+    ),
+]
 
 STATUS_BY_CODE = {
     "VALIDATION_ERROR": 422,
@@ -28,16 +45,9 @@ STATUS_BY_CODE = {
 logger = Logger(service="crm-points")
 
 
-@dataclass(frozen=True)
-class Caller:
-    """The verified subject of the request's token and its role."""
-
-    user_id: str
-    role: Role
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(user_id=self.user_id, role=self.role.value)
+# A machine client of the booking system (Cognito client credentials) has no groups; its
+# token carries this OAuth scope instead.
+BOOKING_SYSTEM_SCOPE = "crm-points/booking-system"
 
 
 def _groups(claim: Any) -> list[str]:
@@ -49,24 +59,67 @@ def _groups(claim: Any) -> list[str]:
     return []
 
 
-def caller_of(app: APIGatewayHttpResolver) -> Caller:
-    """The caller, from the claims the JWT authorizer verified; 401 when there are none."""
-    context = app.current_event.raw_event.get("requestContext") or {}
+def _role(claims: dict[str, Any]) -> Role | None:
+    role = role_from_groups(_groups(claims.get("cognito:groups")))
+    if role is None and BOOKING_SYSTEM_SCOPE in str(claims.get("scope", "")).split():
+        return Role.BOOKING_SYSTEM
+    return role
+
+
+def call_of(router: BaseRouter, idempotency_key: str = "") -> Call:
+    """The call as the verified token tells it: subject and role; 401 without them."""
+    raw = router.current_event.raw_event
+    context = raw.get("requestContext") or {}
     claims = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
     subject = claims.get("sub")
-    role = role_from_groups(_groups(claims.get("cognito:groups")))
+    role = _role(claims)
     if not subject or role is None:
         raise Unauthorized("A verified token with a CRM role is required")
-    return Caller(user_id=str(subject), role=role)
+    return Call(
+        user_id=str(subject),
+        role=role,
+        now=datetime.now(UTC),
+        request_id=str(context.get("requestId") or ""),
+        idempotency_key=idempotency_key,
+    )
 
 
-def request_id_of(app: APIGatewayHttpResolver) -> str:
+def resolver(router: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
+    """The function's app: its routes, request validation, and §3's error format."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+    app.include_router(router)
+    install_error_handlers(app)
+    return app
+
+
+def written(result: PostingResult) -> Response[Any]:
+    """A ledger write's answer: 201 with the entries; a replay answers the same, and says
+    so in the `Idempotent-Replayed` header."""
+    body = PointsTransactionResponse(
+        customer_id=result.customer_id,
+        transactions=result.transactions,
+        current_balance=result.current_balance,
+    )
+    return Response(
+        status_code=201,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={"Idempotent-Replayed": "true" if result.replayed else "false"},
+    )
+
+
+def accepted(approval: Approval) -> Response[Any]:
+    """202: the request waits for an approval."""
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=approval)
+
+
+def request_id_of(app: BaseRouter) -> str:
     context = app.current_event.raw_event.get("requestContext") or {}
     return str(context.get("requestId") or "")
 
 
 def error_response(
-    app: APIGatewayHttpResolver, code: str, message: str, details: Any = None
+    app: BaseRouter, code: str, message: str, details: Any = None
 ) -> Response[dict[str, Any]]:
     """The §3 error body: {"error": {code, message, details}, "requestId"}."""
     return Response(

@@ -329,12 +329,13 @@ def award(
     amount: int,
     reason: str,
     expiry_date: datetime | None = None,
+    notify_customer: bool = False,
 ) -> Posting:
     """AWARD bonus points; an unknown customer gets an account (a sign-up bonus, §2.1)."""
     expires_at = expiry_date or ctx.now + timedelta(days=ctx.config.validity_days)
     _require_future(expires_at, ctx.now, "expiryDate")
     book = _Book(account, customer_id, ctx)
-    book.credit(
+    entry = book.credit(
         TransactionType.AWARD,
         amount,
         Figure.EARNED,
@@ -342,6 +343,7 @@ def award(
         description=f"Bonus points: {reason}",
         reason=reason,
     )
+    entry.notify_customer = notify_customer
     return book.posting()
 
 
@@ -353,10 +355,12 @@ def deduct(
     amount: int,
     reason: str,
     allow_negative: bool = False,
+    approval_id: str | None = None,
 ) -> Posting:
-    """DEDUCT points; overdrawing needs `allow_negative` (SPEC §2.8)."""
+    """DEDUCT points; overdrawing needs `allow_negative` (SPEC §2.8). A deduction made
+    under an approval names it."""
     book = _Book(_require_account(account, customer_id), customer_id, ctx)
-    book.debit(
+    entry = book.debit(
         TransactionType.DEDUCT,
         amount,
         Figure.REDEEMED,
@@ -364,6 +368,7 @@ def deduct(
         reason=reason,
         allow_negative=allow_negative,
     )
+    entry.approval_id = approval_id
     return book.posting()
 
 

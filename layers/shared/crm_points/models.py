@@ -134,6 +134,12 @@ class LedgerEntry(CamelModel):
     point_batch_id: str | None = None
     expires_at: UtcDateTime | None = None
     settled_debt: int = 0
+    notify_customer: bool = Field(
+        default=False, description="AWARD: the customer is to be told (pointsAwarded)"
+    )
+    approval_id: str | None = Field(
+        default=None, description="DEDUCT: the approval under which it was made"
+    )
     already_expired: int = Field(
         default=0, description="REVERSAL of an EARN: its points that had expired, not taken again"
     )
@@ -149,3 +155,41 @@ class PostingResult(CamelModel):
     transactions: list[LedgerEntry]
     current_balance: int
     replayed: bool = False
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+class Approval(CamelModel):
+    """A deduction waiting for (or given) a second person's decision (SPEC §4)."""
+
+    approval_id: str
+    customer_id: str
+    amount: int
+    reason: str
+    allow_negative: bool = False
+    status: ApprovalStatus = ApprovalStatus.PENDING
+    requested_by: Actor
+    requested_at: UtcDateTime
+    decided_by: Actor | None = None
+    decided_at: UtcDateTime | None = None
+    decision_reason: str | None = None
+    transaction_id: str | None = Field(
+        default=None, description="The DEDUCT entry made when the approval was approved"
+    )
+
+
+class CustomerProfile(CamelModel):
+    """Who a customer is and how they may be told (kept up to date by booking events)."""
+
+    customer_id: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    notify_email: bool = True
+    notify_sms: bool = True
+    updated_at: UtcDateTime

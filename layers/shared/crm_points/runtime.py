@@ -1,19 +1,38 @@
 """What a function needs to run, built once per execution environment (cold start)."""
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 
 from crm_points.config import PointsConfig, Settings
 from crm_points.service import PointsService
-from crm_points.store import LedgerStore
+from crm_points.store import AdminStore, LedgerStore
+
+# How long a function trusts the configuration it read (SPEC §10: "cached briefly").
+CONFIG_TTL_SECONDS = 60.0
+
+
+@dataclass
+class CachedConfig:
+    """The stored configuration, read again when older than `ttl` seconds."""
+
+    load: Callable[[], PointsConfig]
+    ttl: float = CONFIG_TTL_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    _value: PointsConfig | None = field(default=None, init=False)
+    _read_at: float = field(default=0.0, init=False)
+
+    def __call__(self) -> PointsConfig:
+        now = self.clock()
+        if self._value is None or now - self._read_at >= self.ttl:
+            self._value, self._read_at = self.load(), now
+        return self._value
 
 
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
-    config: PointsConfig
-    store: LedgerStore
     service: PointsService
 
 
@@ -32,10 +51,6 @@ def runtime() -> Runtime:
         tcp_keepalive=True,
     )
     client = boto3.client("dynamodb", config=client_config)
-    store = LedgerStore(client, settings.table_name)
-    config = PointsConfig()
-    return Runtime(settings, config, store, PointsService(store, config))
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+    admin = AdminStore(client, settings.table_name)
+    config = CachedConfig(lambda: PointsConfig.model_validate(admin.stored_config()[0]))
+    return Runtime(settings, PointsService(LedgerStore(client, settings.table_name), config))

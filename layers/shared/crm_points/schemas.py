@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import Field, PlainSerializer
 
-from crm_points.models import CamelModel, LedgerEntry
+from crm_points.models import Approval, CamelModel, CustomerProfile, LedgerEntry
+from crm_points.validation import Amount, DayOrMoment, Id, Reason
 
 # Rand amounts are JSON numbers with two decimals at most.
 Rand = Annotated[Decimal, PlainSerializer(lambda value: float(value), return_type=float)]
@@ -39,3 +40,102 @@ class TransactionHistoryResponse(CamelModel):
     customer_id: str
     transactions: list[PointTransaction]
     next_cursor: str | None = None
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+class AwardPointsRequest(CamelModel):
+    """POST /points/award: the seed's AwardPointsRequest. The actor is the token's subject;
+    an `adminUserId` other than it is refused."""
+
+    customer_id: Id
+    amount: Amount
+    reason: Reason
+    expiry_date: DayOrMoment | None = None
+    admin_user_id: Id | None = None
+    notify_customer: bool = False
+
+
+class DeductPointsRequest(CamelModel):
+    """POST /points/deduct: the seed's DeductPointsRequest, plus allowNegative (ADMIN)."""
+
+    customer_id: Id
+    amount: Amount
+    reason: Reason
+    admin_user_id: Id | None = None
+    require_approval: bool = False
+    allow_negative: bool = False
+
+
+class RedeemPointsRequest(CamelModel):
+    customer_id: Id
+    amount: Amount
+    reason: Reason
+    booking_id: Id | None = None
+
+
+class ExtendExpiryRequest(CamelModel):
+    point_batch_id: Id
+    new_expiry_date: DayOrMoment
+    reason: Reason
+
+
+class RecoverExpiredRequest(CamelModel):
+    transaction_id: Id
+    reason: Reason
+    new_expiry_date: DayOrMoment
+
+
+class DecisionRequest(CamelModel):
+    """Optional body of approve and reject."""
+
+    reason: Reason | None = None
+
+
+class PointsConfigUpdate(CamelModel):
+    """PUT /points/config: the keys to change (SPEC §10); the others keep their values."""
+
+    point_value_cents: int | None = None
+    earn_rate: Decimal | None = None
+    validity_days: int | None = None
+    rolling_expiry: bool | None = None
+    reinstatement_days: int | None = None
+    expiring_window_days: int | None = None
+    large_redemption_points: int | None = None
+    high_expiration_rate_pct: Decimal | None = None
+    low_redemption_rate_pct: Decimal | None = None
+    support_agent_award_limit: int | None = None
+    manager_deduct_limit: int | None = None
+    booking_link: str | None = None
+    sender_email: str | None = None
+    ops_topic_arn: str | None = None
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+class PointsTransactionResponse(CamelModel):
+    """The answer to a ledger write: the entries it made and the balance after them."""
+
+    customer_id: str
+    transactions: list[PointTransaction]
+    current_balance: int
+
+
+class ApprovalList(CamelModel):
+    approvals: list[Approval]
+    next_cursor: str | None = None
+
+
+class TransactionSearchResponse(CamelModel):
+    """GET /points/transactions: a page, newest first."""
+
+    transactions: list[PointTransaction]
+    limit: int
+    offset: int = 0
+    next_cursor: str | None = None
+
+
+class CustomerSearchResponse(CamelModel):
+    customers: list[CustomerProfile]

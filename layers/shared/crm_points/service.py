@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
 from crm_points import ledger
 from crm_points.config import PointsConfig
@@ -29,12 +31,23 @@ from crm_points.errors import (
     ValidationFailed,
 )
 from crm_points.ledger import BookingLedger, Context, Posting
-from crm_points.models import Account, Actor, LedgerEntry, PostingResult, TransactionType, iso_utc
+from crm_points.models import (
+    Account,
+    Actor,
+    Approval,
+    ApprovalStatus,
+    LedgerEntry,
+    PostingResult,
+    TransactionType,
+    iso_utc,
+)
 from crm_points.store import (
+    AdminStore,
     Claim,
     ClaimTaken,
     Guard,
     LedgerStore,
+    StoredClaim,
     WriteConflict,
     booking_pk,
     idempotency_pk,
@@ -53,6 +66,7 @@ _TRANSIENT_CODES = {
 
 
 _T = TypeVar("_T")
+_R = TypeVar("_R", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -77,15 +91,21 @@ class PointsService:
     def __init__(
         self,
         store: LedgerStore,
-        config: PointsConfig,
+        config: PointsConfig | Callable[[], PointsConfig],
         *,
         max_attempts: int = 10,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
-        self.config = config
+        self.admin = AdminStore(store.client, store.table)
+        self._config = config
         self.max_attempts = max_attempts
         self.sleep = sleep
+
+    @property
+    def config(self) -> PointsConfig:
+        """The configuration in force (a fixed one, or the latest from its source)."""
+        return self._config if isinstance(self._config, PointsConfig) else self._config()
 
     # -- writes -----------------------------------------------------------------------
 
@@ -97,6 +117,7 @@ class PointsService:
         amount: int,
         reason: str,
         expiry_date: datetime | None = None,
+        notify_customer: bool = False,
     ) -> PostingResult:
         """AWARD bonus points (CRM "Add Bonus Points")."""
         return self._api_write(
@@ -107,6 +128,7 @@ class PointsService:
             amount=amount,
             reason=reason,
             expiry_date=expiry_date,
+            notify_customer=notify_customer,
         )
 
     def deduct(
@@ -142,15 +164,7 @@ class PointsService:
         guards: tuple[Guard, ...] = ()
         if booking_id is not None:
             already = Conflict("This booking already has a redemption", {"bookingId": booking_id})
-            guards = (
-                Guard(
-                    booking_pk(booking_id),
-                    "REDEEM",
-                    must_exist=False,
-                    write_result=True,
-                    error=already,
-                ),
-            )
+            guards = (Guard(booking_pk(booking_id), "REDEEM", already, put_result=True),)
         return self._api_write(
             request,
             "redeem",
@@ -234,8 +248,7 @@ class PointsService:
         cancelled = Guard(
             booking_pk(booking_id),
             "REVERSAL",
-            must_exist=False,
-            error=Conflict("This booking was cancelled", {"bookingId": booking_id}),
+            Conflict("This booking was cancelled", {"bookingId": booking_id}),
         )
         return self._post(
             customer_id,
@@ -278,12 +291,9 @@ class PointsService:
             )
             # The reversal is only right if the booking's records are still as read.
             as_read = tuple(
-                Guard(
-                    booking_pk(booking_id),
-                    kind,
-                    must_exist=kind in records,
-                    error=_BookingChanged(kind),
-                )
+                Guard.present(booking_pk(booking_id), kind, _BookingChanged(kind))
+                if kind in records
+                else Guard(booking_pk(booking_id), kind, _BookingChanged(kind))
                 for kind in ("EARN", "REDEEM")
             )
             try:
@@ -331,6 +341,177 @@ class PointsService:
         except _NothingToWrite:
             return None
 
+    # -- approvals (SPEC §4) -----------------------------------------------------------
+
+    def request_deduction(
+        self,
+        request: Request,
+        *,
+        customer_id: str,
+        amount: int,
+        reason: str,
+        allow_negative: bool = False,
+    ) -> Approval:
+        """Record a deduction that waits for another person's approval (202)."""
+        self.account(customer_id)
+        approval = Approval(
+            approval_id=ledger.new_id(request.now),
+            customer_id=customer_id,
+            amount=amount,
+            reason=reason,
+            allow_negative=allow_negative,
+            requested_by=request.actor,
+            requested_at=request.now,
+        )
+        payload = {
+            "customerId": customer_id,
+            "amount": amount,
+            "reason": reason,
+            "allowNegative": allow_negative,
+            "actor": request.actor.user_id,
+        }
+        taken = Conflict("Approval id collision; try again", retryable=True)
+        return self._record(
+            self._api_claim(request, "request-deduction", payload),
+            approval,
+            (self.admin.new_approval_guard(approval, taken),),
+        )
+
+    def approval(self, approval_id: str) -> Approval:
+        """An approval, or 404."""
+        approval = self._read(partial(self.admin.approval, approval_id))
+        if approval is None:
+            raise NotFound(f"Approval {approval_id} does not exist", {"approvalId": approval_id})
+        return approval
+
+    def approve(self, request: Request, approval: Approval, reason: str | None) -> PostingResult:
+        """Make the approved deduction; the approval is marked APPROVED in the same
+        transaction, so a deduction and its approval exist together or not at all."""
+        decided_twice = Conflict(
+            "This approval was already decided", {"approvalId": approval.approval_id}
+        )
+        if approval.status is not ApprovalStatus.PENDING:
+            self._raise_if_replay_of(request, "approve", approval, reason)
+            raise decided_twice
+
+        def guards(posting: Posting | None) -> tuple[Guard, ...]:
+            assert posting is not None
+            decided = approval.model_copy(
+                update={
+                    "status": ApprovalStatus.APPROVED,
+                    "decided_by": request.actor,
+                    "decided_at": request.now,
+                    "decision_reason": reason,
+                    "transaction_id": posting.entries[0].transaction_id,
+                }
+            )
+            return (self.admin.approval_guard(decided, decided_twice),)
+
+        return self._post(
+            approval.customer_id,
+            self._decision_claim(request, "approve", approval, reason),
+            partial(
+                ledger.deduct,
+                customer_id=approval.customer_id,
+                amount=approval.amount,
+                reason=approval.reason,
+                allow_negative=approval.allow_negative,
+                approval_id=approval.approval_id,
+            ),
+            request,
+            guards=guards,
+        )
+
+    def reject(self, request: Request, approval: Approval, reason: str | None) -> Approval:
+        """Mark a pending approval REJECTED; nothing is deducted."""
+        decided_twice = Conflict(
+            "This approval was already decided", {"approvalId": approval.approval_id}
+        )
+        claim = self._decision_claim(request, "reject", approval, reason)
+        if approval.status is not ApprovalStatus.PENDING:
+            self._raise_if_replay_of(request, "reject", approval, reason)
+            raise decided_twice
+        rejected = approval.model_copy(
+            update={
+                "status": ApprovalStatus.REJECTED,
+                "decided_by": request.actor,
+                "decided_at": request.now,
+                "decision_reason": reason,
+            }
+        )
+        return self._record(claim, rejected, (self.admin.approval_guard(rejected, decided_twice),))
+
+    def _decision_claim(
+        self, request: Request, decision: str, approval: Approval, reason: str | None
+    ) -> Claim:
+        payload = {
+            "approvalId": approval.approval_id,
+            "reason": reason,
+            "actor": request.actor.user_id,
+        }
+        return self._api_claim(request, decision, payload)
+
+    def _raise_if_replay_of(
+        self, request: Request, decision: str, approval: Approval, reason: str | None
+    ) -> None:
+        """A decided approval still answers the request that decided it."""
+        stored = self._read(
+            partial(
+                self.store.read_claim, self._decision_claim(request, decision, approval, reason)
+            )
+        )
+        if stored is not None:
+            raise ClaimTaken(stored)
+
+    # -- configuration (SPEC §10) ------------------------------------------------------
+
+    def stored_config(self) -> PointsConfig:
+        """The configuration as stored now: defaults, overridden by what admins set."""
+        settings, _ = self._read(self.admin.stored_config)
+        return PointsConfig.model_validate(settings)
+
+    def update_config(self, request: Request, changes: dict[str, Any]) -> PointsConfig:
+        """Change the keys named, keep the rest; the change is audited with who and when."""
+        for attempt in range(self.max_attempts):
+            self._pause(attempt)
+            settings, version = self._read(self.admin.stored_config)
+            current = PointsConfig.model_validate(settings)
+            updated = _valid_config({**settings, **changes})
+            changed_at = iso_utc(request.now)
+            change = {
+                "changedBy": request.actor.model_dump(mode="json", by_alias=True),
+                "changedAt": changed_at,
+                "changes": {
+                    key: {
+                        "old": current.model_dump(mode="json", by_alias=True).get(key),
+                        "new": value,
+                    }
+                    for key, value in changes.items()
+                },
+            }
+            moved = _ConfigMoved()
+            claim = self._api_claim(
+                request, "config", {"changes": changes, "actor": request.actor.user_id}
+            )
+            try:
+                return self._record(
+                    claim,
+                    updated,
+                    self.admin.config_guards(
+                        updated.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+                        version,
+                        change,
+                        changed_at,
+                        moved,
+                    ),
+                    result_type=PointsConfig,
+                )
+            except _ConfigMoved:
+                continue
+        raise Conflict(
+            "The configuration changed while this request was being made; try again", retryable=True
+        )
+
     # -- reads ------------------------------------------------------------------------
 
     def account(self, customer_id: str) -> Account:
@@ -373,14 +554,42 @@ class PointsService:
         """A CRM write: the Idempotency-Key's record covers the operation, the customer, the
         caller and every field, and the movement is applied with those fields."""
         payload = {**fields, "customerId": customer_id, "actor": request.actor.user_id}
-        claim = Claim(
+        claim = self._api_claim(request, operation, payload)
+        plan = partial(movement, customer_id=customer_id, **fields)
+        return self._post(customer_id, claim, plan, request, guards=guards)
+
+    def _api_claim(self, request: Request, operation: str, payload: dict[str, Any]) -> Claim:
+        """The record of a CRM request, under its Idempotency-Key."""
+        return Claim(
             idempotency_pk(request.idempotency_key),
             "REQUEST",
             fingerprint(operation, payload),
             request.idempotency_key,
         )
-        plan = partial(movement, customer_id=customer_id, **fields)
-        return self._post(customer_id, claim, plan, request, guards=guards)
+
+    def _record(
+        self,
+        claim: Claim,
+        result: _R,
+        guards: tuple[Guard, ...],
+        result_type: type[_R] | None = None,
+    ) -> _R:
+        """A write that is not a ledger posting (an approval, a config change): its record
+        and its items in one transaction, idempotent like a posting."""
+        kind = result_type or type(result)
+        for attempt in range(self.max_attempts):
+            self._pause(attempt)
+            try:
+                self.store.commit(None, claim, result, guards)
+                return result
+            except ClaimTaken as taken:
+                if taken.stored.request_hash != claim.request_hash:
+                    raise IdempotencyKeyReused(claim.key) from None
+                return kind.model_validate_json(taken.stored.result_json)
+            except Exception as error:
+                if not _transient(error):
+                    raise
+        raise Conflict("DynamoDB did not answer; try again", retryable=True)
 
     def _post(
         self,
@@ -389,7 +598,7 @@ class PointsService:
         plan: Callable[[Account | None, Context], Posting | None],
         request: Request,
         *,
-        guards: tuple[Guard, ...] = (),
+        guards: tuple[Guard, ...] | Callable[[Posting | None], tuple[Guard, ...]] = (),
         allow_empty: bool = False,
     ) -> PostingResult:
         ctx = Context(
@@ -401,7 +610,7 @@ class PointsService:
             try:
                 return self._attempt(customer_id, claim, plan, ctx, guards, allow_empty)
             except ClaimTaken as taken:
-                return _replay(claim, taken.stored.request_hash, taken.stored.result)
+                return _replay(claim, taken.stored)
             except WriteConflict as conflict:
                 last_failure = str(conflict)
             except Exception as error:
@@ -422,7 +631,7 @@ class PointsService:
         claim: Claim,
         plan: Callable[[Account | None, Context], Posting | None],
         ctx: Context,
-        guards: tuple[Guard, ...],
+        guards: tuple[Guard, ...] | Callable[[Posting | None], tuple[Guard, ...]],
         allow_empty: bool,
     ) -> PostingResult:
         """One read-plan-commit round; a refused or empty plan first checks for a replay."""
@@ -441,7 +650,8 @@ class PointsService:
             transactions=posting.entries if posting else [],
             current_balance=latest.current_balance if latest else 0,
         )
-        self.store.commit(posting, claim, result, guards)
+        checks = guards(posting) if callable(guards) else guards
+        self.store.commit(posting, claim, result, checks, customer_id)
         return result
 
     def _raise_if_replay(self, claim: Claim) -> None:
@@ -463,6 +673,22 @@ def ledger_system_actor() -> Actor:
     return Actor(user_id="system")
 
 
+class _ConfigMoved(Exception):
+    """Someone else changed the configuration since it was read."""
+
+
+def _valid_config(settings: dict[str, Any]) -> PointsConfig:
+    """The configuration with these settings, or a 422 naming what is wrong."""
+    try:
+        return PointsConfig.model_validate(settings)
+    except PydanticValidationError as invalid:
+        problems = [
+            {"field": ".".join(str(part) for part in problem["loc"]), "message": problem["msg"]}
+            for problem in invalid.errors()
+        ]
+        raise ValidationFailed("The configuration is not valid", {"errors": problems}) from None
+
+
 def _transient(error: Exception) -> bool:
     """A failure after which the same request may well succeed."""
     if isinstance(error, HTTPClientError | BotoConnectionError):
@@ -473,10 +699,10 @@ def _transient(error: Exception) -> bool:
     )
 
 
-def _replay(claim: Claim, stored_hash: str, result: PostingResult) -> PostingResult:
-    if stored_hash != claim.request_hash:
+def _replay(claim: Claim, stored: StoredClaim) -> PostingResult:
+    if stored.request_hash != claim.request_hash:
         raise IdempotencyKeyReused(claim.key)
-    return result.model_copy(update={"replayed": True})
+    return stored.result().model_copy(update={"replayed": True})
 
 
 def _entry_of(result: PostingResult | None, kind: TransactionType) -> LedgerEntry | None:

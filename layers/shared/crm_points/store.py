@@ -6,16 +6,29 @@ step. Every read endpoint is one request; every posting is one TransactWriteItem
 
 import base64
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
 
 from crm_points.errors import ValidationFailed
 from crm_points.ledger import Posting
-from crm_points.models import Account, LedgerEntry, PostingResult, iso_utc
+from crm_points.models import (
+    Account,
+    Approval,
+    ApprovalStatus,
+    CustomerProfile,
+    LedgerEntry,
+    PostingResult,
+    iso_utc,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+_M = TypeVar("_M", bound=BaseModel)
 
 ACCOUNT_SK = "STATE"
 PROFILE_SK = "PROFILE"
@@ -167,20 +180,36 @@ class Claim:
 
 @dataclass(frozen=True)
 class Guard:
-    """An item a posting depends on: it must exist, or must not (and is then written with
-    the posting's result when `write_result`). `error` is raised when it does not hold."""
+    """An item a write depends on, checked in the write's own transaction.
+
+    By default the item must be absent. With `put`, the item is written under the
+    condition; with `put_result`, the write's result record is written there (as a second
+    idempotency record, e.g. a booking's REDEEM). `error` is raised when it does not hold.
+    """
 
     pk: str
     sk: str
-    must_exist: bool
     error: Exception
-    write_result: bool = False
+    condition: str = "attribute_not_exists(PK)"
+    values: Mapping[str, Any] = field(default_factory=dict)
+    names: Mapping[str, str] = field(default_factory=dict)
+    put: Mapping[str, Any] | None = None
+    put_result: bool = False
+
+    @classmethod
+    def present(cls, pk: str, sk: str, error: Exception) -> "Guard":
+        return cls(pk, sk, error, condition="attribute_exists(PK)")
 
 
 @dataclass(frozen=True)
 class StoredClaim:
+    """An earlier request's idempotency record: its payload hash and its JSON answer."""
+
     request_hash: str
-    result: PostingResult
+    result_json: str
+
+    def result(self) -> PostingResult:
+        return PostingResult.model_validate_json(self.result_json)
 
 
 class ClaimTaken(Exception):
@@ -197,10 +226,7 @@ class WriteConflict(Exception):
 
 def _stored_claim(item: dict[str, Any]) -> StoredClaim:
     values = from_item(item)
-    return StoredClaim(
-        request_hash=values["requestHash"],
-        result=PostingResult.model_validate_json(values["result"]),
-    )
+    return StoredClaim(request_hash=values["requestHash"], result_json=values["result"])
 
 
 class LedgerStore:
@@ -224,21 +250,21 @@ class LedgerStore:
         self,
         posting: Posting | None,
         claim: Claim,
-        result: PostingResult,
+        result: BaseModel,
         guards: tuple[Guard, ...] = (),
+        customer_id: str | None = None,
     ) -> None:
-        """Write a posting, its idempotency record and its guards in one transaction.
+        """Write a posting (if any), its idempotency record and its guards in one transaction.
 
         Raises ClaimTaken (the request was made before: the stored result comes back in the
         cancellation reasons, with no second read), the failing guard's error, or
         WriteConflict (the account changed since it was read).
         """
-        result_json = result.model_dump_json(by_alias=True)
         record = {
             "entity": "IDEMPOTENCY",
             "requestHash": claim.request_hash,
-            "result": result_json,
-            "customerId": result.customer_id,
+            "result": result.model_dump_json(by_alias=True),
+            **({"customerId": customer_id} if customer_id else {}),
         }
         items: list[TransactWriteItemTypeDef] = [
             {
@@ -250,28 +276,7 @@ class LedgerStore:
                 }
             }
         ]
-        for guard in guards:
-            condition = "attribute_exists(PK)" if guard.must_exist else "attribute_not_exists(PK)"
-            if guard.write_result:
-                items.append(
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": to_item({"PK": guard.pk, "SK": guard.sk, **record}),
-                            "ConditionExpression": condition,
-                        }
-                    }
-                )
-            else:
-                items.append(
-                    {
-                        "ConditionCheck": {
-                            "TableName": self.table,
-                            "Key": to_item({"PK": guard.pk, "SK": guard.sk}),
-                            "ConditionExpression": condition,
-                        }
-                    }
-                )
+        items.extend(self._guard_item(guard, record) for guard in guards)
         if posting is not None:
             items.append(self._account_put(posting))
             items.extend(
@@ -289,6 +294,19 @@ class LedgerStore:
         except self.client.exceptions.TransactionCanceledException as cancelled:
             reasons = cancelled.response.get("CancellationReasons", [])
             self._raise_for(reasons, guards)
+
+    def _guard_item(self, guard: Guard, record: dict[str, Any]) -> "TransactWriteItemTypeDef":
+        condition: dict[str, Any] = {"ConditionExpression": guard.condition}
+        if guard.values:
+            condition["ExpressionAttributeValues"] = to_item(dict(guard.values))
+        if guard.names:
+            condition["ExpressionAttributeNames"] = dict(guard.names)
+        if guard.put is None and not guard.put_result:
+            key = to_item({"PK": guard.pk, "SK": guard.sk})
+            return {"ConditionCheck": {"TableName": self.table, "Key": key, **condition}}  # type: ignore[typeddict-item]
+        attributes = dict(guard.put) if guard.put is not None else record
+        item = to_item({**attributes, "PK": guard.pk, "SK": guard.sk})
+        return {"Put": {"TableName": self.table, "Item": item, **condition}}  # type: ignore[typeddict-item]
 
     def _account_put(self, posting: Posting) -> "TransactWriteItemTypeDef":
         put: dict[str, Any] = {"TableName": self.table, "Item": account_item(posting.account)}
@@ -328,7 +346,7 @@ class LedgerStore:
             ExpressionAttributeValues=to_item({":pk": booking_pk(booking_id)}),
             ConsistentRead=True,
         )
-        return {item["SK"]["S"]: _stored_claim(item).result for item in response.get("Items", [])}
+        return {item["SK"]["S"]: _stored_claim(item).result() for item in response.get("Items", [])}
 
     def locate_transaction(self, transaction_id: str) -> tuple[str, str] | None:
         """(customerId, type) of a ledger entry, by its id (TransactionIdIndex)."""
@@ -421,3 +439,242 @@ def decode_cursor(cursor: str) -> int:
     if not isinstance(before, int) or not 1 < before <= 10**10:
         raise ValidationFailed("cursor is not valid", {"field": "cursor"})
     return before
+
+
+# -- approvals, configuration, profiles, cross-customer history ----------------------------
+
+APPROVAL_SK = "APPROVAL"
+CONFIG_PK = "CONFIG"
+CONFIG_SK = "CURRENT"
+
+
+def approval_pk(approval_id: str) -> str:
+    return f"APPROVAL#{approval_id}"
+
+
+def approval_item(approval: Approval) -> dict[str, Any]:
+    """An approval as stored, in the status index under its status, newest first."""
+    return {
+        "entity": "APPROVAL",
+        **approval.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "statusKey": f"APPROVAL#{approval.status.value}",
+        "statusSort": f"{iso_utc(approval.requested_at)}#{approval.approval_id}",
+    }
+
+
+def profile_item(profile: CustomerProfile) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "PK": customer_pk(profile.customer_id),
+        "SK": PROFILE_SK,
+        "entity": "PROFILE",
+        **profile.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+    if profile.email:
+        values["emailKey"] = profile.email.strip().lower()
+    return values
+
+
+def encode_key(key: dict[str, Any] | None) -> str | None:
+    """A DynamoDB LastEvaluatedKey as an opaque cursor."""
+    if not key:
+        return None
+    raw = json.dumps(from_item(key), separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_key(cursor: str, allowed: set[str]) -> dict[str, Any]:
+    """An opaque cursor back to an ExclusiveStartKey; anything else is a 422."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except ValueError as bad:
+        raise ValidationFailed("cursor is not valid", {"field": "cursor"}) from bad
+    if (
+        not isinstance(values, dict)
+        or not set(values) <= allowed
+        or not all(isinstance(v, str) and len(v) <= 300 for v in values.values())
+    ):
+        raise ValidationFailed("cursor is not valid", {"field": "cursor"})
+    return to_item(values)
+
+
+class AdminStore:
+    """The table seen by the CRM's other records: approvals, configuration, profiles, and
+    the ledger read across customers."""
+
+    def __init__(self, client: "DynamoDBClient", table_name: str) -> None:
+        self.client = client
+        self.table = table_name
+
+    # approvals
+
+    def approval(self, approval_id: str) -> Approval | None:
+        response = self.client.get_item(
+            TableName=self.table,
+            Key=to_item({"PK": approval_pk(approval_id), "SK": APPROVAL_SK}),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _model_from_item(Approval, item) if item else None
+
+    def approvals(
+        self, status: ApprovalStatus, limit: int, cursor: str | None
+    ) -> tuple[list[Approval], str | None]:
+        """Approvals in one status, newest first (StatusIndex)."""
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "StatusIndex",
+            "KeyConditionExpression": "statusKey = :status",
+            "ExpressionAttributeValues": to_item({":status": f"APPROVAL#{status.value}"}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            arguments["ExclusiveStartKey"] = decode_key(
+                cursor, {"PK", "SK", "statusKey", "statusSort"}
+            )
+        response = self.client.query(**arguments)
+        approvals = [_model_from_item(Approval, item) for item in response.get("Items", [])]
+        return approvals, encode_key(response.get("LastEvaluatedKey"))
+
+    def approval_guard(self, approval: Approval, error: Exception) -> Guard:
+        """Write `approval` in a transaction, only if it is still PENDING."""
+        return Guard(
+            approval_pk(approval.approval_id),
+            APPROVAL_SK,
+            error,
+            condition="#status = :pending",
+            values={":pending": ApprovalStatus.PENDING.value},
+            names={"#status": "status"},
+            put=approval_item(approval),
+        )
+
+    def new_approval_guard(self, approval: Approval, error: Exception) -> Guard:
+        return Guard(
+            approval_pk(approval.approval_id), APPROVAL_SK, error, put=approval_item(approval)
+        )
+
+    # configuration
+
+    def stored_config(self) -> tuple[dict[str, Any], int]:
+        """The configuration keys set by admins (the rest are defaults), and its version."""
+        response = self.client.get_item(
+            TableName=self.table,
+            Key=to_item({"PK": CONFIG_PK, "SK": CONFIG_SK}),
+            ConsistentRead=True,
+        )
+        values = from_item(response.get("Item", {}))
+        return dict(values.get("settings", {})), int(values.get("version", 0))
+
+    def config_guards(
+        self,
+        settings: dict[str, Any],
+        version: int,
+        change: dict[str, Any],
+        changed_at: str,
+        error: Exception,
+    ) -> tuple[Guard, ...]:
+        """Replace the stored configuration if still at `version`, and audit the change."""
+        condition = "attribute_not_exists(PK)" if version == 0 else "version = :version"
+        return (
+            Guard(
+                CONFIG_PK,
+                CONFIG_SK,
+                error,
+                condition=condition,
+                values={":version": version} if version else {},
+                put={"entity": "CONFIG", "settings": settings, "version": version + 1},
+            ),
+            Guard(
+                CONFIG_PK,
+                f"CHANGE#{changed_at}#{version + 1:08d}",
+                error,
+                put={"entity": "CONFIG_CHANGE", **change},
+            ),
+        )
+
+    # profiles
+
+    def put_profile(self, profile: CustomerProfile) -> None:
+        self.client.put_item(TableName=self.table, Item=to_item(profile_item(profile)))
+
+    def customers_by_email(self, email: str) -> list[CustomerProfile]:
+        response = self.client.query(
+            TableName=self.table,
+            IndexName="EmailIndex",
+            KeyConditionExpression="emailKey = :email",
+            ExpressionAttributeValues=to_item({":email": email.strip().lower()}),
+            Limit=25,
+        )
+        return [_model_from_item(CustomerProfile, item) for item in response.get("Items", [])]
+
+    # the ledger across customers
+
+    def transactions_in_month(
+        self,
+        month: str,
+        kind: str | None,
+        time_from: str,
+        time_to: str,
+        limit: int,
+        start: dict[str, Any] | None,
+    ) -> tuple[list[LedgerEntry], dict[str, Any] | None]:
+        """Entries of every customer in one month (and of one type), newest first."""
+        if kind:
+            index, key_name, key = "TransactionsByTypeIndex", "txTypeMonth", f"{kind}#{month}"
+        else:
+            index, key_name, key = "TransactionsByMonthIndex", "txMonth", month
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": f"{key_name} = :key AND txTime BETWEEN :from AND :to",
+            "ExpressionAttributeValues": to_item({":key": key, ":from": time_from, ":to": time_to}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start:
+            arguments["ExclusiveStartKey"] = start
+        response = self.client.query(**arguments)
+        entries = [_entry_from_item(item) for item in response.get("Items", [])]
+        return entries, response.get("LastEvaluatedKey")
+
+    def customer_transactions(
+        self,
+        customer_id: str,
+        kind: str | None,
+        time_from: str,
+        time_to: str,
+        limit: int,
+        start: dict[str, Any] | None,
+    ) -> tuple[list[LedgerEntry], dict[str, Any] | None]:
+        """One customer's entries between two times (and of one type), newest first."""
+        values = {
+            ":pk": customer_pk(customer_id),
+            ":prefix": ENTRY_PREFIX,
+            ":from": time_from,
+            ":to": time_to,
+        }
+        conditions = ["createdAt BETWEEN :from AND :to"]
+        if kind:
+            values[":kind"] = kind
+            conditions.append("#type = :kind")
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "FilterExpression": " AND ".join(conditions),
+            "ExpressionAttributeValues": to_item(values),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if kind:
+            arguments["ExpressionAttributeNames"] = {"#type": "type"}
+        if start:
+            arguments["ExclusiveStartKey"] = start
+        response = self.client.query(**arguments)
+        entries = [_entry_from_item(item) for item in response.get("Items", [])]
+        return entries, response.get("LastEvaluatedKey")
+
+
+def _model_from_item(model: type[_M], item: dict[str, Any]) -> _M:
+    names = {f.alias or name for name, f in model.model_fields.items()}
+    return model.model_validate({k: v for k, v in from_item(item).items() if k in names})

@@ -1,0 +1,36 @@
+"""POST /api/crm/points/approvals/{approvalId}/approve: approve, and deduct now."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points import http, operations
+from crm_points.runtime import runtime
+from crm_points.schemas import DecisionRequest, PointsTransactionResponse
+from crm_points.validation import ID_PATTERN
+
+router = APIGatewayHttpRouter()
+
+
+@router.post("/api/crm/points/approvals/<approvalId>/approve", tags=["Approvals"])
+def approve(
+    approvalId: Annotated[str, Path(pattern=ID_PATTERN)],
+    idempotency_key: http.IdempotencyKey,
+    body: Annotated[DecisionRequest | None, Body()] = None,
+) -> Response[PointsTransactionResponse]:
+    """Approve a pending deduction (APPROVE, within the approver's limit; never the
+    requester): the DEDUCT is made in the same transaction."""
+    call = http.call_of(router, idempotency_key)
+    reason = body.reason if body else None
+    return http.written(operations.approve(runtime().service, call, approvalId, reason))
+
+
+app = http.resolver(router)
+
+
+@http.logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,26 @@
+"""GET /api/crm/points/config: the configuration in force (SPEC §10)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points import http, operations
+from crm_points.config import PointsConfig
+from crm_points.runtime import runtime
+
+router = APIGatewayHttpRouter()
+
+
+@router.get("/api/crm/points/config", tags=["Configuration"])
+def get_config() -> PointsConfig:
+    """Every setting with its value (VIEW_ANALYTICS)."""
+    return operations.get_config(runtime().service, http.call_of(router))
+
+
+app = http.resolver(router)
+
+
+@http.logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,28 @@
+"""PUT /api/crm/points/config: change the settings named, keep the rest (SPEC §10)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points import http, operations
+from crm_points.config import PointsConfig
+from crm_points.runtime import runtime
+from crm_points.schemas import PointsConfigUpdate
+
+router = APIGatewayHttpRouter()
+
+
+@router.put("/api/crm/points/config", tags=["Configuration"])
+def update_config(body: PointsConfigUpdate, idempotency_key: http.IdempotencyKey) -> PointsConfig:
+    """Change settings (SYSTEM_CONFIG); the change is audited with who and when."""
+    call = http.call_of(router, idempotency_key)
+    return operations.update_config(runtime().service, call, body)
+
+
+app = http.resolver(router)
+
+
+@http.logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

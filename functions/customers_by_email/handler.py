@@ -1,0 +1,29 @@
+"""GET /api/crm/customers?email=: find customers by e-mail address (VIEW_POINTS)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points import http, operations
+from crm_points.runtime import runtime
+from crm_points.schemas import CustomerSearchResponse
+
+router = APIGatewayHttpRouter()
+
+
+@router.get("/api/crm/customers", tags=["Customers"])
+def customers(
+    email: Annotated[str, Query(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")],
+) -> CustomerSearchResponse:
+    """Customers whose e-mail address is this one (case-insensitive)."""
+    return operations.find_customers(runtime().service, http.call_of(router), email)
+
+
+app = http.resolver(router)
+
+
+@http.logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

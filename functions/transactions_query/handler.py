@@ -1,0 +1,47 @@
+"""GET /api/crm/points/transactions: entries across customers, filtered, newest first."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points import http, operations
+from crm_points.models import TransactionType
+from crm_points.reads import MAX_OFFSET, TransactionQuery
+from crm_points.runtime import runtime
+from crm_points.schemas import TransactionSearchResponse
+from crm_points.validation import ID_PATTERN, DayOrMoment
+
+router = APIGatewayHttpRouter()
+
+
+@router.get("/api/crm/points/transactions", tags=["Points"])
+def transactions(
+    customerId: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    dateFrom: Annotated[DayOrMoment | None, Query()] = None,
+    dateTo: Annotated[DayOrMoment | None, Query()] = None,
+    type: Annotated[TransactionType | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> TransactionSearchResponse:
+    """The seed's PointsTransactionQuery (VIEW_TRANSACTIONS); dates are days or moments."""
+    query = TransactionQuery(
+        customer_id=customerId,
+        date_from=dateFrom,
+        date_to=dateTo,
+        type=type.value if type else None,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+    )
+    return operations.query_transactions(runtime().service, http.call_of(router), query)
+
+
+app = http.resolver(router)
+
+
+@http.logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

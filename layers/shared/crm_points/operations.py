@@ -1,0 +1,206 @@
+"""What each API route does, after its input is parsed: check the caller's permission
+(SPEC §4) and call one domain operation. Handlers call exactly one function here.
+
+No Lambda here either: the caller comes in as a `Call`, made by `crm_points.http` from the
+verified token.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from crm_points import permissions
+from crm_points.config import PointsConfig
+from crm_points.errors import Forbidden
+from crm_points.models import Actor, Approval, ApprovalStatus, PostingResult
+from crm_points.permissions import Permission, Role
+from crm_points.reads import TransactionQuery, search_transactions
+from crm_points.schemas import (
+    ApprovalList,
+    AwardPointsRequest,
+    CustomerSearchResponse,
+    DeductPointsRequest,
+    ExtendExpiryRequest,
+    PointsConfigUpdate,
+    RecoverExpiredRequest,
+    RedeemPointsRequest,
+    TransactionSearchResponse,
+)
+from crm_points.service import PointsService, Request
+from crm_points.validation import future_expiry
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API call: who makes it (from the verified token), when, and its request ids."""
+
+    user_id: str
+    role: Role
+    now: datetime
+    request_id: str
+    idempotency_key: str = ""
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(user_id=self.user_id, role=self.role.value)
+
+    def request(self) -> Request:
+        return Request(self.actor, self.request_id, self.now, self.idempotency_key)
+
+
+def _acting_as_self(call: Call, admin_user_id: str | None) -> None:
+    """A body never sets the actor: an adminUserId must be the caller (SPEC §3)."""
+    if admin_user_id is not None and admin_user_id != call.user_id:
+        raise Forbidden(
+            "adminUserId must be the signed-in user",
+            {"adminUserId": admin_user_id, "field": "adminUserId"},
+        )
+
+
+def award_points(service: PointsService, call: Call, body: AwardPointsRequest) -> PostingResult:
+    """POST /points/award: AWARD_POINTS, or AWARD_SMALL_BONUS below the agent limit."""
+    _acting_as_self(call, body.admin_user_id)
+    permissions.require_award(call.role, body.amount, service.config)
+    expiry = future_expiry(body.expiry_date, call.now, "expiryDate") if body.expiry_date else None
+    return service.award(
+        call.request(),
+        customer_id=body.customer_id,
+        amount=body.amount,
+        reason=body.reason,
+        expiry_date=expiry,
+        notify_customer=body.notify_customer,
+    )
+
+
+def deduct_points(
+    service: PointsService, call: Call, body: DeductPointsRequest
+) -> PostingResult | Approval:
+    """POST /points/deduct: within the caller's limit at once; with `requireApproval` a
+    pending approval, whatever the amount (SPEC §3, §4)."""
+    _acting_as_self(call, body.admin_user_id)
+    permissions.require(call.role, Permission.DEDUCT_POINTS)
+    if body.allow_negative and call.role is not Role.ADMIN:
+        raise Forbidden("Only an ADMIN may deduct below zero", {"field": "allowNegative"})
+    if body.require_approval:
+        return service.request_deduction(
+            call.request(),
+            customer_id=body.customer_id,
+            amount=body.amount,
+            reason=body.reason,
+            allow_negative=body.allow_negative,
+        )
+    permissions.require_deduct(call.role, body.amount, service.config)
+    return service.deduct(
+        call.request(),
+        customer_id=body.customer_id,
+        amount=body.amount,
+        reason=body.reason,
+        allow_negative=body.allow_negative,
+    )
+
+
+def redeem_points(service: PointsService, call: Call, body: RedeemPointsRequest) -> PostingResult:
+    """POST /points/redeem: REDEEM_POINTS; the booking system always names the booking."""
+    permissions.require(call.role, Permission.REDEEM_POINTS)
+    if call.role is Role.BOOKING_SYSTEM and body.booking_id is None:
+        raise Forbidden(
+            "The booking system redeems for a booking: bookingId is required",
+            {"field": "bookingId"},
+        )
+    return service.redeem(
+        call.request(),
+        customer_id=body.customer_id,
+        amount=body.amount,
+        reason=body.reason,
+        booking_id=body.booking_id,
+    )
+
+
+def extend_expiry(service: PointsService, call: Call, body: ExtendExpiryRequest) -> PostingResult:
+    """POST /points/extend-expiry: EXTEND_EXPIRY, to a date later than today."""
+    permissions.require(call.role, Permission.EXTEND_EXPIRY)
+    return service.extend_expiry(
+        call.request(),
+        point_batch_id=body.point_batch_id,
+        new_expiry_date=future_expiry(body.new_expiry_date, call.now, "newExpiryDate"),
+        reason=body.reason,
+    )
+
+
+def recover_expired(
+    service: PointsService, call: Call, body: RecoverExpiredRequest
+) -> PostingResult:
+    """POST /points/recover-expired: RECOVER_EXPIRED (ADMIN), once per EXPIRE entry."""
+    permissions.require(call.role, Permission.RECOVER_EXPIRED)
+    return service.recover_expired(
+        call.request(),
+        transaction_id=body.transaction_id,
+        reason=body.reason,
+        new_expiry_date=future_expiry(body.new_expiry_date, call.now, "newExpiryDate"),
+    )
+
+
+def list_approvals(
+    service: PointsService, call: Call, status: ApprovalStatus, limit: int, cursor: str | None
+) -> ApprovalList:
+    """GET /points/approvals: APPROVE; pending ones unless another status is asked for."""
+    permissions.require(call.role, Permission.APPROVE)
+    approvals, next_cursor = service.admin.approvals(status, limit, cursor)
+    return ApprovalList(approvals=approvals, next_cursor=next_cursor)
+
+
+def _may_decide(service: PointsService, call: Call, approval: Approval) -> None:
+    """Four eyes: never the requester; and the decider must be allowed the amount."""
+    permissions.require(call.role, Permission.APPROVE)
+    if approval.requested_by.user_id == call.user_id:
+        raise Forbidden(
+            "An approval is decided by someone other than its requester",
+            {"approvalId": approval.approval_id},
+        )
+    permissions.require_deduct(call.role, approval.amount, service.config)
+    if approval.allow_negative and call.role is not Role.ADMIN:
+        raise Forbidden(
+            "Only an ADMIN may approve a deduction below zero", {"approvalId": approval.approval_id}
+        )
+
+
+def approve(
+    service: PointsService, call: Call, approval_id: str, reason: str | None
+) -> PostingResult:
+    """POST /points/approvals/{approvalId}/approve: the deduction is made now."""
+    approval = service.approval(approval_id)
+    _may_decide(service, call, approval)
+    return service.approve(call.request(), approval, reason)
+
+
+def reject(service: PointsService, call: Call, approval_id: str, reason: str | None) -> Approval:
+    """POST /points/approvals/{approvalId}/reject: nothing is deducted."""
+    approval = service.approval(approval_id)
+    _may_decide(service, call, approval)
+    return service.reject(call.request(), approval, reason)
+
+
+def get_config(service: PointsService, call: Call) -> PointsConfig:
+    """GET /points/config: VIEW_ANALYTICS."""
+    permissions.require(call.role, Permission.VIEW_ANALYTICS)
+    return service.stored_config()
+
+
+def update_config(service: PointsService, call: Call, body: PointsConfigUpdate) -> PointsConfig:
+    """PUT /points/config: SYSTEM_CONFIG; changes the keys it names, leaves the rest."""
+    permissions.require(call.role, Permission.SYSTEM_CONFIG)
+    changes = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return service.update_config(call.request(), changes)
+
+
+def find_customers(service: PointsService, call: Call, email: str) -> CustomerSearchResponse:
+    """GET /customers?email=: VIEW_POINTS."""
+    permissions.require(call.role, Permission.VIEW_POINTS)
+    return CustomerSearchResponse(customers=service.admin.customers_by_email(email))
+
+
+def query_transactions(
+    service: PointsService, call: Call, query: TransactionQuery
+) -> TransactionSearchResponse:
+    """GET /points/transactions: VIEW_TRANSACTIONS."""
+    permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
+    return search_transactions(service.admin, query, call.now)
