@@ -98,6 +98,33 @@ def customer_id() -> str:
     return f"cust-{uuid.uuid4().hex[:12]}"
 
 
+@pytest.fixture
+def lambda_env(
+    monkeypatch: pytest.MonkeyPatch, dynamodb_endpoint: str, table_name: str
+) -> Iterator[RequestCounter]:
+    """The environment template.yaml gives the functions, pointed at DynamoDB Local; yields
+    a counter of the functions' DynamoDB requests (configuration already cached)."""
+    from crm_points.runtime import runtime
+    from local.dynamodb_local import LOCAL_ACCESS_KEY, REGION
+
+    monkeypatch.setenv("TABLE_NAME", table_name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LOCAL_ACCESS_KEY)
+    runtime.cache_clear()
+    client = runtime().service.store.client
+    forbid_scans(client)
+    counter = RequestCounter(client)
+    # The configuration is read at most once a minute per function, not per request (§10).
+    assert runtime().service.config is not None
+    counter.reset()
+    yield counter
+    # A test that changed the configuration must not change it for the tests after it.
+    client.delete_item(TableName=table_name, Key={"PK": {"S": "CONFIG"}, "SK": {"S": "CURRENT"}})
+    runtime.cache_clear()
+
+
 _keys = itertools.count()
 
 

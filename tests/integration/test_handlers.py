@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 
-from crm_points.runtime import runtime
-from local.dynamodb_local import LOCAL_ACCESS_KEY, REGION
-from tests.conftest import START, RequestCounter, forbid_scans, request
+from tests.conftest import START, request
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,25 +50,6 @@ def with_claims(event: dict[str, Any], claims: dict[str, Any] | None) -> dict[st
     else:
         event["requestContext"]["authorizer"]["jwt"]["claims"] = claims
     return event
-
-
-@pytest.fixture
-def lambda_env(monkeypatch, dynamodb_endpoint, table_name):
-    """The environment template.yaml gives the functions, pointed at DynamoDB Local."""
-    monkeypatch.setenv("TABLE_NAME", table_name)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LOCAL_ACCESS_KEY)
-    runtime.cache_clear()
-    client = runtime().service.store.client
-    forbid_scans(client)
-    counter = RequestCounter(client)
-    # The configuration is read once a minute per function, not per request (SPEC §10).
-    assert runtime().service.config is not None
-    counter.reset()
-    yield counter
-    runtime.cache_clear()
 
 
 def invoke(function: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:

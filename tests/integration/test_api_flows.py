@@ -1,0 +1,307 @@
+"""The seed's CRM flows end to end through the real handlers, on DynamoDB Local."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crm_points.models import Actor
+from crm_points.service import PointsService
+from tests.api import call
+from tests.conftest import request
+
+TODAY = datetime.now(UTC)
+
+
+def award(customer_id: str, amount: int, expiry: str | None = None, **kwargs):
+    body = {"customerId": customer_id, "amount": amount, "reason": "Bonus points"}
+    if expiry:
+        body["expiryDate"] = expiry
+    return call("POST", "/api/crm/points/award", body=body, **kwargs)
+
+
+def day(days: int) -> str:
+    return (TODAY + timedelta(days=days)).date().isoformat()
+
+
+def test_award_then_summary_then_history_with_running_balances(lambda_env, customer_id):
+    assert award(customer_id, 500).status == 201
+    assert award(customer_id, 300, expiry=day(10)).status == 201
+    summary = call("GET", f"/api/crm/customers/{customer_id}/points").body
+    assert summary["currentBalance"] == 800
+    assert summary["expiringBalance"] == 300
+    assert summary["pointsValue"] == 8.0
+    assert summary["expirationSchedule"][0] == {"amount": 300, "expiryDate": day(10)}
+    history = call("GET", f"/api/crm/customers/{customer_id}/points/transactions").body
+    assert [(e["points"], e["balanceAfter"]) for e in history["transactions"]] == [
+        (300, 800),
+        (500, 500),
+    ]
+
+
+def test_redeem_takes_the_soonest_expiring_points_first(lambda_env, customer_id):
+    late = award(customer_id, 400, expiry=day(200)).body["transactions"][0]["pointBatchId"]
+    soon = award(customer_id, 100, expiry=day(20)).body["transactions"][0]["pointBatchId"]
+    answer = call(
+        "POST",
+        "/api/crm/points/redeem",
+        body={"customerId": customer_id, "amount": 250, "reason": "Manual redemption"},
+    )
+    assert answer.status == 201
+    assert answer.body["transactions"][0]["allocations"] == [
+        {"pointBatchId": soon, "points": 100},
+        {"pointBatchId": late, "points": 150},
+    ]
+    over = call(
+        "POST",
+        "/api/crm/points/redeem",
+        body={"customerId": customer_id, "amount": 251, "reason": "Too much"},
+    )
+    assert (over.status, over.code) == (409, "INSUFFICIENT_POINTS")
+
+
+def test_a_deduction_approved_by_another_manager(lambda_env, customer_id):
+    award(customer_id, 10_000)
+    body = {
+        "customerId": customer_id,
+        "amount": 3_000,
+        "reason": "Duplicate booking",
+        "requireApproval": True,
+    }
+    asked = call("POST", "/api/crm/points/deduct", user="alice", body=body)
+    assert (asked.status, asked.body["status"]) == (202, "PENDING")
+    approval_id = asked.body["approvalId"]
+    pending = call("GET", "/api/crm/points/approvals", user="bob").body["approvals"]
+    assert approval_id in [a["approvalId"] for a in pending]
+    path = f"/api/crm/points/approvals/{approval_id}/approve"
+    own = call("POST", path, user="alice")
+    assert (own.status, own.code) == (403, "FORBIDDEN")
+    assert call("GET", f"/api/crm/customers/{customer_id}/points").body["currentBalance"] == 10_000
+    approved = call("POST", path, user="bob", body={"reason": "Checked the bookings"})
+    assert approved.status == 201
+    entry = approved.body["transactions"][0]
+    assert (entry["type"], entry["points"], entry["approvalId"]) == ("DEDUCT", -3_000, approval_id)
+    assert entry["actor"] == {"userId": "bob", "role": "MANAGER"}
+    again = call("POST", path, user="carol")
+    assert (again.status, again.code) == (409, "CONFLICT")
+    decided = call("GET", "/api/crm/points/approvals", query={"status": "APPROVED"}).body
+    record = next(a for a in decided["approvals"] if a["approvalId"] == approval_id)
+    assert record["decidedBy"]["userId"] == "bob"
+    assert record["transactionId"] == entry["transactionId"]
+
+
+def test_a_manager_may_not_approve_above_the_manager_limit(lambda_env, customer_id):
+    award(customer_id, 10_000)
+    asked = call(
+        "POST",
+        "/api/crm/points/deduct",
+        user="alice",
+        body={
+            "customerId": customer_id,
+            "amount": 6_000,
+            "reason": "Large correction",
+            "requireApproval": True,
+        },
+    )
+    path = f"/api/crm/points/approvals/{asked.body['approvalId']}/approve"
+    assert call("POST", path, user="bob").code == "LIMIT_EXCEEDED"
+    assert call("POST", path, role="ADMIN", user="root").status == 201
+
+
+def test_a_rejected_deduction_deducts_nothing(lambda_env, customer_id):
+    award(customer_id, 1_000)
+    asked = call(
+        "POST",
+        "/api/crm/points/deduct",
+        user="alice",
+        body={"customerId": customer_id, "amount": 100, "reason": "Maybe", "requireApproval": True},
+    )
+    approval_id = asked.body["approvalId"]
+    rejected = call(
+        "POST",
+        f"/api/crm/points/approvals/{approval_id}/reject",
+        user="bob",
+        body={"reason": "No evidence"},
+    )
+    assert (rejected.status, rejected.body["status"]) == (200, "REJECTED")
+    assert rejected.body["decisionReason"] == "No evidence"
+    approve = call("POST", f"/api/crm/points/approvals/{approval_id}/approve", user="carol")
+    assert approve.code == "CONFLICT"
+    assert call("GET", f"/api/crm/customers/{customer_id}/points").body["currentBalance"] == 1_000
+
+
+def test_extend_then_recover(lambda_env, service: PointsService, customer_id):
+    lot = award(customer_id, 700, expiry=day(5)).body["transactions"][0]["pointBatchId"]
+    extended = call(
+        "POST",
+        "/api/crm/points/extend-expiry",
+        body={"pointBatchId": lot, "newExpiryDate": day(60), "reason": "Customer was travelling"},
+    )
+    assert extended.status == 201
+    assert extended.body["transactions"][0]["type"] == "EXPIRY_EXTENDED"
+    summary = call("GET", f"/api/crm/customers/{customer_id}/points").body
+    assert summary["expirationSchedule"] == [{"amount": 700, "expiryDate": day(60)}]
+    assert summary["expiringBalance"] == 0
+    expired = service.expire(
+        customer_id=customer_id, now=TODAY + timedelta(days=61), request_id="run"
+    )
+    assert expired is not None
+    expire_id = expired.transactions[0].transaction_id
+    body = {"transactionId": expire_id, "newExpiryDate": day(90), "reason": "Goodwill"}
+    recovered = call("POST", "/api/crm/points/recover-expired", role="ADMIN", body=body)
+    assert recovered.status == 201
+    assert recovered.body["currentBalance"] == 700
+    twice = call("POST", "/api/crm/points/recover-expired", role="ADMIN", body=body)
+    assert (twice.status, twice.code) == (409, "CONFLICT")
+
+
+def test_a_replay_answers_the_first_response_and_a_reused_key_is_refused(lambda_env, customer_id):
+    body = {"customerId": customer_id, "amount": 50, "reason": "Once only"}
+    first = call("POST", "/api/crm/points/award", body=body, key="award-once")
+    again = call("POST", "/api/crm/points/award", body=body, key="award-once")
+    assert (first.status, first.body) == (again.status, again.body)
+    assert (first.headers["Idempotent-Replayed"], again.headers["Idempotent-Replayed"]) == (
+        "false",
+        "true",
+    )
+    other = call("POST", "/api/crm/points/award", body={**body, "amount": 51}, key="award-once")
+    assert (other.status, other.code) == (422, "IDEMPOTENCY_KEY_REUSED")
+    missing = call("POST", "/api/crm/points/award", body=body, key="")
+    assert (missing.status, missing.code) == (422, "VALIDATION_ERROR")
+    summary = call("GET", f"/api/crm/customers/{customer_id}/points").body
+    assert summary["currentBalance"] == 50
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "[]",
+        {"customerId": "c-1", "amount": 10, "reason": "Bonus", "surprise": True},
+        {"customerId": "c-1", "amount": 0, "reason": "Bonus"},
+        {"customerId": "c-1", "amount": 1_000_001, "reason": "Bonus"},
+        {"customerId": "c-1", "amount": 10.5, "reason": "Bonus"},
+        {"customerId": "c-1", "amount": "10", "reason": "Bonus"},
+        {"customerId": "c-1", "amount": 10, "reason": "ab"},
+        {"customerId": "c-1", "amount": 10, "reason": "x" * 501},
+        {"customerId": "bad id", "amount": 10, "reason": "Bonus"},
+        {"customerId": "c-1", "amount": 10, "reason": "Bonus", "expiryDate": "2020-01-01"},
+        {"customerId": "c-1", "amount": 10, "reason": "Bonus", "expiryDate": "31/12/2030"},
+        {"customerId": "c-1", "amount": 10, "reason": "Bonus", "expiryDate": "2030-01-01T00:00:00"},
+        {"amount": 10, "reason": "Bonus"},
+    ],
+)
+def test_bad_input_is_a_422_in_the_error_format_and_writes_nothing(lambda_env, body):
+    answer = call("POST", "/api/crm/points/award", body=body)
+    assert (answer.status, answer.code) == (422, "VALIDATION_ERROR"), answer.body
+    assert set(answer.body) == {"error", "requestId"}
+    assert "TransactWriteItems" not in lambda_env.calls
+
+
+def test_unknown_route_is_404_in_the_error_format(lambda_env):
+    from tests.api import LambdaContext, handler
+
+    event = {
+        "version": "2.0",
+        "routeKey": "GET /nowhere",
+        "rawPath": "/nowhere",
+        "rawQueryString": "",
+        "headers": {},
+        "requestContext": {
+            "http": {"method": "GET", "path": "/nowhere"},
+            "requestId": "r-1",
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }
+    response = handler("customer_points").lambda_handler(event, LambdaContext())
+    assert response["statusCode"] == 404
+    assert '"code":"NOT_FOUND"' in response["body"]
+
+
+def test_config_change_keeps_the_other_keys_and_is_used(lambda_env, customer_id):
+    changed = call(
+        "PUT", "/api/crm/points/config", role="ADMIN", body={"supportAgentAwardLimit": 2_000}
+    )
+    assert changed.status == 200
+    assert (changed.body["supportAgentAwardLimit"], changed.body["managerDeductLimit"]) == (
+        2_000,
+        5_000,
+    )
+    invalid = call("PUT", "/api/crm/points/config", role="ADMIN", body={"validityDays": 0})
+    assert (invalid.status, invalid.code) == (422, "VALIDATION_ERROR")
+    assert call("GET", "/api/crm/points/config").body["supportAgentAwardLimit"] == 2_000
+
+
+def test_customer_found_by_email(lambda_env, service: PointsService, customer_id):
+    from crm_points.models import CustomerProfile
+
+    service.admin.put_profile(
+        CustomerProfile(
+            customer_id=customer_id,
+            email=f"{customer_id}@Example.com",
+            first_name="Thandi",
+            updated_at=TODAY,
+        )
+    )
+    found = call("GET", "/api/crm/customers", query={"email": f"{customer_id}@example.COM"})
+    assert [c["customerId"] for c in found.body["customers"]] == [customer_id]
+
+
+def test_cross_customer_query_by_type_and_date(lambda_env, service: PointsService):
+    marker = f"q{TODAY.microsecond}"
+    for n in range(3):
+        service.award(
+            request(now=TODAY, actor=Actor(user_id="m", role="MANAGER")),
+            customer_id=f"{marker}-{n}",
+            amount=10 + n,
+            reason="Query test",
+        )
+    query = {"type": "AWARD", "dateFrom": TODAY.date().isoformat(), "limit": "100"}
+    found = call("GET", "/api/crm/points/transactions", query=query).body
+    mine = [e for e in found["transactions"] if e["customerId"].startswith(marker)]
+    assert sorted(e["points"] for e in mine) == [10, 11, 12]
+    assert all(e["type"] == "AWARD" for e in found["transactions"])
+    first = call("GET", "/api/crm/points/transactions", query={**query, "limit": "1"}).body
+    second = call(
+        "GET",
+        "/api/crm/points/transactions",
+        query={**query, "limit": "1", "cursor": first["nextCursor"]},
+    ).body
+    by_offset = call(
+        "GET", "/api/crm/points/transactions", query={**query, "limit": "1", "offset": "1"}
+    ).body
+    assert second["transactions"] == by_offset["transactions"]
+    assert second["transactions"] != first["transactions"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path_of", "body_of", "expected"),
+    [
+        ("GET", lambda c: f"/api/crm/customers/{c}/points", None, {"Query": 1}),
+        ("GET", lambda c: f"/api/crm/customers/{c}/points/transactions", None, {"Query": 1}),
+        (
+            "POST",
+            lambda c: "/api/crm/points/award",
+            lambda c: {"customerId": c, "amount": 5, "reason": "Counted"},
+            {"GetItem": 1, "TransactWriteItems": 1},
+        ),
+        (
+            "POST",
+            lambda c: "/api/crm/points/redeem",
+            lambda c: {"customerId": c, "amount": 5, "reason": "Counted"},
+            {"GetItem": 1, "TransactWriteItems": 1},
+        ),
+        (
+            "POST",
+            lambda c: "/api/crm/points/deduct",
+            lambda c: {"customerId": c, "amount": 5, "reason": "Counted"},
+            {"GetItem": 1, "TransactWriteItems": 1},
+        ),
+    ],
+)
+def test_requests_per_route(lambda_env, customer_id, method, path_of, body_of, expected):
+    award(customer_id, 100)
+    lambda_env.reset()
+    answer = call(method, path_of(customer_id), body=body_of(customer_id) if body_of else None)
+    assert answer.status in {200, 201}
+    assert lambda_env.calls == expected

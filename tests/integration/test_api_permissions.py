@@ -1,0 +1,266 @@
+"""SPEC §4 through the real handlers: every route, every role, each limit boundary."""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from crm_points.models import Actor
+from crm_points.service import PointsService
+from tests.api import call
+from tests.conftest import START, request
+
+ROLES = ["SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM"]
+
+
+@dataclass
+class World:
+    """A customer with points, a lot, an expired entry and a pending approval."""
+
+    customer_id: str
+    lot_id: str
+    expire_id: str
+    approval_id: str
+
+
+@pytest.fixture
+def world(service: PointsService, customer_id: str) -> World:
+    lot = service.award(request(), customer_id=customer_id, amount=20_000, reason="Points")
+    service.award(
+        request(),
+        customer_id=customer_id,
+        amount=100,
+        reason="Short lot",
+        expiry_date=START + timedelta(days=1),
+    )
+    expired = service.expire(
+        customer_id=customer_id, now=START + timedelta(days=2), request_id="run"
+    )
+    assert expired is not None
+    approval = service.request_deduction(
+        request(actor=Actor(user_id="requester", role="MANAGER")),
+        customer_id=customer_id,
+        amount=100,
+        reason="Goodwill reversal",
+    )
+    lot_id = lot.transactions[0].point_batch_id
+    assert lot_id is not None
+    return World(customer_id, lot_id, expired.transactions[0].transaction_id, approval.approval_id)
+
+
+Case = Callable[[World], tuple[str, str, dict[str, Any] | None, dict[str, str] | None]]
+FUTURE = "2031-01-31"
+
+# route: (request, roles allowed, "LIMIT" when a role that may do it below a limit is
+# refused with LIMIT_EXCEEDED; every other refusal is FORBIDDEN)
+CASES: dict[str, tuple[Case, set[str], str]] = {
+    "summary": (
+        lambda w: ("GET", f"/api/crm/customers/{w.customer_id}/points", None, None),
+        set(ROLES),
+        "",
+    ),
+    "history": (
+        lambda w: ("GET", f"/api/crm/customers/{w.customer_id}/points/transactions", None, None),
+        set(ROLES),
+        "",
+    ),
+    "query": (
+        lambda w: ("GET", "/api/crm/points/transactions", None, {"customerId": w.customer_id}),
+        set(ROLES),
+        "",
+    ),
+    "customers by e-mail": (
+        lambda w: ("GET", "/api/crm/customers", None, {"email": "nobody@example.com"}),
+        set(ROLES),
+        "",
+    ),
+    "award 999": (
+        lambda w: (
+            "POST",
+            "/api/crm/points/award",
+            {"customerId": w.customer_id, "amount": 999, "reason": "Bonus"},
+            None,
+        ),
+        {"SUPPORT_AGENT", "MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
+    "award 1,000": (
+        lambda w: (
+            "POST",
+            "/api/crm/points/award",
+            {"customerId": w.customer_id, "amount": 1_000, "reason": "Bonus"},
+            None,
+        ),
+        {"MANAGER", "ADMIN"},
+        "LIMIT",
+    ),
+    "deduct 4,999": (
+        lambda w: (
+            "POST",
+            "/api/crm/points/deduct",
+            {"customerId": w.customer_id, "amount": 4_999, "reason": "Correction"},
+            None,
+        ),
+        {"MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
+    "deduct 5,000": (
+        lambda w: (
+            "POST",
+            "/api/crm/points/deduct",
+            {"customerId": w.customer_id, "amount": 5_000, "reason": "Correction"},
+            None,
+        ),
+        {"ADMIN"},
+        "LIMIT",
+    ),
+    "deduct 5,000 for approval": (
+        lambda w: (
+            "POST",
+            "/api/crm/points/deduct",
+            {
+                "customerId": w.customer_id,
+                "amount": 5_000,
+                "reason": "Correction",
+                "requireApproval": True,
+            },
+            None,
+        ),
+        {"MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
+    "redeem for a booking": (
+        lambda w: (
+            "POST",
+            "/api/crm/points/redeem",
+            {
+                "customerId": w.customer_id,
+                "amount": 10,
+                "reason": "Checkout",
+                "bookingId": f"bk-{uuid.uuid4().hex[:8]}",
+            },
+            None,
+        ),
+        {"MANAGER", "ADMIN", "BOOKING_SYSTEM"},
+        "FORBIDDEN",
+    ),
+    "redeem without a booking": (
+        lambda w: (
+            "POST",
+            "/api/crm/points/redeem",
+            {"customerId": w.customer_id, "amount": 10, "reason": "By hand"},
+            None,
+        ),
+        {"MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
+    "extend expiry": (
+        lambda w: (
+            "POST",
+            "/api/crm/points/extend-expiry",
+            {"pointBatchId": w.lot_id, "newExpiryDate": FUTURE, "reason": "Loyal customer"},
+            None,
+        ),
+        {"MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
+    "recover expired": (
+        lambda w: (
+            "POST",
+            "/api/crm/points/recover-expired",
+            {"transactionId": w.expire_id, "newExpiryDate": FUTURE, "reason": "Complaint"},
+            None,
+        ),
+        {"ADMIN"},
+        "FORBIDDEN",
+    ),
+    "list approvals": (
+        lambda w: ("GET", "/api/crm/points/approvals", None, None),
+        {"MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
+    "approve": (
+        lambda w: ("POST", f"/api/crm/points/approvals/{w.approval_id}/approve", None, None),
+        {"MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
+    "reject": (
+        lambda w: (
+            "POST",
+            f"/api/crm/points/approvals/{w.approval_id}/reject",
+            {"reason": "Not justified"},
+            None,
+        ),
+        {"MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
+    "read config": (
+        lambda w: ("GET", "/api/crm/points/config", None, None),
+        {"MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
+    "change config": (
+        lambda w: (
+            "PUT",
+            "/api/crm/points/config",
+            {"bookingLink": "https://example.com/book-now"},
+            None,
+        ),
+        {"ADMIN"},
+        "FORBIDDEN",
+    ),
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", CASES)
+def test_route_is_allowed_exactly_as_the_spec_says(lambda_env, world, case, role):
+    make, allowed, refusal = CASES[case]
+    method, path, body, query = make(world)
+    answer = call(method, path, role=role, user=f"{role.lower()}-1", body=body, query=query)
+    if role in allowed:
+        assert answer.status in {200, 201, 202}, answer.body
+    else:
+        assert answer.status == 403, answer.body
+        below_a_limit = {"award 1,000": "SUPPORT_AGENT", "deduct 5,000": "MANAGER"}
+        limited = refusal == "LIMIT" and below_a_limit[case] == role
+        assert answer.code == ("LIMIT_EXCEEDED" if limited else "FORBIDDEN"), answer.body
+
+
+def test_every_route_of_the_template_is_covered():
+    from tests.api import routes
+
+    covered = set()
+    for make, _, _ in CASES.values():
+        method, path, _, _ = make(World("c", "l", "e", "a"))
+        covered |= {(r.method, r.path) for r in routes() if r.match(method, path) is not None}
+    assert covered == {(r.method, r.path) for r in routes()}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        (
+            "POST",
+            "/api/crm/points/award",
+            {"customerId": "c", "amount": 5, "reason": "Bonus", "adminUserId": "someone-else"},
+        ),
+        (
+            "POST",
+            "/api/crm/points/deduct",
+            {"customerId": "c", "amount": 5, "reason": "Fix", "adminUserId": "someone-else"},
+        ),
+    ],
+)
+def test_an_admin_user_id_that_is_not_the_caller_is_refused(lambda_env, method, path, body):
+    answer = call(method, path, role="ADMIN", user="alice", body=body)
+    assert (answer.status, answer.code) == (403, "FORBIDDEN")
+
+
+def test_allow_negative_is_for_admins_only(lambda_env, world):
+    body = {"customerId": world.customer_id, "amount": 10, "reason": "Fraud", "allowNegative": True}
+    assert call("POST", "/api/crm/points/deduct", role="MANAGER", body=body).code == "FORBIDDEN"
+    assert call("POST", "/api/crm/points/deduct", role="ADMIN", body=body).status == 201
