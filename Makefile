@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: deps java test lint typecheck template pytest run build bench balance history clean
+.PHONY: deps java test lint typecheck template pytest run build openapi bench balance history clean
 
 deps: $(BIN)/.installed node_modules/.installed java
 
@@ -54,6 +54,10 @@ run: deps
 
 build: deps
 	PATH="$$(scripts/python313-dir):$$PATH" $(BIN)/sam build --template template.yaml
+
+# Regenerate docs/openapi.json from the handlers (a test fails when it is stale).
+openapi: deps
+	$(BIN)/python -m local.openapi
 
 bench: deps
 	$(BIN)/python bench/ledger.py

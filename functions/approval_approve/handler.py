@@ -15,7 +15,11 @@ from crm_points.validation import ID_PATTERN
 router = APIGatewayHttpRouter()
 
 
-@router.post("/api/crm/points/approvals/<approvalId>/approve", tags=["Approvals"])
+@router.post(
+    "/api/crm/points/approvals/<approvalId>/approve",
+    tags=["Approvals"],
+    responses=http.responses((201, PointsTransactionResponse, "Approved: the DEDUCT entry")),
+)
 def approve(
     approvalId: Annotated[str, Path(pattern=ID_PATTERN)],
     idempotency_key: http.IdempotencyKey,

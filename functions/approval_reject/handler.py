@@ -15,7 +15,11 @@ from crm_points.validation import ID_PATTERN
 router = APIGatewayHttpRouter()
 
 
-@router.post("/api/crm/points/approvals/<approvalId>/reject", tags=["Approvals"])
+@router.post(
+    "/api/crm/points/approvals/<approvalId>/reject",
+    tags=["Approvals"],
+    responses=http.responses((200, Approval, "Rejected")),
+)
 def reject(
     approvalId: Annotated[str, Path(pattern=ID_PATTERN)],
     idempotency_key: http.IdempotencyKey,

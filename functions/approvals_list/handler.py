@@ -14,7 +14,11 @@ from crm_points.schemas import ApprovalList
 router = APIGatewayHttpRouter()
 
 
-@router.get("/api/crm/points/approvals", tags=["Approvals"])
+@router.get(
+    "/api/crm/points/approvals",
+    tags=["Approvals"],
+    responses=http.responses((200, ApprovalList, "A page of approvals")),
+)
 def approvals(
     status: Annotated[ApprovalStatus, Query()] = ApprovalStatus.PENDING,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

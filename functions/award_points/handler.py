@@ -16,7 +16,11 @@ from crm_points.schemas import AwardPointsRequest, PointsTransactionResponse
 router = APIGatewayHttpRouter()
 
 
-@router.post("/api/crm/points/award", tags=["Points"])
+@router.post(
+    "/api/crm/points/award",
+    tags=["Points"],
+    responses=http.responses((201, PointsTransactionResponse, "The entries written")),
+)
 def award(
     body: AwardPointsRequest, idempotency_key: http.IdempotencyKey
 ) -> Response[PointsTransactionResponse]:

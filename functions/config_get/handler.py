@@ -12,7 +12,11 @@ from crm_points.runtime import runtime
 router = APIGatewayHttpRouter()
 
 
-@router.get("/api/crm/points/config", tags=["Configuration"])
+@router.get(
+    "/api/crm/points/config",
+    tags=["Configuration"],
+    responses=http.responses((200, PointsConfig, "The configuration")),
+)
 def get_config() -> PointsConfig:
     """Every setting with its value (VIEW_ANALYTICS)."""
     return operations.get_config(runtime().service, http.call_of(router))

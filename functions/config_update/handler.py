@@ -13,7 +13,11 @@ from crm_points.schemas import PointsConfigUpdate
 router = APIGatewayHttpRouter()
 
 
-@router.put("/api/crm/points/config", tags=["Configuration"])
+@router.put(
+    "/api/crm/points/config",
+    tags=["Configuration"],
+    responses=http.responses((200, PointsConfig, "The configuration after the change")),
+)
 def update_config(body: PointsConfigUpdate, idempotency_key: http.IdempotencyKey) -> PointsConfig:
     """Change settings (SYSTEM_CONFIG); the change is audited with who and when."""
     call = http.call_of(router, idempotency_key)

@@ -15,7 +15,11 @@ from crm_points.validation import ID_PATTERN
 router = APIGatewayHttpRouter()
 
 
-@router.get("/api/crm/customers/<customerId>/points", tags=["Customers"])
+@router.get(
+    "/api/crm/customers/<customerId>/points",
+    tags=["Customers"],
+    responses=http.responses((200, CustomerPointsResponse, "The summary")),
+)
 def customer_points(
     customerId: Annotated[str, Path(pattern=ID_PATTERN)],
 ) -> CustomerPointsResponse:

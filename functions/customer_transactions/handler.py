@@ -15,7 +15,11 @@ from crm_points.validation import ID_PATTERN
 router = APIGatewayHttpRouter()
 
 
-@router.get("/api/crm/customers/<customerId>/points/transactions", tags=["Customers"])
+@router.get(
+    "/api/crm/customers/<customerId>/points/transactions",
+    tags=["Customers"],
+    responses=http.responses((200, TransactionHistoryResponse, "A page of history")),
+)
 def customer_transactions(
     customerId: Annotated[str, Path(pattern=ID_PATTERN)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

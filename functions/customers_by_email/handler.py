@@ -13,7 +13,11 @@ from crm_points.schemas import CustomerSearchResponse
 router = APIGatewayHttpRouter()
 
 
-@router.get("/api/crm/customers", tags=["Customers"])
+@router.get(
+    "/api/crm/customers",
+    tags=["Customers"],
+    responses=http.responses((200, CustomerSearchResponse, "The customers found")),
+)
 def customers(
     email: Annotated[str, Query(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")],
 ) -> CustomerSearchResponse:

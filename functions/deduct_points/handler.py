@@ -17,16 +17,10 @@ router = APIGatewayHttpRouter()
 @router.post(
     "/api/crm/points/deduct",
     tags=["Points"],
-    responses={
-        201: {
-            "description": "Deducted",
-            "content": {"application/json": {"model": PointsTransactionResponse}},
-        },
-        202: {
-            "description": "Waiting for approval",
-            "content": {"application/json": {"model": Approval}},
-        },
-    },
+    responses=http.responses(
+        (201, PointsTransactionResponse, "Deducted: the entries written"),
+        (202, Approval, "Waiting for approval"),
+    ),
 )
 def deduct(
     body: DeductPointsRequest, idempotency_key: http.IdempotencyKey

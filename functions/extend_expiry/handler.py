@@ -16,7 +16,11 @@ from crm_points.schemas import ExtendExpiryRequest, PointsTransactionResponse
 router = APIGatewayHttpRouter()
 
 
-@router.post("/api/crm/points/extend-expiry", tags=["Points"])
+@router.post(
+    "/api/crm/points/extend-expiry",
+    tags=["Points"],
+    responses=http.responses((201, PointsTransactionResponse, "The entries written")),
+)
 def extend_expiry(
     body: ExtendExpiryRequest, idempotency_key: http.IdempotencyKey
 ) -> Response[PointsTransactionResponse]:

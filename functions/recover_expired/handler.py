@@ -16,7 +16,11 @@ from crm_points.schemas import PointsTransactionResponse, RecoverExpiredRequest
 router = APIGatewayHttpRouter()
 
 
-@router.post("/api/crm/points/recover-expired", tags=["Points"])
+@router.post(
+    "/api/crm/points/recover-expired",
+    tags=["Points"],
+    responses=http.responses((201, PointsTransactionResponse, "The entries written")),
+)
 def recover_expired(
     body: RecoverExpiredRequest, idempotency_key: http.IdempotencyKey
 ) -> Response[PointsTransactionResponse]:

@@ -16,7 +16,11 @@ from crm_points.schemas import PointsTransactionResponse, RedeemPointsRequest
 router = APIGatewayHttpRouter()
 
 
-@router.post("/api/crm/points/redeem", tags=["Points"])
+@router.post(
+    "/api/crm/points/redeem",
+    tags=["Points"],
+    responses=http.responses((201, PointsTransactionResponse, "The entries written")),
+)
 def redeem(
     body: RedeemPointsRequest, idempotency_key: http.IdempotencyKey
 ) -> Response[PointsTransactionResponse]:

@@ -16,7 +16,11 @@ from crm_points.validation import ID_PATTERN, DayOrMoment
 router = APIGatewayHttpRouter()
 
 
-@router.get("/api/crm/points/transactions", tags=["Points"])
+@router.get(
+    "/api/crm/points/transactions",
+    tags=["Points"],
+    responses=http.responses((200, TransactionSearchResponse, "A page of entries")),
+)
 def transactions(
     customerId: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     dateFrom: Annotated[DayOrMoment | None, Query()] = None,

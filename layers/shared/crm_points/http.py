@@ -10,14 +10,16 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import Logger
+from pydantic import BaseModel
 
 from crm_points.errors import PointsError, Unauthorized
 from crm_points.models import Approval, PostingResult
 from crm_points.operations import Call
 from crm_points.permissions import Role, role_from_groups
-from crm_points.schemas import PointsTransactionResponse
+from crm_points.schemas import ErrorResponse, PointsTransactionResponse
 
 # Every POST carries one (SPEC §2.9): a replay with the same key answers as the first time.
 IdempotencyKey = Annotated[
@@ -90,6 +92,29 @@ def resolver(router: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     app.include_router(router)
     install_error_handlers(app)
     return app
+
+
+_ERRORS = {
+    401: "No valid token, or no CRM role in it",
+    403: "FORBIDDEN or LIMIT_EXCEEDED",
+    404: "NOT_FOUND",
+    409: "INSUFFICIENT_POINTS or CONFLICT",
+    422: "VALIDATION_ERROR or IDEMPOTENCY_KEY_REUSED",
+}
+
+
+def responses(*answers: tuple[int, type[BaseModel], str]) -> dict[int, OpenAPIResponse]:
+    """A route's documented answers: its successes, and §3's error format for every error."""
+    documented: dict[int, OpenAPIResponse] = {
+        status: {"description": text, "content": {"application/json": {"model": model}}}
+        for status, model, text in answers
+    }
+    for status, text in _ERRORS.items():
+        documented[status] = {
+            "description": text,
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
+    return documented
 
 
 def written(result: PostingResult) -> Response[Any]:

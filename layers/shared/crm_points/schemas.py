@@ -2,7 +2,7 @@
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, PlainSerializer
 
@@ -139,3 +139,19 @@ class TransactionSearchResponse(CamelModel):
 
 class CustomerSearchResponse(CamelModel):
     customers: list[CustomerProfile]
+
+
+class ErrorBody(CamelModel):
+    code: str = Field(
+        description="VALIDATION_ERROR, UNAUTHORIZED, FORBIDDEN, LIMIT_EXCEEDED, "
+        "NOT_FOUND, INSUFFICIENT_POINTS, CONFLICT or IDEMPOTENCY_KEY_REUSED"
+    )
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorResponse(CamelModel):
+    """Every failure's body (SPEC §3)."""
+
+    error: ErrorBody
+    request_id: str
