@@ -23,7 +23,7 @@ from random import Random
 
 import local.paths  # noqa: F401  (puts crm_points on the path when run as a script)
 from crm_points.errors import PointsError
-from crm_points.models import Account, Actor, PostingResult, TransactionType
+from crm_points.models import Account, Actor, CustomerProfile, PostingResult, TransactionType
 from crm_points.service import PointsService, Request
 from crm_points.validation import BUSINESS_TIMEZONE
 
@@ -122,6 +122,34 @@ def _next_expiry_run(moment: datetime) -> datetime:
     return run.astimezone(moment.tzinfo)
 
 
+FIRST_NAMES = [
+    "Thandi",
+    "Sipho",
+    "Ayesha",
+    "Johan",
+    "Lerato",
+    "Pieter",
+    "Naledi",
+    "Ravi",
+    "Zanele",
+    "Michael",
+    "Nomsa",
+    "Fatima",
+]
+LAST_NAMES = [
+    "Nkosi",
+    "van der Merwe",
+    "Pillay",
+    "Botha",
+    "Mokoena",
+    "Naidoo",
+    "Dlamini",
+    "Smith",
+    "Khumalo",
+    "Jacobs",
+]
+
+
 class _Story:
     """Plans one customer's events, then plays them through the service in time order."""
 
@@ -150,6 +178,20 @@ class _Story:
         self.redeemed: dict[str, int] = {}
         self.entries: Counter[str] = Counter()
         self.skipped = 0
+
+    def profile(self) -> CustomerProfile:
+        """Who the customer is: a name, an e-mail and a phone, found by the CRM's search."""
+        first = self.rng.choice(FIRST_NAMES)
+        last = self.rng.choice(LAST_NAMES)
+        return CustomerProfile(
+            customer_id=self.customer_id,
+            email=f"{first}.{last.replace(' ', '')}.{self.customer_id}@example.com".lower(),
+            phone=f"+2782{self.rng.randrange(10**6, 10**7)}",
+            first_name=first,
+            last_name=last,
+            notify_sms=self.rng.random() < 0.7,
+            updated_at=self.now,
+        )
 
     # -- planning -------------------------------------------------------------------------
 
@@ -308,6 +350,7 @@ class _Story:
             )
 
     def play(self) -> None:
+        self.service.admin.put_profile(self.profile())
         for event in self.events:
             if self.cancelled.is_set():
                 return

@@ -22,7 +22,7 @@ from crm_points.config import PointsConfig
 from crm_points.models import Account, LedgerEntry, TransactionType
 from crm_points.reads import customer_history, customer_points
 from crm_points.service import PointsService
-from crm_points.store import LedgerStore
+from crm_points.store import AdminStore, LedgerStore
 from local.demo_data import HISTORY_DAYS, STORIES, DemoSummary, customer_id, load_demo_data
 from local.dynamodb_local import ROOT, client
 
@@ -63,6 +63,19 @@ def test_the_demo_customers_are_loaded_without_refusals(demo, demo_store):
     assert demo.skipped == 0
     written = sum(_account(demo_store, c).entry_count for c in demo.customer_ids)
     assert demo.total_entries == written
+
+
+def test_every_demo_customer_has_a_profile_found_by_email(demo, demo_store):
+    admin = AdminStore(demo_store.client, demo_store.table)
+    for customer in demo.customer_ids:
+        response = demo_store.client.get_item(
+            TableName=demo_store.table,
+            Key={"PK": {"S": f"CUST#{customer}"}, "SK": {"S": "PROFILE"}},
+        )
+        email = response["Item"]["email"]["S"]
+        assert " " not in email
+        found = admin.customers_by_email(email.upper())
+        assert [profile.customer_id for profile in found] == [customer]
 
 
 def test_every_account_keeps_the_ledger_identity(demo, demo_store):
