@@ -72,5 +72,13 @@ balance: deps
 history: deps
 	$(BIN)/python -m local.cli history $(CUSTOMER)
 
+# A token for the local API: make token ROLE=ADMIN USER=alice (`make -s token` prints it alone).
+# ROLE: SUPPORT_AGENT, MANAGER, ADMIN or BOOKING_SYSTEM. USER defaults to the login name the
+# shell sets. Signed HS256 with LOCAL_JWT_SECRET (default local-dev-secret).
+ROLE ?= MANAGER
+USER ?= local-user
+token: deps
+	@$(BIN)/python -m local.token --role $(ROLE) --user $(USER)
+
 clean:
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

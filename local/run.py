@@ -1,5 +1,8 @@
 """`make run`: the local stack of SPEC §11, on this machine, until Ctrl-C.
 
+The API is served on http://127.0.0.1:3000 (`PORT` overrides) by local/api_server.py, with the
+routes and functions of template.yaml, tokens from `make token`, and Swagger UI at /docs.
+
 DynamoDB Local persists in `.local/dynamodb/` (on `DYNAMODB_LOCAL_PORT`, or a free port), or
 `AWS_ENDPOINT_URL_DYNAMODB` names another DynamoDB to use instead. The table (`TABLE_NAME`,
 default `crm-points-local`) is created from template.yaml when missing, and a table created
@@ -24,6 +27,7 @@ import local.paths  # noqa: F401  (puts crm_points on the path)
 from crm_points.config import PointsConfig
 from crm_points.service import PointsService
 from crm_points.store import LedgerStore
+from local.api_server import ApiServer, api_port, local_environment
 from local.demo_data import DEFAULT_CUSTOMERS, customer_id, load_demo_data, showcase
 from local.dynamodb_local import ROOT, DynamoDBLocal, client, endpoint_from_environment
 from local.template import create_table
@@ -141,11 +145,14 @@ def run() -> int:
         return 1
     table = table_name()
     database: DynamoDBLocal | None = None
+    api: ApiServer | None = None
     status = 0
     # Stated, not inherited: a shell starts background jobs with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        # Bound first, so that a port in use fails the start before anything else is done.
+        api = ApiServer(api_port())
         endpoint = endpoint_from_environment()
         data_dir: Path | None = None
         if endpoint is None:
@@ -159,11 +166,14 @@ def run() -> int:
             table_state = f"created now from template.yaml; {_load_demo(dynamodb, table)}"
         else:
             table_state = "existing table: data kept; demo data is loaded on first start only"
+        api.environment.update(local_environment(endpoint, table))
+        api.start()
         _write_stack(
             path,
             {
                 "endpoint": endpoint,
                 "tableName": table,
+                "apiUrl": api.url,
                 "dataDir": _relative_to_root(data_dir) if data_dir else None,
                 "pid": os.getpid(),
                 "startedAt": datetime.now(UTC).isoformat(),
@@ -175,6 +185,11 @@ def run() -> int:
             f"  DynamoDB        {endpoint}  ({where})\n"
             f"  Table           {table}  ({table_state})\n"
             f"  Stack file      {shown(path)}  (the CLI reads it)\n"
+            f"  API             {api.url}/api/crm  ({len(api.routes)} routes from template.yaml)\n"
+            f"  Swagger UI      {api.url}/docs\n"
+            "\nCall the API with a local token (make token ROLE=... USER=... prints one):\n"
+            '  curl -H "Authorization: Bearer $(make -s token ROLE=MANAGER USER=alice)" '
+            f"{api.url}/api/crm/customers/demo-001/points\n"
             "\nSee a demo customer:\n"
             "  make balance CUSTOMER=demo-001\n"
             "  make history CUSTOMER=demo-001\n"
@@ -195,6 +210,8 @@ def run() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _remove_own_stack_file(path)
+        if api is not None:
+            api.stop()
         if database is not None:
             database.stop()
     if status == 0:

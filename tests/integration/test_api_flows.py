@@ -1,12 +1,13 @@
 """The seed's CRM flows end to end through the real handlers, on DynamoDB Local."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from crm_points.models import Actor
 from crm_points.service import PointsService
-from tests.api import call
+from tests.api import ROOT, call
 from tests.conftest import request
 
 TODAY = datetime.now(UTC)
@@ -195,6 +196,16 @@ def test_bad_input_is_a_422_in_the_error_format_and_writes_nothing(lambda_env, b
     assert (answer.status, answer.code) == (422, "VALIDATION_ERROR"), answer.body
     assert set(answer.body) == {"error", "requestId"}
     assert "TransactWriteItems" not in lambda_env.calls
+
+
+def test_a_body_that_is_not_json_is_a_422(lambda_env):
+    from tests.api import LambdaContext, handler
+
+    event = json.loads((ROOT / "events" / "post_award_points.json").read_text())
+    event["headers"]["content-type"] = "application/octet-stream"
+    response = handler("award_points").lambda_handler(event, LambdaContext())
+    assert response["statusCode"] == 422
+    assert json.loads(response["body"])["error"]["code"] == "VALIDATION_ERROR"
 
 
 def test_unknown_route_is_404_in_the_error_format(lambda_env):

@@ -8,7 +8,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -177,6 +180,19 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
         return error_response(
             app, "VALIDATION_ERROR", "The request is not valid", {"errors": problems}
         )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def not_json(_: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
+        return error_response(
+            app, "VALIDATION_ERROR", "The body must be JSON (Content-Type: application/json)"
+        )
+
+    @app.exception_handler(Exception)
+    def fault(error: Exception) -> Response[dict[str, Any]]:
+        # A fault of ours or of AWS, never of the input: logged in full, answered without
+        # a trace.
+        logger.exception("Unhandled fault")
+        return error_response(app, "INTERNAL", "Something went wrong; try again later")
 
     @app.not_found
     def unknown_route(_: Exception) -> Response[dict[str, Any]]:
