@@ -181,15 +181,16 @@ class _Story:
 
     def profile(self) -> CustomerProfile:
         """Who the customer is: a name, an e-mail and a phone, found by the CRM's search."""
-        first = self.rng.choice(FIRST_NAMES)
-        last = self.rng.choice(LAST_NAMES)
+        rng = Random(f"{self.seed}:{self.customer_id}:profile")
+        first = rng.choice(FIRST_NAMES)
+        last = rng.choice(LAST_NAMES)
         return CustomerProfile(
             customer_id=self.customer_id,
             email=f"{first}.{last.replace(' ', '')}.{self.customer_id}@example.com".lower(),
-            phone=f"+2782{self.rng.randrange(10**6, 10**7)}",
+            phone=f"+2782{rng.randrange(10**6, 10**7)}",
             first_name=first,
             last_name=last,
-            notify_sms=self.rng.random() < 0.7,
+            notify_sms=rng.random() < 0.7,
             updated_at=self.now,
         )
 

@@ -30,7 +30,7 @@ from crm_points.store import LedgerStore
 from local.api_server import ApiServer, api_port, local_environment
 from local.demo_data import DEFAULT_CUSTOMERS, customer_id, load_demo_data, showcase
 from local.dynamodb_local import ROOT, DynamoDBLocal, client, endpoint_from_environment
-from local.template import create_table
+from local.template import create_table, recreate_table, schema_differs
 
 DEFAULT_TABLE = "crm-points-local"
 STACK_FILE = "stack.json"
@@ -164,6 +164,14 @@ def run() -> int:
         dynamodb = client(endpoint)
         if create_table(dynamodb, table):
             table_state = f"created now from template.yaml; {_load_demo(dynamodb, table)}"
+        elif endpoint_from_environment() is None and schema_differs(dynamodb, table):
+            # A table kept from an older template.yaml: local data, rebuilt rather than
+            # left to fail on an index it lacks.
+            recreate_table(dynamodb, table)
+            table_state = (
+                "rebuilt: its keys or indexes differed from template.yaml; "
+                f"{_load_demo(dynamodb, table)}"
+            )
         else:
             table_state = "existing table: data kept; demo data is loaded on first start only"
         api.environment.update(local_environment(endpoint, table))

@@ -62,3 +62,27 @@ def create_table(dynamodb: Any, table_name: str) -> bool:
     dynamodb.create_table(TableName=table_name, **table_definition())
     dynamodb.get_waiter("table_exists").wait(TableName=table_name)
     return True
+
+
+def _shape(key_schema: list[dict[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((key["AttributeName"], key["KeyType"]) for key in key_schema)
+
+
+def schema_differs(dynamodb: Any, table_name: str) -> bool:
+    """Whether an existing table's keys or indexes are not those of template.yaml now."""
+    table = dynamodb.describe_table(TableName=table_name)["Table"]
+    wanted = table_definition()
+
+    def indexes(found: list[dict[str, Any]]) -> dict[str, Any]:
+        return {index["IndexName"]: _shape(index["KeySchema"]) for index in found}
+
+    return _shape(table["KeySchema"]) != _shape(wanted["KeySchema"]) or indexes(
+        table.get("GlobalSecondaryIndexes", [])
+    ) != indexes(wanted.get("GlobalSecondaryIndexes", []))
+
+
+def recreate_table(dynamodb: Any, table_name: str) -> None:
+    """Drop a local table and create it again from template.yaml (its data is lost)."""
+    dynamodb.delete_table(TableName=table_name)
+    dynamodb.get_waiter("table_not_exists").wait(TableName=table_name)
+    create_table(dynamodb, table_name)

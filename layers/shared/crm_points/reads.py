@@ -1,13 +1,9 @@
 """The read side: the account summary and the history, each one DynamoDB request."""
 
-import base64
-import json
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from crm_points.config import PointsConfig
 from crm_points.errors import NotFound, ValidationFailed
@@ -18,7 +14,7 @@ from crm_points.schemas import (
     TransactionHistoryResponse,
     TransactionSearchResponse,
 )
-from crm_points.store import AdminStore, LedgerStore, from_item, to_item
+from crm_points.store import AdminStore, LedgerStore, decode_key, encode_key
 from crm_points.validation import BUSINESS_TIMEZONE, day_bounds
 
 RECENT_TRANSACTIONS = 10
@@ -88,7 +84,7 @@ class TransactionQuery:
 
 MAX_OFFSET = 10_000
 DEFAULT_RANGE = timedelta(days=366)
-_CURSOR_KEYS = {"PK", "SK", "txMonth", "txTypeMonth", "txTime"}
+_CURSOR_KEYS = {"PK", "SK", "txShard", "type", "txTime"}
 
 
 def search_transactions(
@@ -96,45 +92,36 @@ def search_transactions(
 ) -> TransactionSearchResponse:
     """Entries of one or every customer between two dates, newest first.
 
-    Each page is one Query: of the customer's partition, or of one month of the
-    cross-customer index (a page stops at a month's end; its cursor continues in the
-    month before). `offset` skips entries as the seed's API does, reading past them;
-    `cursor` is the efficient path.
+    Each page is one Query: of the customer's partition, or of the index of every entry by
+    time (or by type and time). `offset` skips entries as the seed's API does, reading past
+    them; `cursor` is the efficient path.
     """
     time_from, time_to = _time_range(query, now)
     if query.offset and query.cursor:
         raise ValidationFailed("Give offset or cursor, not both", {"field": "offset"})
     if query.offset > MAX_OFFSET:
         raise ValidationFailed(f"offset may be at most {MAX_OFFSET}", {"field": "offset"})
-    month, start = _decode_cursor(query.cursor) if query.cursor else (iso_utc(time_to)[:7], None)
+    start = decode_key(query.cursor, _CURSOR_KEYS) if query.cursor else None
+    low, high = iso_utc(time_from), iso_utc(time_to)
     skip = query.offset
     while True:
         wanted = query.limit + skip
         if query.customer_id:
             entries, last = admin.customer_transactions(
-                query.customer_id, query.type, iso_utc(time_from), iso_utc(time_to), wanted, start
+                query.customer_id, query.type, low, high, wanted, start
             )
-            next_month = None
         else:
-            entries, last = admin.transactions_in_month(
-                month, query.type, iso_utc(time_from), f"{iso_utc(time_to)}#~", wanted, start
-            )
-            next_month = _previous_month(month) if month > iso_utc(time_from)[:7] else None
+            entries, last = admin.transactions(query.type, low, f"{high}#~", wanted, start)
         dropped = min(skip, len(entries))
         entries, skip = entries[dropped:], skip - dropped
-        cursor = (
-            _encode_cursor(month, last)
-            if last
-            else (_encode_cursor(next_month, None) if next_month else None)
-        )
-        if skip == 0 or cursor is None:
+        if skip == 0 or last is None:
             return TransactionSearchResponse(
                 transactions=entries[: query.limit],
                 limit=query.limit,
                 offset=query.offset,
-                next_cursor=cursor,
+                next_cursor=encode_key(last),
             )
-        month, start = _decode_cursor(cursor)
+        start = last
 
 
 def _time_range(query: TransactionQuery, now: datetime) -> tuple[datetime, datetime]:
@@ -149,33 +136,3 @@ def _time_range(query: TransactionQuery, now: datetime) -> tuple[datetime, datet
     if time_from > time_to:
         raise ValidationFailed("dateFrom is after dateTo", {"field": "dateFrom"})
     return time_from, time_to
-
-
-def _previous_month(month: str) -> str:
-    year, number = int(month[:4]), int(month[5:7])
-    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
-
-
-def _encode_cursor(month: str, key: dict[str, Any] | None) -> str:
-    raw = json.dumps({"m": month, "k": from_item(key) if key else None}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str, dict[str, Any] | None]:
-    invalid = ValidationFailed("cursor is not valid", {"field": "cursor"})
-    try:
-        values = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
-        month, key = values["m"], values["k"]
-    except (ValueError, KeyError, TypeError) as bad:
-        raise invalid from bad
-    if not isinstance(month, str) or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        raise invalid
-    if key is None:
-        return month, None
-    if (
-        not isinstance(key, dict)
-        or not set(key) <= _CURSOR_KEYS
-        or not all(isinstance(value, str) and len(value) <= 300 for value in key.values())
-    ):
-        raise invalid
-    return month, to_item(key)
