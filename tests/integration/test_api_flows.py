@@ -290,6 +290,10 @@ def test_cross_customer_query_by_type_and_date(lambda_env, service: PointsServic
     [
         ("GET", lambda c: f"/api/crm/customers/{c}/points", None, {"Query": 1}),
         ("GET", lambda c: f"/api/crm/customers/{c}/points/transactions", None, {"Query": 1}),
+        ("GET", lambda c: "/api/crm/points/transactions", None, {"Query": 1}),
+        ("GET", lambda c: "/api/crm/points/approvals", None, {"Query": 1}),
+        ("GET", lambda c: "/api/crm/points/config", None, {"GetItem": 1}),
+        ("GET", lambda c: "/api/crm/customers?email=x@example.com", None, {"Query": 1}),
         (
             "POST",
             lambda c: "/api/crm/points/award",
@@ -313,6 +317,12 @@ def test_cross_customer_query_by_type_and_date(lambda_env, service: PointsServic
 def test_requests_per_route(lambda_env, customer_id, method, path_of, body_of, expected):
     award(customer_id, 100)
     lambda_env.reset()
-    answer = call(method, path_of(customer_id), body=body_of(customer_id) if body_of else None)
+    path, _, query = path_of(customer_id).partition("?")
+    answer = call(
+        method,
+        path,
+        body=body_of(customer_id) if body_of else None,
+        query=dict([query.split("=")]) if query else None,
+    )
     assert answer.status in {200, 201}
     assert lambda_env.calls == expected
