@@ -11,6 +11,18 @@ from pydantic.alias_generators import to_camel
 Rate = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 
+# Each setting's type and limits; the body of PUT /points/config takes the same (schemas.py).
+# Rates have four decimal places at most (a number DynamoDB can store, unlike 1e-200).
+RATE_STEP = Decimal("0.0001")
+PointValueCents = Annotated[int, Field(ge=1, le=10_000)]
+EarnRate = Annotated[Rate, Field(ge=0, le=100, multiple_of=RATE_STEP)]
+ValidityDays = Annotated[int, Field(ge=1, le=3650)]
+ReinstatementDays = Annotated[int, Field(ge=0, le=3650)]
+ExpiringWindowDays = Annotated[int, Field(ge=1, le=365)]
+Percentage = Annotated[Rate, Field(ge=0, le=100, multiple_of=RATE_STEP)]
+PositiveCount = Annotated[int, Field(ge=1)]
+
+
 class PointsConfig(BaseModel):
     """The §10 settings with their defaults; the stored config overrides the keys it names."""
 
@@ -18,17 +30,17 @@ class PointsConfig(BaseModel):
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
 
-    point_value_cents: Annotated[int, Field(ge=1, le=10_000)] = 1
-    earn_rate: Annotated[Rate, Field(ge=0, le=100, decimal_places=4)] = Decimal(1)
-    validity_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    point_value_cents: PointValueCents = 1
+    earn_rate: EarnRate = Decimal(1)
+    validity_days: ValidityDays = 365
     rolling_expiry: bool = True
-    reinstatement_days: Annotated[int, Field(ge=0, le=3650)] = 90
-    expiring_window_days: Annotated[int, Field(ge=1, le=365)] = 30
-    large_redemption_points: Annotated[int, Field(ge=1)] = 10_000
-    high_expiration_rate_pct: Annotated[Rate, Field(ge=0, le=100)] = Decimal(20)
-    low_redemption_rate_pct: Annotated[Rate, Field(ge=0, le=100)] = Decimal(5)
-    support_agent_award_limit: Annotated[int, Field(ge=1)] = 1_000
-    manager_deduct_limit: Annotated[int, Field(ge=1)] = 5_000
+    reinstatement_days: ReinstatementDays = 90
+    expiring_window_days: ExpiringWindowDays = 30
+    large_redemption_points: PositiveCount = 10_000
+    high_expiration_rate_pct: Percentage = Decimal(20)
+    low_redemption_rate_pct: Percentage = Decimal(5)
+    support_agent_award_limit: PositiveCount = 1_000
+    manager_deduct_limit: PositiveCount = 5_000
     booking_link: str = "https://example.com/book"
     sender_email: str = "points@example.com"
     ops_topic_arn: str = ""

@@ -8,6 +8,9 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -89,9 +92,30 @@ def call_of(router: BaseRouter, idempotency_key: str = "") -> Call:
     )
 
 
+class _JsonBodyValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, for an API whose bodies are JSON only. Powertools would
+    also parse form and multipart bodies, and fail (a 500) on a multipart type without a
+    boundary or on a body that is not UTF-8; here those are VALIDATION_ERRORs."""
+
+    def _get_body(self, app: Any) -> dict[str, Any]:
+        content_type = str(app.current_event.headers.get("content-type") or "")
+        media_type = content_type.partition(";")[0].strip().lower()
+        if media_type and media_type != content_types.APPLICATION_JSON:
+            message = f"Unsupported content type: {media_type}"
+            raise RequestUnsupportedContentType(
+                message, errors=[{"loc": ("body",), "msg": message}]
+            )
+        try:
+            return super()._get_body(app)
+        except UnicodeDecodeError:
+            problem = {"type": "json_invalid", "loc": ("body",), "msg": "The body is not UTF-8"}
+            raise RequestValidationError([problem]) from None
+
+
 def resolver(router: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     """The function's app: its routes, request validation, and §3's error format."""
     app = APIGatewayHttpResolver(enable_validation=True)
+    app._request_validation_middleware = _JsonBodyValidation()
     app.include_router(router)
     install_error_handlers(app)
     return app

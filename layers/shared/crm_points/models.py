@@ -15,9 +15,8 @@ from pydantic.alias_generators import to_camel
 
 def iso_utc(moment: datetime) -> str:
     """Fixed-width UTC text for a moment, millisecond precision, sortable as a string."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
+    utc = moment.astimezone(UTC)  # the year padded: strftime writes the year 708 as "708"
+    return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def _require_timezone(moment: datetime) -> datetime:

@@ -2,7 +2,7 @@
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from crm_points.config import PointsConfig
@@ -15,7 +15,7 @@ from crm_points.schemas import (
     TransactionSearchResponse,
 )
 from crm_points.store import AdminStore, LedgerStore, decode_key, encode_key
-from crm_points.validation import BUSINESS_TIMEZONE, day_bounds
+from crm_points.validation import BUSINESS_TIMEZONE, as_utc, day_bounds
 
 RECENT_TRANSACTIONS = 10
 
@@ -84,6 +84,7 @@ class TransactionQuery:
 
 MAX_OFFSET = 10_000
 DEFAULT_RANGE = timedelta(days=366)
+_FIRST_MOMENT = datetime.min.replace(tzinfo=UTC)
 _CURSOR_KEYS = {"PK", "SK", "txShard", "type", "txTime"}
 
 
@@ -127,12 +128,15 @@ def search_transactions(
 def _time_range(query: TransactionQuery, now: datetime) -> tuple[datetime, datetime]:
     def bound(value: datetime | date, last: bool) -> datetime:
         if isinstance(value, datetime):
-            return value
+            return as_utc(value)
         first_moment, last_moment = day_bounds(value)
         return last_moment if last else first_moment
 
     time_to = bound(query.date_to, last=True) if query.date_to else now
-    time_from = bound(query.date_from, last=False) if query.date_from else time_to - DEFAULT_RANGE
+    if query.date_from:
+        time_from = bound(query.date_from, last=False)
+    else:
+        time_from = max(time_to, _FIRST_MOMENT + DEFAULT_RANGE) - DEFAULT_RANGE
     if time_from > time_to:
         raise ValidationFailed("dateFrom is after dateTo", {"field": "dateFrom"})
     return time_from, time_to

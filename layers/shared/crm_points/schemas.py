@@ -4,10 +4,19 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import Field, PlainSerializer
+from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer
 
+from crm_points.config import (
+    EarnRate,
+    ExpiringWindowDays,
+    Percentage,
+    PointValueCents,
+    PositiveCount,
+    ReinstatementDays,
+    ValidityDays,
+)
 from crm_points.models import Approval, CamelModel, CustomerProfile, LedgerEntry
-from crm_points.validation import Amount, DayOrMoment, Id, Reason
+from crm_points.validation import Amount, DayOrMoment, Id, Reason, WholeNumber
 
 # Rand amounts are JSON numbers with two decimals at most.
 Rand = Annotated[Decimal, PlainSerializer(lambda value: float(value), return_type=float)]
@@ -93,20 +102,46 @@ class DecisionRequest(CamelModel):
     reason: Reason | None = None
 
 
-class PointsConfigUpdate(CamelModel):
-    """PUT /points/config: the keys to change (SPEC §10); the others keep their values."""
+def _json_number(value: object) -> object:
+    """A rate is a JSON number: not text, not a boolean."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("Input should be a number")
+    return value
 
-    point_value_cents: int | None = None
-    earn_rate: Decimal | None = None
-    validity_days: int | None = None
-    rolling_expiry: bool | None = None
-    reinstatement_days: int | None = None
-    expiring_window_days: int | None = None
-    large_redemption_points: int | None = None
-    high_expiration_rate_pct: Decimal | None = None
-    low_redemption_rate_pct: Decimal | None = None
-    support_agent_award_limit: int | None = None
-    manager_deduct_limit: int | None = None
+
+def _settings_schema(schema: dict[str, Any]) -> None:
+    """Every key may be left out (the setting keeps its value) but none may be null; a rate
+    is a JSON number (pydantic's schema of a Decimal also allows text)."""
+    for field in schema.get("properties", {}).values():
+        field.pop("default", None)
+        kept = [branch for branch in field.pop("anyOf", []) if branch.get("type") != "null"]
+        if any(branch.get("type") == "number" for branch in kept):
+            kept = [branch for branch in kept if branch.get("type") == "number"]
+        if kept:
+            field.update(kept[0])
+
+
+Strict = Field(strict=True)
+Number = BeforeValidator(_json_number)
+
+
+class PointsConfigUpdate(CamelModel):
+    """PUT /points/config: the keys to change (SPEC §10); the others keep their values.
+    Each takes the type and limits of its setting in PointsConfig."""
+
+    model_config = ConfigDict(json_schema_extra=_settings_schema)
+
+    point_value_cents: Annotated[PointValueCents, Strict, WholeNumber] | None = None
+    earn_rate: Annotated[EarnRate, Number] | None = None
+    validity_days: Annotated[ValidityDays, Strict, WholeNumber] | None = None
+    rolling_expiry: Annotated[bool, Strict] | None = None
+    reinstatement_days: Annotated[ReinstatementDays, Strict, WholeNumber] | None = None
+    expiring_window_days: Annotated[ExpiringWindowDays, Strict, WholeNumber] | None = None
+    large_redemption_points: Annotated[PositiveCount, Strict, WholeNumber] | None = None
+    high_expiration_rate_pct: Annotated[Percentage, Number] | None = None
+    low_redemption_rate_pct: Annotated[Percentage, Number] | None = None
+    support_agent_award_limit: Annotated[PositiveCount, Strict, WholeNumber] | None = None
+    manager_deduct_limit: Annotated[PositiveCount, Strict, WholeNumber] | None = None
     booking_link: str | None = None
     sender_email: str | None = None
     ops_topic_arn: str | None = None

@@ -391,8 +391,11 @@ class PointsService:
             "This approval was already decided", {"approvalId": approval.approval_id}
         )
         if approval.status is not ApprovalStatus.PENDING:
-            self._raise_if_replay_of(request, "approve", approval, reason)
-            raise decided_twice
+            claim = self._decision_claim(request, "approve", approval, reason)
+            stored = self._stored_decision(claim)
+            if stored is None:
+                raise decided_twice
+            return _replay(claim, stored)
 
         def guards(posting: Posting | None) -> tuple[Guard, ...]:
             assert posting is not None
@@ -429,8 +432,12 @@ class PointsService:
         )
         claim = self._decision_claim(request, "reject", approval, reason)
         if approval.status is not ApprovalStatus.PENDING:
-            self._raise_if_replay_of(request, "reject", approval, reason)
-            raise decided_twice
+            stored = self._stored_decision(claim)
+            if stored is None:
+                raise decided_twice
+            if stored.request_hash != claim.request_hash:
+                raise IdempotencyKeyReused(claim.key)
+            return Approval.model_validate_json(stored.result_json)
         rejected = approval.model_copy(
             update={
                 "status": ApprovalStatus.REJECTED,
@@ -451,17 +458,10 @@ class PointsService:
         }
         return self._api_claim(request, decision, payload)
 
-    def _raise_if_replay_of(
-        self, request: Request, decision: str, approval: Approval, reason: str | None
-    ) -> None:
-        """A decided approval still answers the request that decided it."""
-        stored = self._read(
-            partial(
-                self.store.read_claim, self._decision_claim(request, decision, approval, reason)
-            )
-        )
-        if stored is not None:
-            raise ClaimTaken(stored)
+    def _stored_decision(self, claim: Claim) -> StoredClaim | None:
+        """The record of an earlier request with this key: a decided approval still answers
+        the request that decided it (and refuses the key's reuse for another request)."""
+        return self._read(partial(self.store.read_claim, claim))
 
     # -- configuration (SPEC §10) ------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Input rules shared by every route (SPEC §3 validation) and what dates mean."""
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -13,8 +13,17 @@ BUSINESS_TIMEZONE = ZoneInfo("Africa/Johannesburg")
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-Amount = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+
+
+def _whole(value: object) -> object:
+    """JSON Schema's integer is any number without a fraction: 5.0 is 5 ("5" and true are not)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = BeforeValidator(_whole)
+Amount = Annotated[int, Field(strict=True, ge=1, le=1_000_000), WholeNumber]
+# Counted as sent, as the OpenAPI document says (it cannot say "once stripped").
+Reason = Annotated[str, StringConstraints(min_length=3, max_length=500)]
 
 
 def _aware(value: datetime | date) -> datetime | date:
@@ -24,8 +33,13 @@ def _aware(value: datetime | date) -> datetime | date:
 
 
 def _day_as_date(value: object) -> object:
-    """`2027-01-31` is a day, not midnight of it: parse it as a date before the union does."""
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    """`2027-01-31` is a day, not midnight of it: parse it as a date before the union does.
+    Only ISO 8601 text is a date here (pydantic would also take `0.5` as a Unix time)."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not re.match(r"\d{4}-\d{2}-\d{2}(?:[Tt ]|$)", value):
+        raise ValueError("a date must be ISO 8601: 2027-01-31 or 2027-01-31T10:00:00Z")
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         try:
             return date.fromisoformat(value)
         except ValueError:
@@ -38,12 +52,20 @@ def _day_as_date(value: object) -> object:
 DayOrMoment = Annotated[datetime | date, BeforeValidator(_day_as_date), AfterValidator(_aware)]
 
 
+def as_utc(moment: datetime) -> datetime:
+    """The moment in UTC. One that UTC puts beyond the years 1 to 9999 (0001-01-01T00:00+02:00)
+    becomes the first or last moment Python can hold."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
 def expiry_moment(value: datetime | date) -> datetime:
     """When points given this expiry date expire: a day means its last millisecond."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    last_moment = datetime.combine(value, time(23, 59, 59, 999_000), BUSINESS_TIMEZONE)
-    return last_moment.astimezone(UTC)
+        return as_utc(value)
+    return as_utc(datetime.combine(value, time(23, 59, 59, 999_000), BUSINESS_TIMEZONE))
 
 
 def future_expiry(value: datetime | date, now: datetime, field: str) -> datetime:
@@ -59,6 +81,6 @@ def future_expiry(value: datetime | date, now: datetime, field: str) -> datetime
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """The first and last moment of a day in Africa/Johannesburg, in UTC."""
+    """The first and last moment (millisecond) of a day in Africa/Johannesburg, in UTC."""
     start = datetime.combine(day, time.min, BUSINESS_TIMEZONE)
-    return start.astimezone(UTC), (start + timedelta(days=1, milliseconds=-1)).astimezone(UTC)
+    return as_utc(start), expiry_moment(day)
