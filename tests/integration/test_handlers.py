@@ -1,36 +1,12 @@
 """The read functions' real handlers, driven with API Gateway HTTP API events from events/."""
 
-import importlib.util
 import json
-from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.api import ROOT, LambdaContext, handler
 from tests.conftest import START, request
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "test-function"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:af-south-1:123456789012:function:test-function"
-    aws_request_id: str = "test-request"
-
-
-def load_handler(function: str) -> ModuleType:
-    """A function's handler module, loaded from its own folder as Lambda would."""
-    path = ROOT / "functions" / function / "handler.py"
-    spec = importlib.util.spec_from_file_location(f"handler_{function}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def api_event(name: str, customer_id: str, **changes: Any) -> dict[str, Any]:
@@ -53,7 +29,7 @@ def with_claims(event: dict[str, Any], claims: dict[str, Any] | None) -> dict[st
 
 
 def invoke(function: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    response = load_handler(function).lambda_handler(event, LambdaContext())
+    response = handler(function).lambda_handler(event, LambdaContext())
     return response["statusCode"], json.loads(response["body"])
 
 
