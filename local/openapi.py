@@ -19,12 +19,15 @@ DOCUMENT = ROOT / "docs" / "openapi.json"
 
 
 def handler_modules() -> list[Any]:
-    """Every function's handler module, in template order."""
+    """Every API function's handler module, in template order."""
     os.environ.setdefault("TABLE_NAME", "openapi")
     modules = []
     for name, resource in load_template()["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
+        events = resource["Properties"].get("Events", {}).values()
+        if not any(event["Type"] == "HttpApi" for event in events):
+            continue  # an event or schedule function: not part of the HTTP API
         path = ROOT / resource["Properties"]["CodeUri"] / "handler.py"
         spec = importlib.util.spec_from_file_location(f"openapi_{name}", path)
         assert spec is not None

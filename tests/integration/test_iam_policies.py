@@ -74,6 +74,7 @@ def test_every_call_of_every_route_is_allowed_by_its_policy(lambda_env, world, m
         client.meta.events.unregister("provide-client-params.dynamodb", record)
 
     grants = granted()
-    assert set(used) == set(grants), "every function was exercised"
+    http_functions = {route.function for route in api.routes()}
+    assert set(used) == http_functions, "every API function was exercised"
     missing = {name: calls - grants[name] for name, calls in used.items() if calls - grants[name]}
     assert missing == {}

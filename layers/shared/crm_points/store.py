@@ -601,6 +601,37 @@ class AdminStore:
     def put_profile(self, profile: CustomerProfile) -> None:
         self.client.put_item(TableName=self.table, Item=to_item(profile_item(profile)))
 
+    def upsert_profile(self, profile: CustomerProfile, keep_preferences: bool = False) -> None:
+        """Write the profile unless a newer one is stored (events may arrive out of order).
+
+        `keep_preferences`: a booking's customer block carries no notification choices, so
+        the stored ones stay.
+        """
+        values = profile_item(profile)
+        if keep_preferences:
+            values.pop("notifyEmail", None)
+            values.pop("notifySms", None)
+        names = {f"#{key}": key for key in values if key not in {"PK", "SK"}}
+        sets = ", ".join(f"#{key} = :{key}" for key in values if key not in {"PK", "SK"})
+        if keep_preferences:
+            sets += ", #notifyEmail = if_not_exists(#notifyEmail, :yes)"
+            sets += ", #notifySms = if_not_exists(#notifySms, :yes)"
+            names.update({"#notifyEmail": "notifyEmail", "#notifySms": "notifySms"})
+        attribute_values = {f":{k}": v for k, v in values.items() if k not in {"PK", "SK"}}
+        if keep_preferences:
+            attribute_values[":yes"] = True
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_item({"PK": values["PK"], "SK": values["SK"]}),
+                UpdateExpression=f"SET {sets}",
+                ConditionExpression="attribute_not_exists(#updatedAt) OR #updatedAt <= :updatedAt",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_item(attribute_values),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return  # a newer profile is stored
+
     def customers_by_email(self, email: str) -> list[CustomerProfile]:
         response = self.client.query(
             TableName=self.table,

@@ -1,0 +1,21 @@
+"""EventBridge `Booking Completed` (source `bookings`): earn, checkout redemption, profile."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points import bookings
+from crm_points.events import BookingCompletedEvent
+from crm_points.runtime import runtime
+
+logger = Logger(service="crm-points")
+
+
+@logger.inject_lambda_context
+@event_parser(model=BookingCompletedEvent)
+def lambda_handler(event: BookingCompletedEvent, context: LambdaContext) -> dict[str, Any]:
+    """A malformed event or a failed write raises: the event is retried, then dead-lettered."""
+    results = bookings.booking_completed(runtime().service, event.detail, event.id, event.time)
+    return {"transactions": [entry.transaction_id for r in results for entry in r.transactions]}
