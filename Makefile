@@ -58,7 +58,7 @@ run: deps
 build: deps
 	PATH="$$(scripts/python313-dir):$$PATH" $(BIN)/sam build --template template.yaml
 
-# Regenerate docs/openapi.json from the handlers (a test fails when it is stale).
+# Regenerate docs/openapi.json and docs/events/ from the code (a test fails when stale).
 openapi: deps
 	$(BIN)/python -m local.openapi
 

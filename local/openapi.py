@@ -1,5 +1,6 @@
 """Write docs/openapi.json: one OpenAPI document for the whole API, generated from the
-routers of every function's handler (the routes and models the code really has).
+routers of every function's handler (the routes and models the code really has); and
+docs/events/*.schema.json, the booking events' JSON Schemas for the booking system's team.
 
     python -m local.openapi          # rewrite docs/openapi.json
     python -m local.openapi --check  # exit 1 if docs/openapi.json is stale
@@ -16,6 +17,24 @@ import local.paths  # noqa: F401  (puts crm_points on the path)
 from local.template import ROOT, load_template
 
 DOCUMENT = ROOT / "docs" / "openapi.json"
+EVENT_SCHEMAS = ROOT / "docs" / "events"
+
+
+def event_schemas() -> dict[str, str]:
+    """{file name: JSON Schema text} of each event the booking system puts on the bus."""
+    from crm_points.events import BookingCancelled, BookingCompleted, CustomerUpdated
+
+    schemas = {}
+    for detail_type, model in (
+        ("Booking Completed", BookingCompleted),
+        ("Booking Cancelled", BookingCancelled),
+        ("Customer Updated", CustomerUpdated),
+    ):
+        schema = model.model_json_schema(by_alias=True)
+        schema["title"] = f"{detail_type} (source: bookings): the event's detail"
+        name = detail_type.lower().replace(" ", "-") + ".schema.json"
+        schemas[name] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return schemas
 
 
 def handler_modules() -> list[Any]:
@@ -82,14 +101,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true")
     arguments = parser.parse_args()
-    text = json.dumps(build(), indent=2, sort_keys=True) + "\n"
+    documents = {DOCUMENT: json.dumps(build(), indent=2, sort_keys=True) + "\n"}
+    documents.update({EVENT_SCHEMAS / name: text for name, text in event_schemas().items()})
+    stale = [
+        path for path, text in documents.items() if not path.exists() or path.read_text() != text
+    ]
     if arguments.check:
-        if not DOCUMENT.exists() or DOCUMENT.read_text() != text:
-            print(f"{DOCUMENT.relative_to(ROOT)} is stale: run `make openapi`", file=sys.stderr)
-            return 1
-        return 0
-    DOCUMENT.write_text(text)
-    print(f"wrote {DOCUMENT.relative_to(ROOT)}")
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is stale: run `make openapi`", file=sys.stderr)
+        return 1 if stale else 0
+    EVENT_SCHEMAS.mkdir(exist_ok=True)
+    for path in stale:
+        path.write_text(documents[path])
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 

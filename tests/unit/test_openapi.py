@@ -2,7 +2,7 @@
 
 import json
 
-from local.openapi import DOCUMENT, build
+from local.openapi import DOCUMENT, EVENT_SCHEMAS, build, event_schemas
 from tests.api import routes
 
 
@@ -25,3 +25,25 @@ def test_errors_are_documented_in_the_api_format():
                 schema = operation["responses"][status]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorResponse"}
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_the_published_event_schemas_are_up_to_date():
+    for name, text in event_schemas().items():
+        path = EVENT_SCHEMAS / name
+        assert path.exists(), "run `make openapi`"
+        assert path.read_text() == text, f"{name} is stale: make openapi"
+
+
+def test_the_sample_events_match_their_published_schemas():
+    import jsonschema  # type: ignore[import-untyped]
+
+    from local.template import ROOT
+
+    for sample, name in [
+        ("booking_completed", "booking-completed"),
+        ("booking_cancelled", "booking-cancelled"),
+        ("customer_updated", "customer-updated"),
+    ]:
+        detail = json.loads((ROOT / "events" / f"{sample}.json").read_text())["detail"]
+        schema = json.loads((EVENT_SCHEMAS / f"{name}.schema.json").read_text())
+        jsonschema.validate(detail, schema)
