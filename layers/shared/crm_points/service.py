@@ -392,10 +392,7 @@ class PointsService:
         )
         if approval.status is not ApprovalStatus.PENDING:
             claim = self._decision_claim(request, "approve", approval, reason)
-            stored = self._stored_decision(claim)
-            if stored is None:
-                raise decided_twice
-            return _replay(claim, stored)
+            return _replay(claim, self._decision_record(claim, decided_twice))
 
         def guards(posting: Posting | None) -> tuple[Guard, ...]:
             assert posting is not None
@@ -432,12 +429,7 @@ class PointsService:
         )
         claim = self._decision_claim(request, "reject", approval, reason)
         if approval.status is not ApprovalStatus.PENDING:
-            stored = self._stored_decision(claim)
-            if stored is None:
-                raise decided_twice
-            if stored.request_hash != claim.request_hash:
-                raise IdempotencyKeyReused(claim.key)
-            return Approval.model_validate_json(stored.result_json)
+            return _answer(claim, self._decision_record(claim, decided_twice), Approval)
         rejected = approval.model_copy(
             update={
                 "status": ApprovalStatus.REJECTED,
@@ -458,10 +450,13 @@ class PointsService:
         }
         return self._api_claim(request, decision, payload)
 
-    def _stored_decision(self, claim: Claim) -> StoredClaim | None:
-        """The record of an earlier request with this key: a decided approval still answers
-        the request that decided it (and refuses the key's reuse for another request)."""
-        return self._read(partial(self.store.read_claim, claim))
+    def _decision_record(self, claim: Claim, decided_twice: Conflict) -> StoredClaim:
+        """The record of the request that decided an approval: it still answers that request
+        (and refuses its key for another); anyone else's decision is `decided_twice`."""
+        stored = self._read(partial(self.store.read_claim, claim))
+        if stored is None:
+            raise decided_twice
+        return stored
 
     # -- configuration (SPEC §10) ------------------------------------------------------
 
@@ -583,9 +578,7 @@ class PointsService:
                 self.store.commit(None, claim, result, guards)
                 return result
             except ClaimTaken as taken:
-                if taken.stored.request_hash != claim.request_hash:
-                    raise IdempotencyKeyReused(claim.key) from None
-                return kind.model_validate_json(taken.stored.result_json)
+                return _answer(claim, taken.stored, kind)
             except Exception as error:
                 if not _transient(error):
                     raise
@@ -699,10 +692,16 @@ def _transient(error: Exception) -> bool:
     )
 
 
-def _replay(claim: Claim, stored: StoredClaim) -> PostingResult:
+def _answer(claim: Claim, stored: StoredClaim, kind: type[_R]) -> _R:
+    """What an earlier request with this key was answered; another request's key: 422."""
     if stored.request_hash != claim.request_hash:
         raise IdempotencyKeyReused(claim.key)
-    return stored.result().model_copy(update={"replayed": True})
+    return kind.model_validate_json(stored.result_json)
+
+
+def _replay(claim: Claim, stored: StoredClaim) -> PostingResult:
+    """A ledger write's first answer, marked as a replay."""
+    return _answer(claim, stored, PostingResult).model_copy(update={"replayed": True})
 
 
 def _entry_of(result: PostingResult | None, kind: TransactionType) -> LedgerEntry | None:

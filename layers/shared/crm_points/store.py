@@ -139,20 +139,10 @@ def entry_item(entry: LedgerEntry) -> dict[str, Any]:
     return to_item(values)
 
 
-def _entry_from_item(item: dict[str, Any]) -> LedgerEntry:
-    return LedgerEntry.model_validate(_public_fields(from_item(item), LedgerEntry))
-
-
-def _account_from_item(item: dict[str, Any]) -> Account:
-    return Account.model_validate(_public_fields(from_item(item), Account))
-
-
-def _public_fields(
-    values: dict[str, Any], model: type[Account] | type[LedgerEntry]
-) -> dict[str, Any]:
-    """Drop the storage-only attributes (keys, index keys) before validating a model."""
+def _model_from_item(model: type[_M], item: dict[str, Any]) -> _M:
+    """A stored item as its model, without the storage-only attributes (keys, index keys)."""
     names = {field.alias or name for name, field in model.model_fields.items()}
-    return {k: v for k, v in values.items() if k in names}
+    return model.model_validate({k: v for k, v in from_item(item).items() if k in names})
 
 
 def _account_and_entries(
@@ -164,9 +154,9 @@ def _account_and_entries(
     for item in items:
         sort_key = item["SK"]["S"]
         if sort_key == ACCOUNT_SK:
-            account = _account_from_item(item)
+            account = _model_from_item(Account, item)
         elif sort_key.startswith(ENTRY_PREFIX):
-            entries.append(_entry_from_item(item))
+            entries.append(_model_from_item(LedgerEntry, item))
     return account, entries
 
 
@@ -246,7 +236,7 @@ class LedgerStore:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return _account_from_item(item) if item else None
+        return _model_from_item(Account, item) if item else None
 
     def commit(
         self,
@@ -669,7 +659,7 @@ class AdminStore:
         if start:
             arguments["ExclusiveStartKey"] = start
         response = self.client.query(**arguments)
-        entries = [_entry_from_item(item) for item in response.get("Items", [])]
+        entries = [_model_from_item(LedgerEntry, item) for item in response.get("Items", [])]
         return entries, response.get("LastEvaluatedKey")
 
     def customer_transactions(
@@ -705,10 +695,5 @@ class AdminStore:
         if start:
             arguments["ExclusiveStartKey"] = start
         response = self.client.query(**arguments)
-        entries = [_entry_from_item(item) for item in response.get("Items", [])]
+        entries = [_model_from_item(LedgerEntry, item) for item in response.get("Items", [])]
         return entries, response.get("LastEvaluatedKey")
-
-
-def _model_from_item(model: type[_M], item: dict[str, Any]) -> _M:
-    names = {f.alias or name for name, f in model.model_fields.items()}
-    return model.model_validate({k: v for k, v in from_item(item).items() if k in names})
