@@ -13,6 +13,7 @@ from crm_points.config import PointsConfig
 from crm_points.models import Actor
 from crm_points.service import PointsService, Request
 from crm_points.store import LedgerStore
+from local.aws_services import AwsServices
 from local.dynamodb_local import DynamoDBLocal, client, endpoint_from_environment
 from local.template import create_table
 
@@ -29,6 +30,21 @@ def dynamodb_endpoint() -> Iterator[str]:
         return
     with DynamoDBLocal() as local:
         yield local.endpoint
+
+
+@pytest.fixture(scope="session")
+def aws_services() -> Iterator[AwsServices]:
+    """moto's server standing in for SES, SNS, SQS, EventBridge and Scheduler (not DynamoDB)."""
+    with AwsServices() as services:
+        yield services
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, aws_services: AwsServices) -> AwsServices:
+    """Point the functions' SES, SNS, SQS, EventBridge and Scheduler clients at moto."""
+    for name, value in aws_services.environment().items():
+        monkeypatch.setenv(name, value)
+    return aws_services
 
 
 @pytest.fixture(scope="session")
