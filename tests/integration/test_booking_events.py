@@ -115,3 +115,13 @@ def test_a_malformed_event_fails_for_retry_and_writes_nothing(lambda_env, custom
     with pytest.raises(ValidationError):
         deliver("booking_completed", bad)
     assert "TransactWriteItems" not in lambda_env.calls
+
+
+def test_a_customer_known_only_from_a_profile_event_has_an_empty_account(lambda_env, customer_id):
+    assert call("GET", f"/api/crm/customers/{customer_id}/points").status == 404
+    deliver("customer_updated", event("customer_updated", customer_id, ""))
+    summary = call("GET", f"/api/crm/customers/{customer_id}/points")
+    assert summary.status == 200
+    assert (summary.body["currentBalance"], summary.body["recentTransactions"]) == (0, [])
+    history = call("GET", f"/api/crm/customers/{customer_id}/points/transactions")
+    assert (history.status, history.body["transactions"]) == (200, [])

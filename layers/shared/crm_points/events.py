@@ -76,3 +76,16 @@ class CustomerUpdatedEvent(EventBridgeModel):
     source: Literal["bookings"]
     detail_type: Literal["Customer Updated"] = Field(alias="detail-type")
     detail: CustomerUpdated
+
+
+class ScheduledRun(BaseModel):
+    """What EventBridge Scheduler sends a daily run: the schedule's Input in template.yaml,
+    with the scheduled time and the execution id filled in by the Scheduler."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    time: UtcDateTime
+    execution_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        alias="executionId"
+    )

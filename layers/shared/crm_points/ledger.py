@@ -20,8 +20,10 @@ from crm_points.models import (
     Actor,
     Allocation,
     ExpiredPoints,
+    ExpiringReminder,
     LedgerEntry,
     Lot,
+    ReminderLot,
     TransactionType,
 )
 
@@ -457,6 +459,43 @@ def expire(account: Account | None, ctx: Context, *, customer_id: str) -> Postin
     if book.expire_due(ctx.now) is None:
         return None
     return book.posting()
+
+
+def remind_expiring(
+    account: Account | None, now: datetime, window_days: int
+) -> tuple[Account, ExpiringReminder] | None:
+    """The account with its lots that entered the expiring window marked as reminded, and
+    the reminder to send; None when no lot is due a reminder (a repeated run).
+
+    A lot is reminded of once per expiry: if its expiry moves later (a booking, an
+    extension), it is reminded again when the new date comes near.
+    """
+    if account is None:
+        return None
+    horizon = now + timedelta(days=window_days)
+    updated = account.model_copy(deep=True)
+    due = [lot for lot in updated.lots if lot.needs_reminder and now < lot.expires_at <= horizon]
+    if not due:
+        return None
+    for lot in due:
+        lot.reminded_for = lot.expires_at
+    updated.version += 1
+    updated.updated_at = now
+    reminder = ExpiringReminder(
+        customer_id=account.customer_id,
+        run_time=now,
+        points=sum(lot.remaining_points for lot in due),
+        expires_at=min(lot.expires_at for lot in due),
+        lots=[
+            ReminderLot(
+                point_batch_id=lot.point_batch_id,
+                points=lot.remaining_points,
+                expires_at=lot.expires_at,
+            )
+            for lot in fifo_order(due)
+        ],
+    )
+    return updated, reminder
 
 
 def recover_expired(

@@ -82,6 +82,15 @@ class Lot(CamelModel):
     expires_at: UtcDateTime
     status: LotStatus = LotStatus.ACTIVE
     transaction_id: str
+    reminded_for: UtcDateTime | None = Field(
+        default=None,
+        description="The expiry the customer was reminded of (pointsExpiring); a lot whose "
+        "expiry moved later since is reminded again",
+    )
+
+    @property
+    def needs_reminder(self) -> bool:
+        return self.reminded_for is None or self.reminded_for < self.expires_at
 
 
 class ExpiredPoints(CamelModel):
@@ -192,3 +201,22 @@ class CustomerProfile(CamelModel):
     notify_email: bool = True
     notify_sms: bool = True
     updated_at: UtcDateTime
+
+
+class ReminderLot(CamelModel):
+    """A lot a pointsExpiring reminder told the customer about."""
+
+    point_batch_id: str
+    points: int
+    expires_at: UtcDateTime
+
+
+class ExpiringReminder(CamelModel):
+    """One customer's pointsExpiring reminder of one run (SPEC §6 expiring-reminders): the
+    lots that entered the expiring window since the customer was last reminded."""
+
+    customer_id: str
+    run_time: UtcDateTime
+    points: int
+    expires_at: UtcDateTime = Field(description="When the soonest of the lots expires")
+    lots: list[ReminderLot]

@@ -7,7 +7,7 @@ from functools import cache
 
 from crm_points.config import PointsConfig, Settings
 from crm_points.service import PointsService
-from crm_points.store import AdminStore, LedgerStore
+from crm_points.store import AdminStore, LedgerStore, ScheduleStore
 
 # How long a function trusts the configuration it read (SPEC §10: "cached briefly").
 CONFIG_TTL_SECONDS = 60.0
@@ -34,6 +34,10 @@ class CachedConfig:
 class Runtime:
     settings: Settings
     service: PointsService
+
+    @property
+    def schedules(self) -> ScheduleStore:
+        return ScheduleStore(self.service.store.client, self.settings.table_name)
 
 
 @cache

@@ -36,6 +36,7 @@ from crm_points.models import (
     Actor,
     Approval,
     ApprovalStatus,
+    ExpiringReminder,
     LedgerEntry,
     PostingResult,
     TransactionType,
@@ -340,6 +341,32 @@ class PointsService:
             )
         except _NothingToWrite:
             return None
+
+    def remind_expiring(self, *, customer_id: str, now: datetime) -> ExpiringReminder | None:
+        """Mark the customer's lots that entered the expiring window as reminded and record
+        the reminder; None when none is due (a repeated run changes nothing)."""
+        window = self.config.expiring_window_days
+        for attempt in range(self.max_attempts):
+            self._pause(attempt)
+            try:
+                account = self.store.load_account(customer_id)
+                planned = ledger.remind_expiring(account, now, window)
+                if planned is None or account is None:
+                    return None
+                updated, reminder = planned
+                if not self.store.save_reminder(updated, account.version, reminder):
+                    return None
+                return reminder
+            except WriteConflict:
+                continue
+            except Exception as error:
+                if not _transient(error):
+                    raise
+        raise Conflict(
+            "The account changed too often during the reminder run; try again",
+            {"customerId": customer_id},
+            retryable=True,
+        )
 
     # -- approvals (SPEC §4) -----------------------------------------------------------
 

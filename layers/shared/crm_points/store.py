@@ -6,8 +6,9 @@ step. Every read endpoint is one request; every posting is one TransactWriteItem
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -19,6 +20,7 @@ from crm_points.models import (
     Approval,
     ApprovalStatus,
     CustomerProfile,
+    ExpiringReminder,
     LedgerEntry,
     PostingResult,
     iso_utc,
@@ -37,6 +39,7 @@ ACCOUNT_SK = "STATE"
 LEDGER_SHARD = "LEDGER"
 PROFILE_SK = "PROFILE"
 ENTRY_PREFIX = "LEDGER#"
+REMINDER_PREFIX = "EXPIRING#"
 CLAIM_SK = "REQUEST"
 
 
@@ -109,19 +112,37 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {name: from_attribute(value) for name, value in item.items()}
 
 
+def reminder_shard(day: str) -> str:
+    """Partition of the reminder index for one UTC day (`YYYY-MM-DD`)."""
+    return f"REMIND#{day}"
+
+
 def account_item(account: Account) -> dict[str, Any]:
-    """An account as stored; while it has active lots it sits in the expiry index under
-    the UTC day of its soonest-expiring lot (a sparse, date-sharded index)."""
+    """An account as stored, with the keys of two sparse, date-sharded indexes.
+
+    Expiry index: while it has lots, under the UTC day its soonest lot falls due — or the
+    day of this write, if that lot is already due (a booking completed long ago earns a lot
+    that expires in the past): the expiry run reads the days since its last run, so nothing
+    due can sit on a day it has already passed.
+    Reminder index: while a lot awaits its pointsExpiring reminder, under the UTC day the
+    soonest such lot expires.
+    """
     values: dict[str, Any] = {
         "PK": customer_pk(account.customer_id),
         "SK": ACCOUNT_SK,
         "entity": "ACCOUNT",
-        **account.model_dump(mode="json", by_alias=True),
+        **account.model_dump(mode="json", by_alias=True, exclude_none=True),
     }
     if account.lots:
-        soonest = iso_utc(min(lot.expires_at for lot in account.lots))
-        values["expiryShard"] = expiry_shard(soonest[:10])
-        values["expirySort"] = f"{soonest}#{account.customer_id}"
+        soonest = min(lot.expires_at for lot in account.lots)
+        due_day = iso_utc(max(soonest, account.updated_at))[:10]
+        values["expiryShard"] = expiry_shard(due_day)
+        values["expirySort"] = f"{iso_utc(soonest)}#{account.customer_id}"
+    unreminded = [lot.expires_at for lot in account.lots if lot.needs_reminder]
+    if unreminded:
+        next_reminder = iso_utc(min(unreminded))
+        values["reminderShard"] = reminder_shard(next_reminder[:10])
+        values["reminderSort"] = f"{next_reminder}#{account.customer_id}"
     return to_item(values)
 
 
@@ -148,16 +169,42 @@ def _model_from_item(model: type[_M], item: dict[str, Any]) -> _M:
 def _account_and_entries(
     items: list[dict[str, Any]],
 ) -> tuple[Account | None, list[LedgerEntry]]:
-    """Split a customer partition's items into its account and its entries (in order)."""
+    """Split a customer partition's items into its account and its entries (in order).
+
+    A customer known only from a profile event has an account with nothing in it yet
+    (SPEC §2.1): it comes into being with the first ledger entry or profile event.
+    """
     account = None
+    profile = None
     entries = []
     for item in items:
         sort_key = item["SK"]["S"]
         if sort_key == ACCOUNT_SK:
             account = _model_from_item(Account, item)
+        elif sort_key == PROFILE_SK:
+            profile = _model_from_item(CustomerProfile, item)
         elif sort_key.startswith(ENTRY_PREFIX):
             entries.append(_model_from_item(LedgerEntry, item))
+    if account is None and profile is not None:
+        account = Account(
+            customer_id=profile.customer_id,
+            created_at=profile.updated_at,
+            updated_at=profile.updated_at,
+        )
     return account, entries
+
+
+def reminder_item(reminder: ExpiringReminder) -> dict[str, Any]:
+    """A customer's reminder of one run. Its sort key sorts before the ledger entries, out of
+    the range the summary and history read."""
+    return to_item(
+        {
+            "PK": customer_pk(reminder.customer_id),
+            "SK": f"{REMINDER_PREFIX}{iso_utc(reminder.run_time)}",
+            "entity": "REMINDER",
+            **reminder.model_dump(mode="json", by_alias=True),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -319,6 +366,38 @@ class LedgerStore:
                 raise guard.error
         # The account's version moved, or DynamoDB saw a concurrent transaction.
         raise WriteConflict(",".join(codes))
+
+    def save_reminder(
+        self, account: Account, previous_version: int, reminder: ExpiringReminder
+    ) -> bool:
+        """Write the account with its lots marked as reminded, and the reminder, in one
+        transaction; the reminder's item is what the change stream turns into the alert,
+        the notification and the `Points Expiring` event.
+
+        False when this run had already reminded this customer; raises WriteConflict when
+        the account changed since it was read.
+        """
+        posting = Posting(account, [], previous_version)
+        item = reminder_item(reminder)
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    self._account_put(posting),
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": item,
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                ]
+            )
+        except self.client.exceptions.TransactionCanceledException as cancelled:
+            codes = [r.get("Code") for r in cancelled.response.get("CancellationReasons", [])]
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                return False
+            raise WriteConflict(",".join(str(code) for code in codes)) from None
+        return True
 
     def read_claim(self, claim: Claim) -> StoredClaim | None:
         """The idempotency record of an earlier request, if any (used on the error path)."""
@@ -697,3 +776,72 @@ class AdminStore:
         response = self.client.query(**arguments)
         entries = [_model_from_item(LedgerEntry, item) for item in response.get("Items", [])]
         return entries, response.get("LastEvaluatedKey")
+
+
+# -- the daily runs (SPEC §6) -----------------------------------------------------------------
+
+SCHEDULE_SK = "WATERMARK"
+
+
+class ScheduleStore:
+    """What the daily runs read: the accounts due, by day, and how far a run has got."""
+
+    def __init__(self, client: "DynamoDBClient", table_name: str) -> None:
+        self.client = client
+        self.table = table_name
+
+    def watermark(self, schedule: str) -> datetime | None:
+        """The time of the latest run of `schedule` that finished, if any."""
+        response = self.client.get_item(
+            TableName=self.table,
+            Key=to_item({"PK": f"SCHEDULE#{schedule}", "SK": SCHEDULE_SK}),
+            ConsistentRead=True,
+        )
+        values = from_item(response.get("Item", {}))
+        return datetime.fromisoformat(values["runTime"]) if values else None
+
+    def advance_watermark(self, schedule: str, run_time: datetime) -> None:
+        """Record that the run at `run_time` finished; an older run never moves it back."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_item({"PK": f"SCHEDULE#{schedule}", "SK": SCHEDULE_SK}),
+                UpdateExpression="SET runTime = :time, entity = :entity",
+                ConditionExpression="attribute_not_exists(runTime) OR runTime < :time",
+                ExpressionAttributeValues=to_item(
+                    {":time": iso_utc(run_time), ":entity": "SCHEDULE"}
+                ),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return  # a later run finished already
+
+    def accounts_due(self, day: str, as_of: datetime) -> Iterator[str]:
+        """Customers whose soonest lot, filed under UTC day `day`, is due by `as_of`."""
+        yield from self._customers(
+            "ExpiryIndex", "expiryShard", expiry_shard(day), "expirySort", as_of
+        )
+
+    def accounts_to_remind(self, day: str, horizon: datetime) -> Iterator[str]:
+        """Customers with a lot awaiting its reminder, expiring on UTC day `day` by `horizon`."""
+        yield from self._customers(
+            "ReminderIndex", "reminderShard", reminder_shard(day), "reminderSort", horizon
+        )
+
+    def _customers(
+        self, index: str, shard_key: str, shard: str, sort_key: str, until: datetime
+    ) -> Iterator[str]:
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": f"{shard_key} = :shard AND {sort_key} <= :until",
+            "ExpressionAttributeValues": to_item(
+                {":shard": shard, ":until": f"{iso_utc(until)}#~"}
+            ),
+        }
+        while True:
+            response = self.client.query(**arguments)
+            for item in response.get("Items", []):
+                yield item["PK"]["S"].removeprefix("CUST#")
+            if "LastEvaluatedKey" not in response:
+                return
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]

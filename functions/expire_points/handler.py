@@ -1,0 +1,24 @@
+"""EventBridge Scheduler `expire-points` (daily 00:30 Africa/Johannesburg): expire due lots."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points import schedules
+from crm_points.events import ScheduledRun
+from crm_points.runtime import runtime
+
+logger = Logger(service="crm-points")
+
+
+@logger.inject_lambda_context
+@event_parser(model=ScheduledRun)
+def lambda_handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
+    """The run's "now" is its scheduled time: a retried or replayed run does the same."""
+    report = schedules.expire_points(
+        runtime().service, runtime().schedules, event.time, event.execution_id
+    )
+    logger.info("expiry run finished", extra={"report": report.model_dump(mode="json")})
+    return report.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,22 @@
+"""EventBridge Scheduler `expiring-reminders` (daily 09:00 Africa/Johannesburg)."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points import schedules
+from crm_points.events import ScheduledRun
+from crm_points.runtime import runtime
+
+logger = Logger(service="crm-points")
+
+
+@logger.inject_lambda_context
+@event_parser(model=ScheduledRun)
+def lambda_handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
+    """Remind customers whose lots entered the expiring window, once per lot and expiry."""
+    report = schedules.send_expiring_reminders(runtime().service, runtime().schedules, event.time)
+    logger.info("reminder run finished", extra={"report": report.model_dump(mode="json")})
+    return report.model_dump(mode="json", by_alias=True)

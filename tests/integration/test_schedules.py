@@ -1,0 +1,218 @@
+"""The daily runs (SPEC §6) through their real handlers, with the Scheduler's event shape.
+
+Each test gets its own table: a run's watermark belongs to the table, and these tests move
+time around.
+"""
+
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from crm_points.models import Account, Lot
+from crm_points.runtime import runtime
+from crm_points.service import PointsService
+from crm_points.store import LedgerStore, account_item
+from local.template import create_table
+from tests.api import ROOT, LambdaContext, handler
+from tests.conftest import START, RequestCounter, request
+from tests.schedules import schedule_input, scheduled_event
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def own_table(lambda_env: RequestCounter, dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A table for this test alone, which the functions use too."""
+    name = f"crm-points-runs-{uuid.uuid4().hex[:8]}"
+    create_table(dynamodb, name)
+    monkeypatch.setenv("TABLE_NAME", name)
+    runtime.cache_clear()
+    return name
+
+
+@pytest.fixture
+def ledger(own_table: str, dynamodb: Any, config: Any) -> PointsService:
+    return PointsService(LedgerStore(dynamodb, own_table), config, sleep=lambda _: None)
+
+
+def run(name: str, time: datetime) -> Any:
+    function = {"expire-points": "expire_points", "expiring-reminders": "expiring_reminders"}
+    return handler(function[name]).lambda_handler(scheduled_event(name, time), LambdaContext())
+
+
+def test_the_sample_events_are_what_the_scheduler_sends() -> None:
+    for name, sample in [
+        ("expire-points", "schedule_expire_points.json"),
+        ("expiring-reminders", "schedule_expiring_reminders.json"),
+    ]:
+        event = json.loads((ROOT / "events" / sample).read_text())
+        rendered = json.loads(
+            schedule_input(name)
+            .replace("<aws.scheduler.scheduled-time>", event["time"])
+            .replace("<aws.scheduler.execution-id>", event["executionId"])
+        )
+        assert rendered == event
+
+
+def test_points_expire_once_at_the_run_time(ledger: PointsService, customer_id: str) -> None:
+    ledger.award(
+        request(), customer_id=customer_id, amount=300, reason="Short", expiry_date=START + 2 * DAY
+    )
+    ledger.award(request(), customer_id=customer_id, amount=500, reason="Long")
+    early = run("expire-points", START + DAY)
+    assert early["customersChanged"] == 0
+    report = run("expire-points", START + 3 * DAY)
+    assert (report["customersChanged"], report["points"]) == (1, 300)
+    again = run("expire-points", START + 3 * DAY)
+    assert again["customersChanged"] == 0
+    account = ledger.account(customer_id)
+    assert (account.current_balance, account.lifetime_expired) == (500, 300)
+
+
+def test_a_lot_that_was_due_before_it_was_written_still_expires(
+    ledger: PointsService, customer_id: str
+) -> None:
+    run("expire-points", START + 10 * DAY)
+    # A booking completed long ago (the booking system's clock) earns a lot already expired.
+    ledger.earn_for_booking(
+        request(now=START + 10 * DAY + timedelta(hours=1)),
+        customer_id=customer_id,
+        booking_id=f"{customer_id}-old",
+        completed_at=START - timedelta(days=400),
+        amount_cents=20_000,
+    )
+    report = run("expire-points", START + 11 * DAY)
+    assert (report["customersChanged"], report["points"]) == (1, 200)
+
+
+def test_an_interrupted_run_finishes_when_run_again(
+    ledger: PointsService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customers = [f"cust-{uuid.uuid4().hex[:10]}" for _ in range(5)]
+    for customer in customers:
+        ledger.award(
+            request(), customer_id=customer, amount=100, reason="Due", expiry_date=START + DAY
+        )
+    service = runtime().service
+    original = service.expire
+    done: list[str] = []
+
+    def fail_after_two(**arguments: Any) -> Any:
+        if len(done) == 2:
+            raise ConnectionError("the run was stopped")
+        done.append(arguments["customer_id"])
+        return original(**arguments)
+
+    monkeypatch.setattr(service, "expire", fail_after_two)
+    with pytest.raises(ConnectionError):
+        run("expire-points", START + 2 * DAY)
+    monkeypatch.setattr(service, "expire", original)
+    report = run("expire-points", START + 2 * DAY)
+    assert report["customersChanged"] == 3
+    for customer in customers:
+        account = ledger.account(customer)
+        assert (account.current_balance, account.lifetime_expired, account.entry_count) == (
+            0,
+            100,
+            2,
+        )
+
+
+def test_customers_are_reminded_once_per_lot_and_expiry(
+    ledger: PointsService, customer_id: str
+) -> None:
+    ledger.award(
+        request(), customer_id=customer_id, amount=400, reason="Soon", expiry_date=START + 20 * DAY
+    )
+    ledger.award(
+        request(), customer_id=customer_id, amount=700, reason="Later", expiry_date=START + 45 * DAY
+    )
+    first = run("expiring-reminders", START + DAY)
+    assert (first["customersChanged"], first["points"]) == (1, 400)
+    assert run("expiring-reminders", START + DAY)["customersChanged"] == 0
+    assert run("expiring-reminders", START + 2 * DAY)["customersChanged"] == 0
+    later = run("expiring-reminders", START + 16 * DAY)
+    assert (later["customersChanged"], later["points"]) == (1, 700)
+    # A booking moves every lot's expiry a year on: each is reminded again when it comes near.
+    ledger.earn_for_booking(
+        request(now=START + 17 * DAY),
+        customer_id=customer_id,
+        booking_id=f"{customer_id}-b1",
+        completed_at=START + 17 * DAY,
+        amount_cents=10_000,
+    )
+    assert run("expiring-reminders", START + 18 * DAY)["customersChanged"] == 0
+    renewed = run("expiring-reminders", START + 17 * DAY + timedelta(days=340))
+    assert (renewed["customersChanged"], renewed["points"]) == (1, 1_200)
+
+
+# -- cost follows the lots due, not the table (SPEC §6) -------------------------------------
+
+
+def fill(dynamodb: Any, table: str, accounts: int, due_accounts: int, now: datetime) -> None:
+    """`accounts` accounts of ten lots each; one lot of each of the first `due_accounts` is
+    due at `now`, every other lot a year later."""
+    written = now - timedelta(days=200)
+    batch: list[dict[str, Any]] = []
+    for number in range(accounts):
+        customer = f"bulk-{number:06d}"
+        lots = [
+            Lot(
+                point_batch_id=f"{customer}-lot-{index}",
+                original_points=10,
+                remaining_points=10,
+                earned_at=written,
+                expires_at=now - DAY if index == 0 and number < due_accounts else now + 365 * DAY,
+                transaction_id=f"{customer}-tx-{index}",
+            )
+            for index in range(10)
+        ]
+        account = Account(
+            customer_id=customer,
+            current_balance=100,
+            lifetime_earned=100,
+            lots=lots,
+            created_at=written,
+            updated_at=written,
+        )
+        batch.append({"PutRequest": {"Item": account_item(account)}})
+        if len(batch) == 25 or number == accounts - 1:
+            pending: dict[str, Any] = {table: batch}
+            while pending:
+                pending = dynamodb.batch_write_item(RequestItems=pending)["UnprocessedItems"]
+            batch = []
+
+
+class ItemsRead:
+    """Items the functions' client read, counted from DynamoDB's answers (botocore hooks)."""
+
+    def __init__(self, client: Any) -> None:
+        self.items = 0
+        client.meta.events.register("after-call.dynamodb.Query", self._query)
+        client.meta.events.register("after-call.dynamodb.GetItem", self._get)
+
+    def _query(self, parsed: Any, **_: Any) -> None:
+        self.items += int(parsed.get("Count", 0))
+
+    def _get(self, parsed: Any, **_: Any) -> None:
+        self.items += 1 if "Item" in parsed else 0
+
+
+@pytest.mark.parametrize("size", [10_000, 1_000])
+def test_the_expiry_run_reads_what_is_due_not_the_table(
+    own_table: str, dynamodb: Any, size: int
+) -> None:
+    """100,000 lots (10,000 accounts) with 1% due, and a table ten times smaller: the same
+    items read per due lot (the due account's index entry and the account itself)."""
+    now = START + 400 * DAY
+    due = size // 10
+    fill(dynamodb, own_table, size, due, now)
+    run("expire-points", now - 2 * DAY)  # the previous night's run
+    read = ItemsRead(runtime().service.store.client)
+    report = run("expire-points", now)
+    assert (report["customersChanged"], report["points"]) == (due, due * 10)
+    # Per due lot: its account's index entry, the account, and the configuration at most once.
+    assert due * 2 <= read.items <= due * 2 + 3
