@@ -64,6 +64,8 @@ openapi: deps
 
 bench: deps
 	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/bulk.py
+	$(BIN)/python bench/events.py
 
 # See a customer's points on the running local stack: make balance CUSTOMER=demo-001
 balance: deps

@@ -21,20 +21,22 @@ Like the deployed API:
   (the trace goes to stderr).
 - Each response carries an `apigw-requestid` header, the event's `requestContext.requestId`.
 
-Unlike it: one process runs all the functions, sharing one copy of the shared layer (and of
-its module state: Powertools' current event, the cached configuration). So invocations run one
-at a time, as each Lambda execution environment runs them; the server itself is threaded, so
-the Swagger UI and slow clients never wait on a function. A function sees the environment the
-template gives it (literal values; intrinsics such as `!Ref PointsTable` are left out) plus the
-local stack's (`TABLE_NAME`, `AWS_ENDPOINT_URL_DYNAMODB`, region, stand-in credentials), set
-around each invocation and its first import.
+Unlike it: one process runs all the functions (local/functions.py's runner, shared with the
+local stack's event sources), sharing one copy of the shared layer and of its module state.
+So invocations run one at a time, as each Lambda execution environment runs them; the server
+itself is threaded, so the Swagger UI and slow clients never wait on a function. A function
+sees the environment the template gives it (with `make run`, its intrinsics resolved to the
+local resources: local/resources.py; otherwise they are left out) plus the local stack's
+(`TABLE_NAME`, the endpoints, region, stand-in credentials), set around each invocation and
+its first import.
 
 Not API Gateway at all: `/docs` (Swagger UI, from the npm package `swagger-ui-dist`) and
-`/openapi.json` (docs/openapi.json, read at each request), both without a token.
+`/openapi.json` (docs/openapi.json, read at each request), both without a token; and, when
+the local stack gives them, its own endpoints under `/local/` (local/control.py,
+docs/local.md).
 """
 
 import base64
-import importlib.util
 import json
 import os
 import re
@@ -42,12 +44,9 @@ import secrets
 import socket
 import sys
 import threading
-import time
 import traceback
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -62,11 +61,17 @@ from werkzeug.wrappers import Request, Response
 
 import local.paths  # noqa: F401  (puts crm_points on the path, as the layer does in AWS)
 from local.dynamodb_local import LOCAL_ACCESS_KEY, REGION, ROOT
+from local.functions import Function as Function  # re-exported: the server's own names
+from local.functions import FunctionHost, discover_functions
+from local.functions import LambdaContext as LambdaContext
+from local.functions import load_handler_module as load_handler_module
 from local.template import load_template
 from local.token import ALGORITHM, signing_secret
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from local.control import LocalEndpoints
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
@@ -78,9 +83,6 @@ ACCOUNT_ID = "123456789012"
 API_ID = "local"
 STAGE = "$default"
 DEFAULT_ROUTE = "$default"
-# Lambda's defaults where neither the function nor Globals say.
-DEFAULT_MEMORY_MB = 128
-DEFAULT_TIMEOUT_S = 3.0
 
 # Bodies of these media types reach the function as text; any other as base64.
 _TEXT_MEDIA = re.compile(
@@ -91,27 +93,6 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 # -- routes from the template ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Function:
-    """An `AWS::Serverless::Function` as far as running it locally needs."""
-
-    name: str  # the logical id in template.yaml
-    code_dir: Path
-    handler: str  # "module.function", e.g. "handler.lambda_handler"
-    memory_mb: int
-    timeout_s: float
-    environment: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def handler_file(self) -> Path:
-        module, _, _ = self.handler.rpartition(".")
-        return self.code_dir / (module.replace(".", "/") + ".py")
-
-    @property
-    def handler_name(self) -> str:
-        return self.handler.rpartition(".")[2]
 
 
 @dataclass(frozen=True)
@@ -171,24 +152,6 @@ class Route:
         return parameters if len(segments) == len(self.segments) else None
 
 
-def _literal_variables(environment: Any) -> dict[str, str]:
-    """`Environment.Variables` without the values CloudFormation would compute (intrinsics)."""
-    variables = (environment or {}).get("Variables") or {}
-    literal: dict[str, str] = {}
-    for name, value in variables.items():
-        if isinstance(value, bool):
-            literal[name] = "true" if value else "false"
-        elif isinstance(value, str | int | float):
-            literal[name] = str(value)
-    return literal
-
-
-def _number(value: Any, default: float) -> float:
-    return (
-        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-    )
-
-
 def _authorization(template: dict[str, Any], event: dict[str, Any]) -> tuple[bool, tuple[str, ...]]:
     """Whether the route is behind a JWT authorizer, and the scopes it asks for."""
     auth = event.get("Auth") or {}
@@ -207,50 +170,24 @@ def _authorization(template: dict[str, Any], event: dict[str, Any]) -> tuple[boo
     return bool(api_auth.get("DefaultAuthorizer")), scopes
 
 
-def discover_routes(template: dict[str, Any] | None = None, root: Path = ROOT) -> list[Route]:
-    """Every `HttpApi` event of every function in the template, most specific route first."""
+def discover_routes(
+    template: dict[str, Any] | None = None,
+    root: Path = ROOT,
+    functions: Mapping[str, Function] | None = None,
+) -> list[Route]:
+    """Every `HttpApi` event of every function in the template, most specific route first.
+    `functions` are the template's functions as discovered with their local resources."""
     template = template if template is not None else load_template()
-    globals_ = (template.get("Globals") or {}).get("Function") or {}
+    if functions is None:
+        functions = discover_functions(template, root)
     routes: list[Route] = []
-    for name, resource in (template.get("Resources") or {}).items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        properties = resource.get("Properties") or {}
-        events = [
-            event.get("Properties") or {}
-            for event in (properties.get("Events") or {}).values()
-            if event.get("Type") == "HttpApi"
-        ]
-        if not events:
-            continue
-        code_uri = properties.get("CodeUri", globals_.get("CodeUri"))
-        handler = properties.get("Handler", globals_.get("Handler"))
-        if not isinstance(code_uri, str) or not isinstance(handler, str) or "." not in handler:
-            raise ValueError(
-                f"template.yaml: {name} needs a local CodeUri folder and a module.function "
-                f"Handler to run locally (CodeUri {code_uri!r}, Handler {handler!r})"
-            )
-        function = Function(
-            name=name,
-            code_dir=root / code_uri,
-            handler=handler,
-            memory_mb=int(
-                _number(properties.get("MemorySize", globals_.get("MemorySize")), DEFAULT_MEMORY_MB)
-            ),
-            timeout_s=_number(
-                properties.get("Timeout", globals_.get("Timeout")), DEFAULT_TIMEOUT_S
-            ),
-            environment={
-                **_literal_variables(globals_.get("Environment")),
-                **_literal_variables(properties.get("Environment")),
-            },
-        )
-        for event in events:
-            authorized, scopes = _authorization(template, event)
+    for function in functions.values():
+        for event in function.events_of("HttpApi"):
+            authorized, scopes = _authorization(template, dict(event.properties))
             routes.append(
                 Route(
-                    method=str(event.get("Method", "ANY")).upper(),
-                    path=str(event.get("Path", DEFAULT_ROUTE)),
+                    method=str(event.properties.get("Method", "ANY")).upper(),
+                    path=str(event.properties.get("Path", DEFAULT_ROUTE)),
                     function=function,
                     authorized=authorized,
                     scopes=scopes,
@@ -445,36 +382,6 @@ def build_event(
     return event
 
 
-@dataclass
-class LambdaContext:
-    """What a Python handler finds in Lambda's context object."""
-
-    function_name: str
-    memory_limit_in_mb: int
-    invoked_function_arn: str
-    aws_request_id: str
-    deadline: float  # time.monotonic() when the function's Timeout is up
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    identity: Any = None
-    client_context: Any = None
-
-    @classmethod
-    def for_function(cls, function: Function) -> "LambdaContext":
-        return cls(
-            function_name=function.name,
-            memory_limit_in_mb=function.memory_mb,
-            invoked_function_arn=(f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function.name}"),
-            aws_request_id=str(uuid.uuid4()),
-            deadline=time.monotonic() + function.timeout_s,
-            log_group_name=f"/aws/lambda/{function.name}",
-        )
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-
 def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
     return Response(
         json.dumps(body, separators=(",", ":")),
@@ -538,46 +445,12 @@ def local_environment(endpoint: str, table: str) -> dict[str, str]:
     return {
         "TABLE_NAME": table,
         "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": endpoint,
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": LOCAL_ACCESS_KEY,
     }
-
-
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """os.environ with `values` set, as it was afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def load_handler_module(function: Function) -> ModuleType:
-    """The function's handler module, imported from its own file under a name of its own
-    (with its folder first on the path while it imports, as Lambda's task root is)."""
-    module_name = "local_api_" + re.sub(r"\W", "_", f"{function.name}_{function.handler_file.stem}")
-    spec = importlib.util.spec_from_file_location(module_name, function.handler_file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {function.handler_file}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    sys.path.insert(0, str(function.code_dir))
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    finally:
-        sys.path.remove(str(function.code_dir))
-    return module
 
 
 class _RequestHandler(WSGIRequestHandler):
@@ -617,6 +490,10 @@ class ApiServer:
 
     `port=0` takes a free port (see `.port`). `environment` is what the functions see beyond
     the template's own variables (see local_environment); it may be changed until start().
+    `functions` are the template's functions with their local resources (local/functions.py;
+    by default found in `template`, their intrinsics left out), run by `runner`, which the
+    stack shares with its event sources. `local_endpoints` answers `/local/*` (local/control.py);
+    without it those paths are 404 like any path without a route.
     """
 
     def __init__(
@@ -626,18 +503,22 @@ class ApiServer:
         *,
         environment: Mapping[str, str] | None = None,
         template: dict[str, Any] | None = None,
+        functions: Mapping[str, Function] | None = None,
+        runner: FunctionHost | None = None,
+        local_endpoints: "LocalEndpoints | None" = None,
         jwt_secret: str | None = None,
         openapi: Path = OPENAPI,
         swagger_ui: Path = SWAGGER_UI,
         log_requests: bool = True,
     ) -> None:
-        self.routes = discover_routes(template)
-        self.environment: dict[str, str] = dict(environment or {})
+        self.routes = discover_routes(template, functions=functions)
+        self.runner = runner if runner is not None else FunctionHost()
+        self.runner.environment.update(environment or {})
+        self.environment = self.runner.environment  # one dict: changes reach the runner
+        self.local_endpoints = local_endpoints
         self.openapi = openapi
         self.swagger_ui = swagger_ui
         self._secret = jwt_secret or signing_secret()
-        self._modules: dict[str, ModuleType] = {}
-        self._invocation = threading.Lock()  # one invocation at a time (see the module doc)
         self._thread: threading.Thread | None = None
         ensure_port_free(host, port)
         try:
@@ -701,35 +582,18 @@ class ApiServer:
 
     def handler_module(self, function: Function) -> ModuleType:
         """The function's handler module, imported on first use (its cold start)."""
-        with self._invocation, _environment(self._environment_of(function)):
-            return self._module(function)
-
-    def _module(self, function: Function) -> ModuleType:
-        module = self._modules.get(function.name)
-        if module is None:
-            module = self._modules[function.name] = load_handler_module(function)
-        return module
-
-    def _environment_of(self, function: Function) -> dict[str, str]:
-        return {**function.environment, **self.environment}
+        return self.runner.module(function)
 
     def invoke(self, route: Route, event: dict[str, Any]) -> Response:
         """Run the route's function on `event`; its result, or a 500 if it fails."""
-        function = route.function
         request_id = str(event["requestContext"]["requestId"])
-        with self._invocation, _environment(self._environment_of(function)):
-            try:
-                handler: Callable[[dict[str, Any], LambdaContext], Any] = getattr(
-                    self._module(function), function.handler_name
-                )
-                return http_response(handler(event, LambdaContext.for_function(function)))
-            except Exception:
-                print(
-                    f"{function.name} failed on {route.route_key} (request {request_id}):",
-                    file=sys.stderr,
-                )
-                traceback.print_exc()
-                return error_response(500, "INTERNAL_ERROR", "Internal Server Error", request_id)
+        invocation = self.runner.invoke(
+            route.function, event, http_response, f"{route.route_key}, API request {request_id}"
+        )
+        if invocation.succeeded:
+            response: Response = invocation.result
+            return response
+        return error_response(500, "INTERNAL_ERROR", "Internal Server Error", request_id)
 
     # -- HTTP --
 
@@ -745,6 +609,8 @@ class ApiServer:
         return response(environ, start_response)
 
     def _respond(self, request: Request, request_id: str) -> Response:
+        if request.path.startswith("/local/") and self.local_endpoints is not None:
+            return self.local_endpoints.respond(request, request_id)
         if request.method in ("GET", "HEAD"):
             if request.path == "/openapi.json":
                 return self._openapi_document(request_id)

@@ -1,6 +1,6 @@
 """Write docs/openapi.json: one OpenAPI document for the whole API, generated from the
 routers of every function's handler (the routes and models the code really has); and
-docs/events/*.schema.json, the booking events' JSON Schemas for the booking system's team.
+docs/events/*.schema.json, the JSON Schemas of the events on the points bus, in and out.
 
     python -m local.openapi          # rewrite docs/openapi.json
     python -m local.openapi --check  # exit 1 if docs/openapi.json is stale
@@ -11,7 +11,7 @@ import importlib.util
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, Literal
 
 import local.paths  # noqa: F401  (puts crm_points on the path)
 from local.template import ROOT, load_template
@@ -21,19 +21,36 @@ EVENT_SCHEMAS = ROOT / "docs" / "events"
 
 
 def event_schemas() -> dict[str, str]:
-    """{file name: JSON Schema text} of each event the booking system puts on the bus."""
-    from crm_points.events import BookingCancelled, BookingCompleted, CustomerUpdated
+    """{file name: JSON Schema text} of each event's detail: those the booking system puts on
+    the bus (source `bookings`), and those this system puts there (source `crm.points`)."""
+    from pydantic import BaseModel
 
-    schemas = {}
-    for detail_type, model in (
+    from crm_points.alerts import Alert
+    from crm_points.events import BookingCancelled, BookingCompleted, CustomerUpdated
+    from crm_points.models import ExpiringReminder, LedgerEntry
+    from crm_points.reactions import ALERT_RAISED, DETAIL_TYPES, POINTS_EXPIRING
+
+    incoming: list[tuple[str, type[BaseModel]]] = [
         ("Booking Completed", BookingCompleted),
         ("Booking Cancelled", BookingCancelled),
         ("Customer Updated", CustomerUpdated),
-    ):
-        schema = model.model_json_schema(by_alias=True)
-        schema["title"] = f"{detail_type} (source: bookings): the event's detail"
-        name = detail_type.lower().replace(" ", "-") + ".schema.json"
-        schemas[name] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    ]
+    outgoing: list[tuple[str, type[BaseModel]]] = [
+        *((detail_type, LedgerEntry) for detail_type in sorted(set(DETAIL_TYPES.values()))),
+        (POINTS_EXPIRING, ExpiringReminder),
+        (ALERT_RAISED, Alert),
+    ]
+    schemas = {}
+    modes: list[tuple[str, Literal["validation", "serialization"], list[Any]]] = [
+        ("bookings", "validation", incoming),
+        ("crm.points", "serialization", outgoing),
+    ]
+    for source, mode, events in modes:
+        for detail_type, model in events:
+            schema = model.model_json_schema(by_alias=True, mode=mode)
+            schema["title"] = f"{detail_type} (source: {source}): the event's detail"
+            name = detail_type.lower().replace(" ", "-") + ".schema.json"
+            schemas[name] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     return schemas
 
 

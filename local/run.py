@@ -2,6 +2,11 @@
 
 The API is served on http://127.0.0.1:3000 (`PORT` overrides) by local/api_server.py, with the
 routes and functions of template.yaml, tokens from `make token`, and Swagger UI at /docs.
+Everything else the template wires to a function runs too (local/stack.py; docs/local.md):
+moto stands in for SQS, SNS, SES, EventBridge and Scheduler, with the template's queues,
+topics and buses; `/local/events`, `/local/schedules/{name}`, `/local/drain` and
+`/local/outbox` drive and show it; the table's stream and the queues are consumed in the
+background, their positions kept in `.local/event-sources/`.
 
 DynamoDB Local persists in `.local/dynamodb/` (on `DYNAMODB_LOCAL_PORT`, or a free port), or
 `AWS_ENDPOINT_URL_DYNAMODB` names another DynamoDB to use instead. The table (`TABLE_NAME`,
@@ -27,10 +32,13 @@ import local.paths  # noqa: F401  (puts crm_points on the path)
 from crm_points.config import PointsConfig
 from crm_points.service import PointsService
 from crm_points.store import LedgerStore
-from local.api_server import ApiServer, api_port, local_environment
+from local.api_server import ApiServer, api_port, ensure_port_free
+from local.aws_services import AwsServices
 from local.demo_data import DEFAULT_CUSTOMERS, customer_id, load_demo_data, showcase
 from local.dynamodb_local import ROOT, DynamoDBLocal, client, endpoint_from_environment
-from local.template import create_table, recreate_table, schema_differs
+from local.event_sources import EventSources
+from local.stack import build_stack
+from local.template import create_table, load_template, recreate_table, schema_differs
 
 DEFAULT_TABLE = "crm-points-local"
 STACK_FILE = "stack.json"
@@ -146,13 +154,16 @@ def run() -> int:
     table = table_name()
     database: DynamoDBLocal | None = None
     api: ApiServer | None = None
+    services: AwsServices | None = None
+    event_sources: EventSources | None = None
     status = 0
     # Stated, not inherited: a shell starts background jobs with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        # Bound first, so that a port in use fails the start before anything else is done.
-        api = ApiServer(api_port())
+        # Checked first, so that a port in use fails the start before anything else is done.
+        port = api_port()
+        ensure_port_free("127.0.0.1", port)
         endpoint = endpoint_from_environment()
         data_dir: Path | None = None
         if endpoint is None:
@@ -174,8 +185,16 @@ def run() -> int:
             )
         else:
             table_state = "existing table: data kept; demo data is loaded on first start only"
-        api.environment.update(local_environment(endpoint, table))
-        api.start()
+        services = AwsServices().start()
+        stack = build_stack(
+            load_template(),
+            services=services,
+            dynamodb_endpoint=endpoint,
+            table_name=table,
+            state_dir=state / "event-sources",
+        )
+        api = stack.api_server(port).start()
+        event_sources = stack.event_sources.start()
         _write_stack(
             path,
             {
@@ -195,6 +214,19 @@ def run() -> int:
             f"  Stack file      {shown(path)}  (the CLI reads it)\n"
             f"  API             {api.url}/api/crm  ({len(api.routes)} routes from template.yaml)\n"
             f"  Swagger UI      {api.url}/docs\n"
+            f"  AWS stand-ins   {services.endpoint}  (moto: SQS, SNS, SES, EventBridge, "
+            "Scheduler)\n"
+            f"  Event sources   {_event_sources_line(stack)}\n"
+            "\nThe local endpoints (docs/local.md):\n"
+            f"  POST {api.url}/local/events          "
+            '{"entries": [{"Source", "DetailType", "Detail"}]}, to the rules that match\n'
+            f"  POST {api.url}/local/schedules/NAME  "
+            f'{{"time": "2026-01-31T22:30:00Z"}}  ({_schedules_line(stack)})\n'
+            f"  POST {api.url}/local/drain           "
+            "answers once the stream, queues and bus are processed\n"
+            f"  GET  {api.url}/local/outbox          the e-mails and SMS sent\n"
+            "  e.g. a completed booking:\n"
+            f"  curl -X POST {api.url}/local/events -d '{_BOOKING_EXAMPLE}'\n"
             "\nCall the API with a local token (make token ROLE=... USER=... prints one):\n"
             '  curl -H "Authorization: Bearer $(make -s token ROLE=MANAGER USER=alice)" '
             f"{api.url}/api/crm/customers/demo-001/points\n"
@@ -220,11 +252,48 @@ def run() -> int:
         _remove_own_stack_file(path)
         if api is not None:
             api.stop()
+        if event_sources is not None:
+            event_sources.stop()
+        if services is not None:
+            services.stop()
         if database is not None:
             database.stop()
     if status == 0:
         print("Stopped.", flush=True)
     return status
+
+
+_BOOKING_EXAMPLE = json.dumps(
+    {
+        "entries": [
+            {
+                "Source": "bookings",
+                "DetailType": "Booking Completed",
+                "Detail": json.dumps(
+                    {
+                        "bookingId": "B-1",
+                        "customerId": "demo-001",
+                        "completedAt": "2026-11-20T14:30:00+02:00",
+                        "amountCents": 185000,
+                        "currency": "ZAR",
+                    }
+                ),
+            }
+        ]
+    }
+)
+
+
+def _event_sources_line(stack: Any) -> str:
+    rules = len(stack.bus.rules)
+    return (
+        f"{rules} bus rule(s), {len(stack.scheduler.schedules)} schedule(s), "
+        f"{len(stack.streams)} stream consumer(s), {len(stack.queues)} queue consumer(s)"
+    )
+
+
+def _schedules_line(stack: Any) -> str:
+    return ", ".join(sorted(stack.scheduler.schedules)) or "the template has no schedule yet"
 
 
 def _remove_own_stack_file(path: Path) -> None:

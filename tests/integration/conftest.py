@@ -1,10 +1,15 @@
 """Fixtures shared by the API's integration tests."""
 
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
+from crm_points.alert_store import AlertStore
+from crm_points.alerts import AlertType, new_alert
 from crm_points.models import Actor
 from crm_points.service import PointsService
 from tests.conftest import START, request
@@ -18,6 +23,7 @@ class World:
     lot_id: str
     expire_id: str
     approval_id: str
+    alert_id: str = ""
 
 
 @pytest.fixture
@@ -42,4 +48,35 @@ def world(service: PointsService, customer_id: str) -> World:
     )
     lot_id = lot.transactions[0].point_batch_id
     assert lot_id is not None
-    return World(customer_id, lot_id, expired.transactions[0].transaction_id, approval.approval_id)
+    alert, _ = AlertStore(service.store.client, service.store.table).raise_alert(
+        new_alert(
+            AlertType.LARGE_REDEMPTION,
+            now=START,
+            message="A redemption of 12,000 points",
+            data={"points": 12_000},
+            customer_id=customer_id,
+        ),
+        trigger_key=f"world:{customer_id}",
+    )
+    return World(
+        customer_id,
+        lot_id,
+        expired.transactions[0].transaction_id,
+        approval.approval_id,
+        alert.alert_id,
+    )
+
+
+@pytest.fixture
+def bulk_award_queue(aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A queue on moto's server as BULK_AWARD_QUEUE_URL, as template.yaml gives the bulk-award
+    function one."""
+    from crm_points.bulk_store import QUEUE_URL_VARIABLE, bulk_queue
+
+    sqs = aws_env.client("sqs")
+    url = sqs.create_queue(QueueName=f"bulk-award-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    monkeypatch.setenv(QUEUE_URL_VARIABLE, url)
+    bulk_queue.cache_clear()
+    yield url
+    bulk_queue.cache_clear()
+    sqs.delete_queue(QueueUrl=url)

@@ -9,6 +9,9 @@ import pytest
 from tests.api import call
 from tests.integration.conftest import World
 
+# Every route runs here, the bulk award's too: it needs its queue.
+pytestmark = pytest.mark.usefixtures("bulk_award_queue")
+
 ROLES = ["SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM"]
 
 
@@ -173,6 +176,60 @@ CASES: dict[str, tuple[Case, set[str], str]] = {
         {"ADMIN"},
         "FORBIDDEN",
     ),
+    # -- alerts (SPEC §7)
+    "list alerts": (
+        lambda w: ("GET", "/api/crm/alerts", None, {"type": "LARGE_REDEMPTION"}),
+        {"MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
+    "customer alerts": (
+        lambda w: ("GET", f"/api/crm/customers/{w.customer_id}/alerts", None, None),
+        set(ROLES),
+        "",
+    ),
+    "acknowledge alert": (
+        lambda w: (
+            "POST",
+            f"/api/crm/alerts/{w.alert_id}/acknowledge",
+            {"note": "Looking into it"},
+            None,
+        ),
+        {"MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
+    "resolve alert": (
+        lambda w: ("POST", f"/api/crm/alerts/{w.alert_id}/resolve", None, None),
+        {"MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
+    # -- bulk awards (SPEC §3; the queue: bulk_award_queue below)
+    "bulk award": (
+        lambda w: (
+            "POST",
+            "/api/crm/points/bulk-award",
+            {"rows": [{"customerId": w.customer_id, "amount": 5, "reason": "Bulk bonus"}]},
+            None,
+        ),
+        {"ADMIN"},
+        "FORBIDDEN",
+    ),
+    # A page after the first needs no job to exist: an empty page for the allowed role.
+    "bulk job": (
+        lambda w: (
+            "GET",
+            f"/api/crm/points/bulk-jobs/{w.customer_id}",
+            None,
+            {"cursor": "eyJhZnRlciI6MTB9"},
+        ),
+        {"ADMIN"},
+        "FORBIDDEN",
+    ),
+    # -- analytics (SPEC §9)
+    "analytics": (
+        lambda w: ("GET", "/api/crm/points/analytics", None, {"month": "2026-01"}),
+        {"MANAGER", "ADMIN"},
+        "FORBIDDEN",
+    ),
 }
 
 
@@ -196,7 +253,7 @@ def test_every_route_of_the_template_is_covered():
 
     covered = set()
     for make, _, _ in CASES.values():
-        method, path, _, _ = make(World("c", "l", "e", "a"))
+        method, path, _, _ = make(World("c", "l", "e", "a", "al"))
         covered |= {(r.method, r.path) for r in routes() if r.match(method, path) is not None}
     assert covered == {(r.method, r.path) for r in routes()}
 
@@ -225,3 +282,6 @@ def test_allow_negative_is_for_admins_only(lambda_env, world):
     body = {"customerId": world.customer_id, "amount": 10, "reason": "Fraud", "allowNegative": True}
     assert call("POST", "/api/crm/points/deduct", role="MANAGER", body=body).code == "FORBIDDEN"
     assert call("POST", "/api/crm/points/deduct", role="ADMIN", body=body).status == 201
+
+
+# -- bulk awards: the POST function's queue -------------------------------------------------

@@ -504,3 +504,12 @@ def test_the_token_command_prints_the_token_alone():
     assert "\n" not in token
     claims = verify_token(token, "a-secret-of-this-test")
     assert (claims["sub"], claims["cognito:groups"]) == ("alice", ["ADMIN"])
+
+
+def test_local_endpoints_exist_only_in_the_local_stack(api):
+    """`/local/*` is answered by the local stack's own endpoints (local/control.py), never a
+    route of template.yaml: without them the server has no such path, like the deployed API."""
+    assert not [route for route in api.routes if route.path.startswith("/local")]
+    status, _, body = call(api, "POST", "/local/events", make_token("ADMIN", "admin-1"))
+    assert status == 404
+    assert error_body(body)["error"]["code"] == "NOT_FOUND"

@@ -14,7 +14,7 @@ from crm_points.service import PointsService
 from crm_points.store import LedgerStore
 from local.dynamodb_local import client
 from tests.conftest import START, request
-from tests.integration.test_ledger_properties import all_entries
+from tests.invariants import all_entries
 
 THREADS = 16
 OPERATIONS_PER_THREAD = 12

@@ -6,15 +6,18 @@ time around.
 
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from crm_points.models import Account, Lot
+from bench.events import ItemsRead, fill_accounts
+from crm_points.alert_store import AlertStore
+from crm_points.alerts import AlertType
+from crm_points.analytics_store import AnalyticsStore
 from crm_points.runtime import runtime
 from crm_points.service import PointsService
-from crm_points.store import LedgerStore, account_item
+from crm_points.store import LedgerStore
 from local.template import create_table
 from tests.api import ROOT, LambdaContext, handler
 from tests.conftest import START, RequestCounter, request
@@ -39,7 +42,11 @@ def ledger(own_table: str, dynamodb: Any, config: Any) -> PointsService:
 
 
 def run(name: str, time: datetime) -> Any:
-    function = {"expire-points": "expire_points", "expiring-reminders": "expiring_reminders"}
+    function = {
+        "expire-points": "expire_points",
+        "expiring-reminders": "expiring_reminders",
+        "system-alerts": "system_alerts",
+    }
     return handler(function[name]).lambda_handler(scheduled_event(name, time), LambdaContext())
 
 
@@ -47,6 +54,7 @@ def test_the_sample_events_are_what_the_scheduler_sends() -> None:
     for name, sample in [
         ("expire-points", "schedule_expire_points.json"),
         ("expiring-reminders", "schedule_expiring_reminders.json"),
+        ("system-alerts", "schedule_system_alerts.json"),
     ]:
         event = json.loads((ROOT / "events" / sample).read_text())
         rendered = json.loads(
@@ -149,56 +157,42 @@ def test_customers_are_reminded_once_per_lot_and_expiry(
     assert (renewed["customersChanged"], renewed["points"]) == (1, 1_200)
 
 
+def test_system_alerts_judge_the_last_full_month_once(
+    ledger: PointsService, own_table: str, dynamodb: Any, customer_id: str
+) -> None:
+    """September: 1,000 points awarded. October: all of them expire, none is redeemed. So
+    October's expiration rate is 100% (> 20%) and its redemption rate 0% (< 5%)."""
+    september = datetime(2026, 9, 10, 10, 0, tzinfo=UTC)
+    entries = ledger.award(
+        request(now=september),
+        customer_id=customer_id,
+        amount=1_000,
+        reason="Campaign",
+        expiry_date=datetime(2026, 10, 15, 12, 0, tzinfo=UTC),
+    ).transactions
+    expired = ledger.expire(
+        customer_id=customer_id, now=datetime(2026, 10, 16, tzinfo=UTC), request_id="run"
+    )
+    assert expired is not None
+    analytics = AnalyticsStore(dynamodb, own_table)
+    for entry in [*entries, *expired.transactions]:
+        analytics.count(entry)
+    november = datetime(2026, 11, 2, 4, 0, tzinfo=UTC)
+    report = run("system-alerts", november)
+    assert report["month"] == "2026-10"
+    assert (report["expirationRate"], report["redemptionRate"]) == ("100.0", "0.0")
+    alerts = AlertStore(dynamodb, own_table)
+    raised = [alerts.get(alert_id) for alert_id in report["alerts"]]
+    assert [(a.type, a.month) for a in raised if a] == [
+        (AlertType.HIGH_EXPIRATION_RATE, "2026-10"),
+        (AlertType.LOW_REDEMPTION_RATE, "2026-10"),
+    ]
+    again = run("system-alerts", november + DAY)
+    assert again["alerts"] == report["alerts"]
+    assert all(a and a.occurrences == 1 for a in map(alerts.get, again["alerts"]))
+
+
 # -- cost follows the lots due, not the table (SPEC §6) -------------------------------------
-
-
-def fill(dynamodb: Any, table: str, accounts: int, due_accounts: int, now: datetime) -> None:
-    """`accounts` accounts of ten lots each; one lot of each of the first `due_accounts` is
-    due at `now`, every other lot a year later."""
-    written = now - timedelta(days=200)
-    batch: list[dict[str, Any]] = []
-    for number in range(accounts):
-        customer = f"bulk-{number:06d}"
-        lots = [
-            Lot(
-                point_batch_id=f"{customer}-lot-{index}",
-                original_points=10,
-                remaining_points=10,
-                earned_at=written,
-                expires_at=now - DAY if index == 0 and number < due_accounts else now + 365 * DAY,
-                transaction_id=f"{customer}-tx-{index}",
-            )
-            for index in range(10)
-        ]
-        account = Account(
-            customer_id=customer,
-            current_balance=100,
-            lifetime_earned=100,
-            lots=lots,
-            created_at=written,
-            updated_at=written,
-        )
-        batch.append({"PutRequest": {"Item": account_item(account)}})
-        if len(batch) == 25 or number == accounts - 1:
-            pending: dict[str, Any] = {table: batch}
-            while pending:
-                pending = dynamodb.batch_write_item(RequestItems=pending)["UnprocessedItems"]
-            batch = []
-
-
-class ItemsRead:
-    """Items the functions' client read, counted from DynamoDB's answers (botocore hooks)."""
-
-    def __init__(self, client: Any) -> None:
-        self.items = 0
-        client.meta.events.register("after-call.dynamodb.Query", self._query)
-        client.meta.events.register("after-call.dynamodb.GetItem", self._get)
-
-    def _query(self, parsed: Any, **_: Any) -> None:
-        self.items += int(parsed.get("Count", 0))
-
-    def _get(self, parsed: Any, **_: Any) -> None:
-        self.items += 1 if "Item" in parsed else 0
 
 
 @pytest.mark.parametrize("size", [10_000, 1_000])
@@ -209,7 +203,7 @@ def test_the_expiry_run_reads_what_is_due_not_the_table(
     items read per due lot (the due account's index entry and the account itself)."""
     now = START + 400 * DAY
     due = size // 10
-    fill(dynamodb, own_table, size, due, now)
+    fill_accounts(dynamodb, own_table, size, due, now)
     run("expire-points", now - 2 * DAY)  # the previous night's run
     read = ItemsRead(runtime().service.store.client)
     report = run("expire-points", now)

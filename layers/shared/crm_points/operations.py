@@ -9,12 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from crm_points import permissions
+from crm_points.alert_store import AlertChange, AlertStore
+from crm_points.alerts import AlertPriority, AlertStatus, AlertType
+from crm_points.analytics import PointsAnalytics, reportable_month
+from crm_points.analytics_store import AnalyticsStore
+from crm_points.bulk import BulkAwards, BulkJobPage, Submitted, read_rows
 from crm_points.config import PointsConfig
 from crm_points.errors import Forbidden
 from crm_points.models import Actor, Approval, ApprovalStatus, PostingResult
 from crm_points.permissions import Permission, Role
 from crm_points.reads import TransactionQuery, search_transactions
 from crm_points.schemas import (
+    AlertList,
     ApprovalList,
     AwardPointsRequest,
     CustomerSearchResponse,
@@ -204,3 +210,92 @@ def query_transactions(
     """GET /points/transactions: VIEW_TRANSACTIONS."""
     permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
     return search_transactions(service.admin, query, call.now)
+
+
+# -- alerts (SPEC §7) -----------------------------------------------------------------------
+
+
+def _alerts(service: PointsService) -> AlertStore:
+    return AlertStore(service.store.client, service.store.table)
+
+
+def list_alerts(
+    service: PointsService,
+    call: Call,
+    status: AlertStatus,
+    priority: AlertPriority | None,
+    alert_type: AlertType | None,
+    limit: int,
+    cursor: str | None,
+) -> AlertList:
+    """GET /alerts: VIEW_ALERTS; alerts in one status (OPEN unless asked), newest first."""
+    permissions.require(call.role, Permission.VIEW_ALERTS)
+    alerts, next_cursor = _alerts(service).list(status, priority, alert_type, limit, cursor)
+    return AlertList(alerts=alerts, next_cursor=next_cursor)
+
+
+def customer_alerts(
+    service: PointsService,
+    call: Call,
+    customer_id: str,
+    status: AlertStatus | None,
+    priority: AlertPriority | None,
+    alert_type: AlertType | None,
+    limit: int,
+    cursor: str | None,
+) -> AlertList:
+    """GET /customers/{customerId}/alerts: VIEW_POINTS; every status unless one is asked."""
+    permissions.require(call.role, Permission.VIEW_POINTS)
+    alerts, next_cursor = _alerts(service).for_customer(
+        customer_id, status, priority, alert_type, limit, cursor
+    )
+    return AlertList(alerts=alerts, next_cursor=next_cursor)
+
+
+def acknowledge_alert(
+    service: PointsService, call: Call, alert_id: str, note: str | None
+) -> AlertChange:
+    """POST /alerts/{alertId}/acknowledge: MANAGE_ALERTS."""
+    permissions.require(call.role, Permission.MANAGE_ALERTS)
+    return _alerts(service).acknowledge(
+        alert_id, call.actor, call.now, note, idempotency_key=call.idempotency_key
+    )
+
+
+def resolve_alert(
+    service: PointsService, call: Call, alert_id: str, note: str | None
+) -> AlertChange:
+    """POST /alerts/{alertId}/resolve: MANAGE_ALERTS."""
+    permissions.require(call.role, Permission.MANAGE_ALERTS)
+    return _alerts(service).resolve(
+        alert_id, call.actor, call.now, note, idempotency_key=call.idempotency_key
+    )
+
+
+# -- bulk awards (SPEC §3) ------------------------------------------------------------------
+
+
+def bulk_award(awards: BulkAwards, call: Call, media_type: str, body: str) -> Submitted:
+    """POST /points/bulk-award: BULK_OPERATIONS (ADMIN). The body is read only for a caller
+    allowed to send one; each row is awarded as POST /points/award would, as the caller."""
+    permissions.require(call.role, Permission.BULK_OPERATIONS)
+    return awards.submit(call.request(), media_type, read_rows(media_type, body))
+
+
+def bulk_job(
+    awards: BulkAwards, call: Call, job_id: str, limit: int, cursor: str | None
+) -> BulkJobPage:
+    """GET /points/bulk-jobs/{jobId}: BULK_OPERATIONS."""
+    permissions.require(call.role, Permission.BULK_OPERATIONS)
+    return awards.page(job_id, limit, cursor)
+
+
+# -- analytics (SPEC §9) --------------------------------------------------------------------
+
+
+def points_analytics(service: PointsService, call: Call, month: str | None) -> PointsAnalytics:
+    """GET /points/analytics: VIEW_ANALYTICS; the month asked for, else the current one
+    (Africa/Johannesburg). A month not begun yet is 422."""
+    permissions.require(call.role, Permission.VIEW_ANALYTICS)
+    store = AnalyticsStore(service.store.client, service.store.table)
+    return store.analytics(reportable_month(month, call.now), call.now)

@@ -3,11 +3,16 @@
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
+from typing import TYPE_CHECKING
 
 from crm_points.config import PointsConfig, Settings
 from crm_points.service import PointsService
-from crm_points.store import AdminStore, LedgerStore, ScheduleStore
+from crm_points.store import AdminStore, EffectLog, LedgerStore, ScheduleStore
+
+if TYPE_CHECKING:
+    from crm_points.messaging import Messaging
+    from crm_points.reactions import Reactions
 
 # How long a function trusts the configuration it read (SPEC §10: "cached briefly").
 CONFIG_TTL_SECONDS = 60.0
@@ -38,6 +43,34 @@ class Runtime:
     @property
     def schedules(self) -> ScheduleStore:
         return ScheduleStore(self.service.store.client, self.settings.table_name)
+
+    @property
+    def effects(self) -> EffectLog:
+        return EffectLog(self.service.store.client, self.settings.table_name)
+
+    @cached_property
+    def messaging(self) -> "Messaging":
+        """The bus, queue, e-mail and SMS senders; their settings are validated here."""
+        from crm_points.messaging import Messaging, MessagingSettings
+
+        return Messaging(MessagingSettings.from_environment())
+
+    @cached_property
+    def reactions(self) -> "Reactions":
+        """What the change stream's consumer needs, built once per execution environment."""
+        from crm_points.alert_store import AlertStore
+        from crm_points.analytics_store import AnalyticsStore
+        from crm_points.reactions import Reactions
+
+        client, table = self.service.store.client, self.settings.table_name
+        return Reactions(
+            analytics=AnalyticsStore(client, table),
+            alerts=AlertStore(client, table),
+            admin=self.service.admin,
+            effects=self.effects,
+            outside=self.messaging,
+            config=lambda: self.service.config,
+        )
 
 
 @cache

@@ -1,4 +1,4 @@
-"""The daily runs of SPEC §6: expire-points and expiring-reminders.
+"""The daily runs of SPEC §6: expire-points, expiring-reminders and system-alerts.
 
 A run takes "now" from its event, so any run can be replayed, and its cost follows what is
 due: it reads the accounts filed under the days it covers in a sparse, date-sharded index,
@@ -9,15 +9,22 @@ customers it did are no longer filed as due; the watermark moves only at the end
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from pydantic import Field
 
+from crm_points.alert_store import AlertStore
+from crm_points.alerts import AlertType, new_alert
+from crm_points.analytics import last_full_month, month_rates
+from crm_points.analytics_store import AnalyticsStore
+from crm_points.config import PointsConfig
 from crm_points.models import CamelModel, UtcDateTime
 from crm_points.service import PointsService
 from crm_points.store import ScheduleStore
 
 EXPIRE_POINTS = "expire-points"
 EXPIRING_REMINDERS = "expiring-reminders"
+SYSTEM_ALERTS = "system-alerts"
 # The first expiry run of a table has no earlier run to start from: it reads this many
 # days back (one small Query per day). A table starts empty, so this covers its history.
 FIRST_RUN_LOOKBACK_DAYS = 400
@@ -90,4 +97,63 @@ def send_expiring_reminders(
             if reminder is not None:
                 report.customers_changed += 1
                 report.points += reminder.points
+    return report
+
+
+class SystemAlertsReport(CamelModel):
+    """What a system-alerts run judged, and the alerts it raised (new or counted again)."""
+
+    run_time: UtcDateTime
+    month: str
+    redemption_rate: Decimal | None
+    expiration_rate: Decimal | None
+    alerts: list[str] = Field(default_factory=list)
+
+
+def raise_system_alerts(
+    analytics: AnalyticsStore, alerts: AlertStore, config: PointsConfig, now: datetime
+) -> SystemAlertsReport:
+    """HIGH_EXPIRATION_RATE and LOW_REDEMPTION_RATE for the last full month (SPEC §7, §9).
+
+    A month with nothing outstanding at its start has no rates, and raises nothing. The
+    month is the alert's subject and its trigger: a run repeated, or the next day's run
+    judging the same month, raises nothing new.
+    """
+    month = last_full_month(now)
+    figures = analytics.analytics(month, now)
+    redemption_rate, expiration_rate = month_rates(figures)
+    report = SystemAlertsReport(
+        run_time=now,
+        month=month,
+        redemption_rate=redemption_rate,
+        expiration_rate=expiration_rate,
+    )
+    checks = [
+        (
+            AlertType.HIGH_EXPIRATION_RATE,
+            expiration_rate is not None and expiration_rate > config.high_expiration_rate_pct,
+            f"{expiration_rate}% of the points outstanding expired in {month} "
+            f"(threshold {config.high_expiration_rate_pct}%)",
+        ),
+        (
+            AlertType.LOW_REDEMPTION_RATE,
+            redemption_rate is not None and redemption_rate < config.low_redemption_rate_pct,
+            f"Only {redemption_rate}% of the points outstanding were redeemed in {month} "
+            f"(threshold {config.low_redemption_rate_pct}%)",
+        ),
+    ]
+    for alert_type, raised, message in checks:
+        if not raised:
+            continue
+        alert, _ = alerts.raise_alert(
+            new_alert(
+                alert_type,
+                now=now,
+                month=month,
+                message=message,
+                data=figures.model_dump(mode="json", by_alias=True),
+            ),
+            f"month:{month}:{alert_type.value}",
+        )
+        report.alerts.append(alert.alert_id)
     return report

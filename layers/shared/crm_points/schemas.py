@@ -4,8 +4,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, StringConstraints
 
+from crm_points.alerts import Alert
 from crm_points.config import (
     EarnRate,
     ExpiringWindowDays,
@@ -190,3 +191,92 @@ class ErrorResponse(CamelModel):
 
     error: ErrorBody
     request_id: str
+
+
+# -- alerts (SPEC §7) -----------------------------------------------------------------------
+
+
+class AlertList(CamelModel):
+    """GET /alerts and /customers/{customerId}/alerts: a page, newest first."""
+
+    alerts: list[Alert]
+    next_cursor: str | None = None
+
+
+class AlertNoteRequest(CamelModel):
+    """Optional body of acknowledge and resolve."""
+
+    note: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+
+
+# -- bulk awards (SPEC §3: POST /points/bulk-award) -------------------------------------------
+
+MAX_BULK_ROWS = 10_000
+
+
+class BulkAwardRowInput(CamelModel):
+    """One row of a bulk award. It is checked on its own, with the rules of POST
+    /points/award: a row that breaks them (or has another field) fails alone in the job, with
+    its reason, and the other rows are awarded."""
+
+    # Only the camelCase names: `customer_id` is another field, which fails the row.
+    model_config = ConfigDict(extra="allow", populate_by_name=False, title="BulkAwardRow")
+
+    customer_id: Any = Field(default=None, description="[A-Za-z0-9_-]{1,64}; required")
+    amount: Any = Field(default=None, description="Whole number 1..1,000,000; required")
+    reason: Any = Field(default=None, description="3..500 characters; required")
+    expiry_date: Any = Field(
+        default=None,
+        description="Optional: a day (2027-01-31) or a moment with a timezone, later than "
+        "today; by default the points last validityDays (§10)",
+    )
+
+
+class BulkAwardRequest(CamelModel):
+    """POST /points/bulk-award as JSON: 1 to 10,000 rows."""
+
+    rows: Annotated[list[BulkAwardRowInput], Field(min_length=1, max_length=MAX_BULK_ROWS)]
+
+
+def _inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema with its `$defs` written in place (an OpenAPI request body cannot
+    point into a schema's own `$defs`)."""
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if reference.startswith("#/$defs/"):
+                return inline(definitions[reference.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
+
+
+def bulk_award_request_body(csv_pattern: str) -> dict[str, Any]:
+    """The OpenAPI request body of POST /points/bulk-award: JSON rows, or CSV text."""
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": _inline_definitions(BulkAwardRequest.model_json_schema(by_alias=True))
+            },
+            "text/csv": {
+                "schema": {
+                    "type": "string",
+                    "pattern": csv_pattern,
+                    "description": "The header line customerId,amount,reason (or "
+                    "customerId,amount,reason,expiryDate), then 1 to 10,000 rows (RFC 4180: "
+                    "fields with commas or quotes in double quotes). An empty expiryDate means "
+                    "the default validity. Empty lines are skipped.",
+                },
+                "example": "customerId,amount,reason,expiryDate\n"
+                "demo-001,500,Loyalty weekend,2027-06-30\n"
+                "demo-002,250,Loyalty weekend,\n",
+            },
+        },
+    }

@@ -99,6 +99,8 @@ def from_attribute(attribute: dict[str, Any]) -> Any:
         return [from_attribute(item) for item in value]
     if kind == "M":
         return {key: from_attribute(item) for key, item in value.items()}
+    if kind == "SS":
+        return sorted(value)
     raise TypeError(f"unexpected DynamoDB type {kind}")
 
 
@@ -160,7 +162,7 @@ def entry_item(entry: LedgerEntry) -> dict[str, Any]:
     return to_item(values)
 
 
-def _model_from_item(model: type[_M], item: dict[str, Any]) -> _M:
+def model_from_item(model: type[_M], item: dict[str, Any]) -> _M:
     """A stored item as its model, without the storage-only attributes (keys, index keys)."""
     names = {field.alias or name for name, field in model.model_fields.items()}
     return model.model_validate({k: v for k, v in from_item(item).items() if k in names})
@@ -180,11 +182,11 @@ def _account_and_entries(
     for item in items:
         sort_key = item["SK"]["S"]
         if sort_key == ACCOUNT_SK:
-            account = _model_from_item(Account, item)
+            account = model_from_item(Account, item)
         elif sort_key == PROFILE_SK:
-            profile = _model_from_item(CustomerProfile, item)
+            profile = model_from_item(CustomerProfile, item)
         elif sort_key.startswith(ENTRY_PREFIX):
-            entries.append(_model_from_item(LedgerEntry, item))
+            entries.append(model_from_item(LedgerEntry, item))
     if account is None and profile is not None:
         account = Account(
             customer_id=profile.customer_id,
@@ -283,7 +285,7 @@ class LedgerStore:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return _model_from_item(Account, item) if item else None
+        return model_from_item(Account, item) if item else None
 
     def commit(
         self,
@@ -587,7 +589,7 @@ class AdminStore:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return _model_from_item(Approval, item) if item else None
+        return model_from_item(Approval, item) if item else None
 
     def approvals(
         self, status: ApprovalStatus, limit: int, cursor: str | None
@@ -606,7 +608,7 @@ class AdminStore:
                 cursor, {"PK", "SK", "statusKey", "statusSort"}
             )
         response = self.client.query(**arguments)
-        approvals = [_model_from_item(Approval, item) for item in response.get("Items", [])]
+        approvals = [model_from_item(Approval, item) for item in response.get("Items", [])]
         return approvals, encode_key(response.get("LastEvaluatedKey"))
 
     def approval_guard(self, approval: Approval, error: Exception) -> Guard:
@@ -701,6 +703,14 @@ class AdminStore:
         except self.client.exceptions.ConditionalCheckFailedException:
             return  # a newer profile is stored
 
+    def profile(self, customer_id: str) -> CustomerProfile | None:
+        """The customer's profile (who they are, how they may be told), if any."""
+        response = self.client.get_item(
+            TableName=self.table, Key=to_item({"PK": customer_pk(customer_id), "SK": PROFILE_SK})
+        )
+        item = response.get("Item")
+        return model_from_item(CustomerProfile, item) if item else None
+
     def customers_by_email(self, email: str) -> list[CustomerProfile]:
         response = self.client.query(
             TableName=self.table,
@@ -709,7 +719,7 @@ class AdminStore:
             ExpressionAttributeValues=to_item({":email": email.strip().lower()}),
             Limit=25,
         )
-        return [_model_from_item(CustomerProfile, item) for item in response.get("Items", [])]
+        return [model_from_item(CustomerProfile, item) for item in response.get("Items", [])]
 
     # the ledger across customers
 
@@ -738,7 +748,7 @@ class AdminStore:
         if start:
             arguments["ExclusiveStartKey"] = start
         response = self.client.query(**arguments)
-        entries = [_model_from_item(LedgerEntry, item) for item in response.get("Items", [])]
+        entries = [model_from_item(LedgerEntry, item) for item in response.get("Items", [])]
         return entries, response.get("LastEvaluatedKey")
 
     def customer_transactions(
@@ -774,7 +784,7 @@ class AdminStore:
         if start:
             arguments["ExclusiveStartKey"] = start
         response = self.client.query(**arguments)
-        entries = [_model_from_item(LedgerEntry, item) for item in response.get("Items", [])]
+        entries = [model_from_item(LedgerEntry, item) for item in response.get("Items", [])]
         return entries, response.get("LastEvaluatedKey")
 
 
@@ -845,3 +855,49 @@ class ScheduleStore:
             if "LastEvaluatedKey" not in response:
                 return
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+# -- what the change stream has done (SPEC §5, §8) ----------------------------------------------
+
+# How long a done-mark is kept: far longer than a stream record (24 hours) or a queued
+# message (4 days) can be delivered again. DynamoDB's TTL deletes it after.
+DONE_MARK_DAYS = 30
+
+
+def done_key(source_id: str) -> dict[str, Any]:
+    return to_item({"PK": f"DONE#{source_id}", "SK": "DONE"})
+
+
+class EffectLog:
+    """Which outward effects of a record (an event put on the bus, a notification queued or
+    sent) are done, so a record or message delivered again does not repeat them.
+
+    An effect is marked after it succeeded: a crash between the two repeats it once, the
+    only way to never lose it. Consumers of the events can tell a repeat by its
+    transactionId (or alertId).
+    """
+
+    def __init__(self, client: "DynamoDBClient", table_name: str) -> None:
+        self.client = client
+        self.table = table_name
+
+    def done(self, source_id: str) -> set[str]:
+        """The effects of `source_id` done so far."""
+        response = self.client.get_item(
+            TableName=self.table, Key=done_key(source_id), ConsistentRead=True
+        )
+        return set(from_item(response.get("Item", {})).get("effects", []))
+
+    def mark(self, source_id: str, effect: str, now: datetime) -> None:
+        expires = int(now.timestamp()) + DONE_MARK_DAYS * 86_400
+        self.client.update_item(
+            TableName=self.table,
+            Key=done_key(source_id),
+            UpdateExpression="ADD effects :effect SET entity = :entity, #ttl = :ttl",
+            ExpressionAttributeNames={"#ttl": "ttl"},
+            ExpressionAttributeValues={
+                ":effect": {"SS": [effect]},
+                ":entity": {"S": "DONE"},
+                ":ttl": {"N": str(expires)},
+            },
+        )

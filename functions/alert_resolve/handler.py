@@ -1,0 +1,47 @@
+"""POST /api/crm/alerts/{alertId}/resolve: OPEN or ACKNOWLEDGED -> RESOLVED."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points import http, operations
+from crm_points.alerts import Alert
+from crm_points.runtime import runtime
+from crm_points.schemas import AlertNoteRequest
+from crm_points.validation import ID_PATTERN
+
+router = APIGatewayHttpRouter()
+
+
+@router.post(
+    "/api/crm/alerts/<alertId>/resolve",
+    tags=["Alerts"],
+    responses=http.responses((200, Alert, "Resolved")),
+)
+def resolve(
+    alertId: Annotated[str, Path(pattern=ID_PATTERN)],
+    idempotency_key: http.IdempotencyKey,
+    body: Annotated[AlertNoteRequest | None, Body()] = None,
+) -> Response[Alert]:
+    """Resolve an open or acknowledged alert (MANAGE_ALERTS); from then on its customer (or
+    month) may raise a new alert of its type."""
+    call = http.call_of(router, idempotency_key)
+    note = body.note if body else None
+    change = operations.resolve_alert(runtime().service, call, alertId, note)
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=change.alert,
+        headers={"Idempotent-Replayed": "true" if change.replayed else "false"},
+    )
+
+
+app = http.resolver(router)
+
+
+@http.logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

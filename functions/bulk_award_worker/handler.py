@@ -1,0 +1,37 @@
+"""The bulk-award queue's consumer: awards the rows of each message (SQS, partial batch).
+
+A message whose work stops on a failure fails alone (ReportBatchItemFailures): SQS delivers
+it again, and after the queue's maxReceiveCount moves it to the dead-letter queue. Rows the
+ledger refuses are not failures of the message: they are recorded as failed rows.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points.bulk_store import bulk_awards
+
+logger = Logger(service="crm-points")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def award_rows(record: SQSRecord) -> None:
+    """One message: its rows awarded (or failed) and counted in their job."""
+    results = bulk_awards().process(record.body, datetime.now(UTC))
+    logger.debug("Rows processed", extra={"messageId": record.message_id, "rows": len(results)})
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=award_rows, processor=processor, context=context
+    )

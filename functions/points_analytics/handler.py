@@ -1,0 +1,42 @@
+"""GET /api/crm/points/analytics: the month's points analytics (SPEC §9)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points import http, operations
+from crm_points.analytics import MONTH_PATTERN, PointsAnalytics
+from crm_points.runtime import runtime
+
+router = APIGatewayHttpRouter()
+
+
+@router.get(
+    "/api/crm/points/analytics",
+    tags=["Analytics"],
+    responses=http.responses((200, PointsAnalytics, "The month's figures")),
+)
+def points_analytics(
+    month: Annotated[
+        str | None,
+        Query(
+            pattern=MONTH_PATTERN,
+            description="YYYY-MM (Africa/Johannesburg), not later than the current month; "
+            "default: the current month",
+        ),
+    ] = None,
+) -> PointsAnalytics:
+    """Points liability, customer engagement and service impact of one month
+    (VIEW_ANALYTICS); for a past month, as at its end."""
+    call = http.call_of(router)
+    return operations.points_analytics(runtime().service, call, month)
+
+
+app = http.resolver(router)
+
+
+@http.logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,47 @@
+"""Customer notifications from their queue (SQS): e-mail by SES v2, SMS by SNS (SPEC §8).
+
+A message that fails is reported alone (partial batch response): SQS retries it, then moves
+it to the dead-letter queue. Each notification is sent at most once.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points.notifications import Notification
+from crm_points.reactions import deliver
+from crm_points.runtime import runtime
+
+logger = Logger(service="crm-points")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    notification = Notification.model_validate_json(record.body)
+    sent = deliver(
+        notification,
+        runtime().messaging,
+        runtime().effects,
+        runtime().service.config.sender_email,
+        datetime.now(UTC),
+    )
+    logger.info(
+        "notification sent" if sent else "notification already sent",
+        extra={"notificationId": notification.notification_id},
+    )
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

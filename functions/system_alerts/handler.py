@@ -1,0 +1,28 @@
+"""EventBridge Scheduler `system-alerts` (daily 06:00 Africa/Johannesburg): the month's rates."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm_points import schedules
+from crm_points.alert_store import AlertStore
+from crm_points.analytics_store import AnalyticsStore
+from crm_points.events import ScheduledRun
+from crm_points.runtime import runtime
+
+logger = Logger(service="crm-points")
+
+
+@logger.inject_lambda_context
+@event_parser(model=ScheduledRun)
+def lambda_handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
+    """HIGH_EXPIRATION_RATE and LOW_REDEMPTION_RATE for the last full month."""
+    service = runtime().service
+    client, table = service.store.client, runtime().settings.table_name
+    report = schedules.raise_system_alerts(
+        AnalyticsStore(client, table), AlertStore(client, table), service.config, event.time
+    )
+    logger.info("system alerts run finished", extra={"report": report.model_dump(mode="json")})
+    return report.model_dump(mode="json", by_alias=True)

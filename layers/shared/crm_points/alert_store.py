@@ -1,0 +1,457 @@
+"""Data access for alerts (SPEC §7): raising them once per trigger, at most one unresolved
+alert per type and subject, the reads of the API, and acknowledging and resolving.
+
+Items (docs/data-model.md, "Alerts"):
+- the alert, `ALERT#{alertId}` / `ALERT`, in the status index under `ALERT#{status}` and in
+  the subject index under its subject, with a storage-only `version` that every change of
+  the alert is conditioned on;
+- the lock of a type and subject, `ALERTLOCK#{type}#{subject}` / `LOCK`: while an alert of
+  that type and subject is unresolved, the lock names it (`alertId`); it is taken in the
+  same transaction that writes a new alert and released in the one that resolves it, so
+  two raisers at once cannot both make an alert;
+- the trigger's record, `IDEMPOTENCY#alert:{triggerKey}` / `REQUEST`, written in the same
+  transaction as what the trigger did: the same trigger delivered again does nothing.
+
+Every write is one TransactWriteItems made by `LedgerStore.commit`, with the request's
+idempotency record first, as for ledger postings.
+"""
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crm_points.alerts import (
+    Alert,
+    AlertPriority,
+    AlertStatus,
+    AlertType,
+    acknowledged,
+    resolved,
+    triggered_again,
+)
+from crm_points.errors import Conflict, NotFound, ValidationFailed
+from crm_points.models import Actor, iso_utc
+from crm_points.service import _answer, _transient, fingerprint
+from crm_points.store import (
+    CLAIM_SK,
+    Claim,
+    ClaimTaken,
+    Guard,
+    LedgerStore,
+    WriteConflict,
+    decode_key,
+    encode_key,
+    idempotency_pk,
+    model_from_item,
+    to_item,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+ALERT_SK = "ALERT"
+LOCK_SK = "LOCK"
+STATUS_INDEX = "StatusIndex"
+SUBJECT_INDEX = "AlertSubjectIndex"
+# Rounds of read-and-write before a raiser or a change that keeps losing races gives up
+# with a retryable 409: every lost round means another writer's change went through.
+MAX_ATTEMPTS = 12
+
+AlertPage = tuple[list[Alert], str | None]
+
+
+def alert_pk(alert_id: str) -> str:
+    """The partition of one alert."""
+    return f"ALERT#{alert_id}"
+
+
+def alert_status_key(status: AlertStatus) -> str:
+    """The alert's partition of the status index (shared with approvals' `APPROVAL#…`)."""
+    return f"ALERT#{status.value}"
+
+
+def lock_pk(alert_type: AlertType, subject: str) -> str:
+    """The lock of a type and subject: held by the unresolved alert of that pair."""
+    return f"ALERTLOCK#{alert_type.value}#{subject}"
+
+
+def trigger_pk(trigger_key: str) -> str:
+    """The idempotency record of one trigger."""
+    return idempotency_pk(f"alert:{trigger_key}")
+
+
+def alert_item(alert: Alert, version: int) -> dict[str, Any]:
+    """An alert as stored: in the status index under its status and in the subject index
+    under its customer (or month), both newest first; `version` orders its changes."""
+    newest_first = f"{iso_utc(alert.created_at)}#{alert.alert_id}"
+    return {
+        "entity": "ALERT",
+        **alert.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "statusKey": alert_status_key(alert.status),
+        "statusSort": newest_first,
+        "subjectKey": alert.subject,
+        "subjectSort": newest_first,
+        "version": version,
+    }
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """The answer to acknowledge or resolve; `replayed` when it is an earlier request's
+    answer, given again for the same Idempotency-Key."""
+
+    alert: Alert
+    replayed: bool = False
+
+
+class _LockHeld(Exception):
+    """Another alert of this type and subject took the lock first."""
+
+
+class _AlertMoved(Exception):
+    """The alert changed since it was read (another trigger, acknowledgement, resolution)."""
+
+
+class AlertStore:
+    """Alerts in the points table."""
+
+    def __init__(
+        self,
+        client: "DynamoDBClient",
+        table_name: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.table = table_name
+        self.ledger = LedgerStore(client, table_name)
+        self.sleep = sleep
+
+    # -- raising -----------------------------------------------------------------------
+
+    def raise_alert(self, alert: Alert, trigger_key: str) -> tuple[Alert, bool]:
+        """Raise `alert` (made by `alerts.new_alert`) for one trigger, e.g.
+        `entry:{transactionId}` or `reminder:{customerId}:{runTime}`.
+
+        True: the alert was written. False: nothing new was made — either this trigger was
+        handled before (its alert is returned as it is now), or an alert of this type and
+        subject is unresolved, which now counts one more occurrence and is returned.
+        Safe under concurrent raisers and redeliveries: one transaction writes the
+        trigger's record with the alert (and its lock) or with the occurrence.
+        """
+        if alert.status is not AlertStatus.OPEN or alert.occurrences != 1:
+            raise ValueError("raise_alert takes a new alert (alerts.new_alert)")
+        claim = Claim(
+            trigger_pk(trigger_key),
+            CLAIM_SK,
+            fingerprint("alert-trigger", {"type": alert.type.value, "subject": alert.subject}),
+            trigger_key,
+        )
+        outcome_unknown = False
+        for attempt in range(MAX_ATTEMPTS):
+            self._pause(attempt)
+            try:
+                return self._raise_once(alert, claim)
+            except ClaimTaken as taken:
+                first = _answer(claim, taken.stored, Alert)
+                # The record names this very alert only if an attempt of this call wrote it
+                # and its answer was lost.
+                created = outcome_unknown and first.alert_id == alert.alert_id
+                return self.get(first.alert_id) or first, created
+            except (_LockHeld, _AlertMoved, WriteConflict):
+                continue
+            except Exception as error:
+                if not _transient(error):
+                    raise
+                outcome_unknown = True
+        raise Conflict(
+            "The alert changed too often while it was being raised; try again",
+            {"type": alert.type.value, "subject": alert.subject},
+            retryable=True,
+        )
+
+    def _raise_once(self, alert: Alert, claim: Claim) -> tuple[Alert, bool]:
+        holder = self._lock_holder(alert.type, alert.subject)
+        if holder is None:
+            guards = (self._take_lock(alert), self._write_new(alert))
+            self.ledger.commit(None, claim, alert, guards, alert.customer_id)
+            return alert, True
+        found = self._read(holder)
+        if found is None:
+            # The lock and its alert are written in one transaction, so a lock naming no
+            # alert is nothing to count on: look again, and give up with a 409 if it lasts.
+            raise _AlertMoved
+        existing, version = found
+        updated = triggered_again(existing, alert)
+        self.ledger.commit(
+            None, claim, updated, (self._write_change(updated, version),), alert.customer_id
+        )
+        return updated, False
+
+    def _lock_holder(self, alert_type: AlertType, subject: str) -> str | None:
+        """The id of the unresolved alert of this type and subject, if any."""
+        response = self.client.get_item(
+            TableName=self.table,
+            Key=to_item({"PK": lock_pk(alert_type, subject), "SK": LOCK_SK}),
+            ConsistentRead=True,
+        )
+        holder = response.get("Item", {}).get("alertId")
+        return str(holder["S"]) if holder else None
+
+    def _take_lock(self, alert: Alert) -> Guard:
+        return Guard(
+            lock_pk(alert.type, alert.subject),
+            LOCK_SK,
+            _LockHeld(),
+            condition="attribute_not_exists(alertId)",
+            put={
+                "entity": "ALERT_LOCK",
+                "alertType": alert.type.value,
+                "subject": alert.subject,
+                "alertId": alert.alert_id,
+            },
+        )
+
+    def _release_lock(self, alert: Alert, now: datetime) -> Guard:
+        # Released by rewriting the lock without a holder, under the condition that this
+        # alert held it: the shared transaction writer conditions Puts and checks, and a
+        # released lock is taken again the same way as one never taken.
+        return Guard(
+            lock_pk(alert.type, alert.subject),
+            LOCK_SK,
+            Conflict("The alert's lock is held by another alert", {"alertId": alert.alert_id}),
+            condition="alertId = :alert",
+            values={":alert": alert.alert_id},
+            put={
+                "entity": "ALERT_LOCK",
+                "alertType": alert.type.value,
+                "subject": alert.subject,
+                "releasedAlertId": alert.alert_id,
+                "releasedAt": iso_utc(now),
+            },
+        )
+
+    def _write_new(self, alert: Alert) -> Guard:
+        return Guard(
+            alert_pk(alert.alert_id),
+            ALERT_SK,
+            Conflict("Alert id collision; try again", retryable=True),
+            put=alert_item(alert, 1),
+        )
+
+    def _write_change(self, alert: Alert, version: int) -> Guard:
+        """Write the changed alert only if it is still as read."""
+        return Guard(
+            alert_pk(alert.alert_id),
+            ALERT_SK,
+            _AlertMoved(),
+            condition="version = :version",
+            values={":version": version},
+            put=alert_item(alert, version + 1),
+        )
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, alert_id: str) -> Alert | None:
+        """One alert as of now, or None."""
+        found = self._read(alert_id)
+        return found[0] if found else None
+
+    def _read(self, alert_id: str) -> tuple[Alert, int] | None:
+        response = self.client.get_item(
+            TableName=self.table,
+            Key=to_item({"PK": alert_pk(alert_id), "SK": ALERT_SK}),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        return model_from_item(Alert, item), int(item["version"]["N"])
+
+    def for_customer(
+        self,
+        customer_id: str,
+        status: AlertStatus | None = None,
+        priority: AlertPriority | None = None,
+        type: AlertType | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> AlertPage:
+        """A customer's alerts, newest first, of every status unless one is asked for
+        (AlertSubjectIndex; status, priority and type filter the page)."""
+        return self._page(
+            SUBJECT_INDEX,
+            ("subjectKey", "subjectSort"),
+            f"CUSTOMER#{customer_id}",
+            {"status": status, "priority": priority, "type": type},
+            limit,
+            cursor,
+        )
+
+    def _page(
+        self,
+        index: str,
+        keys: tuple[str, str],
+        partition: str,
+        filters: dict[str, AlertStatus | AlertPriority | AlertType | None],
+        limit: int,
+        cursor: str | None,
+    ) -> AlertPage:
+        """One Query of an index partition, newest first, with the filters given."""
+        hash_key, range_key = keys
+        values: dict[str, Any] = {":partition": partition}
+        names: dict[str, str] = {}
+        conditions = []
+        for name, wanted in filters.items():
+            if wanted is not None:
+                names[f"#{name}"] = name
+                values[f":{name}"] = wanted.value
+                conditions.append(f"#{name} = :{name}")
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": f"{hash_key} = :partition",
+            "ExpressionAttributeValues": to_item(values),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if conditions:
+            arguments["FilterExpression"] = " AND ".join(conditions)
+            arguments["ExpressionAttributeNames"] = names
+        if cursor:
+            arguments["ExclusiveStartKey"] = _start_key(cursor, hash_key, range_key, partition)
+        response = self.client.query(**arguments)
+        alerts = [model_from_item(Alert, item) for item in response.get("Items", [])]
+        return alerts, encode_key(response.get("LastEvaluatedKey"))
+
+    # -- acknowledging and resolving ---------------------------------------------------
+
+    def acknowledge(
+        self,
+        alert_id: str,
+        actor: Actor,
+        now: datetime,
+        note: str | None,
+        *,
+        idempotency_key: str,
+    ) -> AlertChange:
+        """OPEN -> ACKNOWLEDGED. An alert already acknowledged or resolved: 409 CONFLICT;
+        unknown: 404. The same Idempotency-Key again answers the first answer."""
+        return self._change("acknowledge", alert_id, actor, now, note, idempotency_key)
+
+    def resolve(
+        self,
+        alert_id: str,
+        actor: Actor,
+        now: datetime,
+        note: str | None,
+        *,
+        idempotency_key: str,
+    ) -> AlertChange:
+        """OPEN or ACKNOWLEDGED -> RESOLVED, releasing the type and subject for a new alert
+        in the same transaction. Already resolved: 409 CONFLICT; unknown: 404."""
+        return self._change("resolve", alert_id, actor, now, note, idempotency_key)
+
+    def _change(
+        self,
+        verb: str,
+        alert_id: str,
+        actor: Actor,
+        now: datetime,
+        note: str | None,
+        idempotency_key: str,
+    ) -> AlertChange:
+        payload = {"alertId": alert_id, "note": note, "actor": actor.user_id}
+        claim = Claim(
+            idempotency_pk(idempotency_key),
+            CLAIM_SK,
+            fingerprint(f"alert-{verb}", payload),
+            idempotency_key,
+        )
+        for attempt in range(MAX_ATTEMPTS):
+            self._pause(attempt)
+            try:
+                return self._change_once(verb, alert_id, actor, now, note, claim)
+            except ClaimTaken as taken:
+                return AlertChange(_answer(claim, taken.stored, Alert), replayed=True)
+            except (_AlertMoved, WriteConflict):
+                continue
+            except Exception as error:
+                if not _transient(error):
+                    raise
+        raise Conflict(
+            "The alert changed too often while this request was being made; try again",
+            {"alertId": alert_id},
+            retryable=True,
+        )
+
+    def _change_once(
+        self,
+        verb: str,
+        alert_id: str,
+        actor: Actor,
+        now: datetime,
+        note: str | None,
+        claim: Claim,
+    ) -> AlertChange:
+        found = self._read(alert_id)
+        if found is None:
+            raise NotFound(f"Alert {alert_id} does not exist", {"alertId": alert_id})
+        alert, version = found
+        allowed = alert.status is AlertStatus.OPEN or (
+            verb == "resolve" and alert.status is AlertStatus.ACKNOWLEDGED
+        )
+        if not allowed:
+            # The request that made this change, made again, still gets its answer.
+            stored = self.ledger.read_claim(claim)
+            if stored is not None:
+                raise ClaimTaken(stored)
+            raise Conflict(
+                f"This alert is already {alert.status.value.lower()}",
+                {"alertId": alert_id, "status": alert.status.value},
+            )
+        if verb == "acknowledge":
+            changed = acknowledged(alert, actor, now, note)
+            guards: tuple[Guard, ...] = (self._write_change(changed, version),)
+        else:
+            changed = resolved(alert, actor, now, note)
+            guards = (self._write_change(changed, version), self._release_lock(alert, now))
+        self.ledger.commit(None, claim, changed, guards, alert.customer_id)
+        return AlertChange(changed)
+
+    def _pause(self, attempt: int) -> None:
+        """Back off before another round, with full jitter so that racing writers spread."""
+        if attempt:
+            self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+
+    # Last in the class: below this, `list` names the method.
+    def list(
+        self,
+        status: AlertStatus = AlertStatus.OPEN,
+        priority: AlertPriority | None = None,
+        type: AlertType | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> AlertPage:
+        """Alerts in one status (OPEN unless asked), newest first (StatusIndex; priority
+        and type filter the page)."""
+        return self._page(
+            STATUS_INDEX,
+            ("statusKey", "statusSort"),
+            alert_status_key(status),
+            {"priority": priority, "type": type},
+            limit,
+            cursor,
+        )
+
+
+def _start_key(cursor: str, hash_key: str, range_key: str, partition: str) -> dict[str, Any]:
+    """The ExclusiveStartKey a cursor carries; only one this query could have issued is
+    taken (another partition's would make DynamoDB fail the request)."""
+    start = decode_key(cursor, {"PK", "SK", hash_key, range_key})
+    if set(start) != {"PK", "SK", hash_key, range_key} or start[hash_key] != {"S": partition}:
+        raise ValidationFailed("cursor is not valid", {"field": "cursor"})
+    return start

@@ -1,0 +1,217 @@
+"""Data access for the analytics aggregates (SPEC §9), kept up to date from the ledger's
+change stream: each ledger entry is counted exactly once, and a month's figures are read
+with one Query.
+
+Items (docs/data-model.md, "Analytics"):
+- a month's totals, `ANALYTICS` / `MONTH#{YYYY-MM}`, and the running totals,
+  `ANALYTICS` / `TOTAL` (which sorts after every month): one partition, so the months from
+  M-1 on and the totals are one Query;
+- a marker per counted entry, `ANALYTICS_COUNTED#{transactionId}` / `COUNTED`, written in the
+  same TransactWriteItems as the ADD updates of the month and the totals, if absent: the
+  same entry counted again, concurrently included, cancels the whole transaction and adds
+  nothing. Markers expire through DynamoDB TTL (`ttl`) after 30 days, long after the
+  stream (24 hours of records) can deliver the entry again.
+
+Every item has an `entity` of its own (ANALYTICS_MONTH, ANALYTICS_TOTAL, ANALYTICS_COUNTED),
+which the stream consumer does not select.
+"""
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic.alias_generators import to_camel
+
+from crm_points.analytics import (
+    MonthTotals,
+    PointsAnalytics,
+    RunningTotals,
+    effect_of,
+    points_analytics,
+    previous_month,
+    reportable_month,
+)
+from crm_points.errors import Conflict
+from crm_points.models import LedgerEntry
+from crm_points.store import from_item, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+ANALYTICS_PK = "ANALYTICS"
+MONTH_PREFIX = "MONTH#"
+TOTAL_SK = "TOTAL"
+MARKER_SK = "COUNTED"
+# The marker's expiry attribute (TimeToLiveSpecification of PointsTable in template.yaml).
+TTL_ATTRIBUTE = "ttl"
+MARKER_LIFETIME_SECONDS = 30 * 24 * 3600
+# Rounds before a count that keeps meeting concurrent transactions on the same aggregates
+# gives up with a retryable error (the stream consumer's batch is then retried).
+MAX_ATTEMPTS = 12
+
+# Attribute names of the month and running totals: the camelCase of the fields.
+_MONTH_ATTRIBUTES = {item.name: to_camel(item.name) for item in fields(MonthTotals)}
+_RUNNING_ATTRIBUTES = {item.name: to_camel(item.name) for item in fields(RunningTotals)}
+
+
+def month_sk(month: str) -> str:
+    """The sort key of a month's totals (`YYYY-MM`)."""
+    return f"{MONTH_PREFIX}{month}"
+
+
+def marker_pk(transaction_id: str) -> str:
+    """The partition of the marker that says an entry was counted."""
+    return f"ANALYTICS_COUNTED#{transaction_id}"
+
+
+def _add_update(
+    table: str, sort_key: str, entity: str, added: dict[str, int], extra: dict[str, str]
+) -> "TransactWriteItemTypeDef":
+    """An Update that ADDs `added` (attribute: delta) and SETs `entity` and `extra`."""
+    names = {f"#a{index}": name for index, name in enumerate(added)}
+    names.update({f"#s{index}": name for index, name in enumerate(extra)})
+    names["#entity"] = "entity"
+    values: dict[str, Any] = {f":a{index}": delta for index, delta in enumerate(added.values())}
+    values.update({f":s{index}": value for index, value in enumerate(extra.values())})
+    values[":entity"] = entity
+    sets = ", ".join(
+        ["#entity = :entity", *(f"#s{index} = :s{index}" for index in range(len(extra)))]
+    )
+    adds = ", ".join(f"#a{index} :a{index}" for index in range(len(added)))
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": to_item({"PK": ANALYTICS_PK, "SK": sort_key}),
+            "UpdateExpression": f"SET {sets} ADD {adds}",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
+        }
+    }
+
+
+class AnalyticsStore:
+    """The analytics aggregates in the points table."""
+
+    def __init__(
+        self,
+        client: "DynamoDBClient",
+        table_name: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.table = table_name
+        self.clock = clock
+        self.sleep = sleep
+
+    def count(self, entry: LedgerEntry) -> bool:
+        """Add `entry`'s effect to the aggregates, exactly once however often it is called
+        for the same entry, concurrently included.
+
+        True: this call added it. False: nothing was added, because the entry had been
+        counted already, or because it changes no figure (an EXPIRY_EXTENDED entry), in
+        which case nothing is written.
+        """
+        effect = effect_of(entry)
+        if effect.totals.is_empty:
+            return False
+        counted_at = self.clock()
+        marker = {
+            "PK": marker_pk(entry.transaction_id),
+            "SK": MARKER_SK,
+            "entity": "ANALYTICS_COUNTED",
+            "transactionId": entry.transaction_id,
+            "customerId": entry.customer_id,
+            "month": effect.month,
+            "countedAt": int(counted_at),
+            TTL_ATTRIBUTE: int(counted_at) + MARKER_LIFETIME_SECONDS,
+        }
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": to_item(marker),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+            _add_update(
+                self.table,
+                month_sk(effect.month),
+                "ANALYTICS_MONTH",
+                {_MONTH_ATTRIBUTES[name]: delta for name, delta in asdict(effect.totals).items()},
+                {"month": effect.month},
+            ),
+        ]
+        running = asdict(effect.running)
+        if any(running.values()):
+            items.append(
+                _add_update(
+                    self.table,
+                    TOTAL_SK,
+                    "ANALYTICS_TOTAL",
+                    {_RUNNING_ATTRIBUTES[name]: delta for name, delta in running.items()},
+                    {},
+                )
+            )
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                self.client.transact_write_items(TransactItems=items)
+                return True
+            except self.client.exceptions.TransactionCanceledException as cancelled:
+                reasons = cancelled.response.get("CancellationReasons", [])
+                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                    return False
+                # Another count was updating the same month or totals at that moment
+                # (TransactionConflict): nothing was written; try again.
+                self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+        raise Conflict(
+            "The analytics aggregates are busy; count the entry again",
+            {"transactionId": entry.transaction_id},
+            retryable=True,
+        )
+
+    def analytics(self, month: str, now: datetime) -> PointsAnalytics:
+        """SPEC §9's figures for `month` as of `now` (for a past month, as of its end).
+
+        One strongly consistent Query of the analytics partition from the previous month's
+        totals up to the running totals. A month later than `now`'s is refused (422).
+        """
+        month = reportable_month(month, now)
+        months: dict[str, MonthTotals] = {}
+        running = RunningTotals()
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
+            "ExpressionAttributeValues": to_item(
+                {":pk": ANALYTICS_PK, ":first": month_sk(previous_month(month)), ":last": TOTAL_SK}
+            ),
+            "ConsistentRead": True,
+        }
+        while True:
+            # A month's item is about 200 bytes: one page holds centuries of months.
+            page = self.client.query(**query)
+            for item in page.get("Items", []):
+                values = from_item(item)
+                if values["SK"] == TOTAL_SK:
+                    running = RunningTotals(
+                        **{
+                            name: int(values.get(attr, 0))
+                            for name, attr in _RUNNING_ATTRIBUTES.items()
+                        }
+                    )
+                elif values["SK"].startswith(MONTH_PREFIX):
+                    months[values["SK"].removeprefix(MONTH_PREFIX)] = MonthTotals(
+                        **{
+                            name: int(values.get(attr, 0))
+                            for name, attr in _MONTH_ATTRIBUTES.items()
+                        }
+                    )
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return points_analytics(month, months, running)

@@ -1,0 +1,157 @@
+"""The customer notifications of SPEC §8: the seed's templates, word for word.
+
+An e-mail's subject is the template's line; its body repeats the line, then the details.
+An SMS is the line. Numbers carry thousands separators (2,500), dates read `15 Dec 2024`
+(Africa/Johannesburg). A channel is used only where the profile has the address and the
+customer has not opted out. Plain Python: sending is crm_points.messaging's job.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from crm_points.config import PointsConfig
+from crm_points.models import CamelModel, CustomerProfile, ExpiringReminder, LedgerEntry, iso_utc
+from crm_points.validation import BUSINESS_TIMEZONE
+
+# The seed's CRM_NOTIFICATIONS.
+POINTS_AWARDED_EMAIL = "🎉 {amount} bonus points awarded! Reason: {reason}"
+POINTS_AWARDED_SMS = "Bonus: +{amount} pts! Total: {balance} pts. Expires: {expiry}"
+POINTS_EXPIRING_EMAIL = "⏰ {amount} points expire in {days} days. Use them now!"
+POINTS_EXPIRING_SMS = "{amount} pts expire {date}. Book now to extend: {bookingLink}"
+POINTS_EXPIRED_EMAIL = "❌ {amount} points expired. Book a service to reactivate."
+POINTS_EXPIRED_SMS = "{amount} pts expired. Next booking extends all points!"
+
+
+class Kind(StrEnum):
+    POINTS_AWARDED = "pointsAwarded"
+    POINTS_EXPIRING = "pointsExpiring"
+    POINTS_EXPIRED = "pointsExpired"
+
+
+class Notification(CamelModel):
+    """One message to one address. `notification_id` names it for good: the sender sends
+    each id at most once, however often it is queued."""
+
+    notification_id: str
+    kind: Kind
+    channel: Literal["email", "sms"]
+    customer_id: str
+    to: str
+    subject: str | None = None
+    body: str
+
+
+def number(value: int) -> str:
+    """2500 -> "2,500"."""
+    return f"{value:,}"
+
+
+def day(moment: datetime) -> str:
+    """A moment as the customer's calendar day: `15 Dec 2024`."""
+    local = moment.astimezone(BUSINESS_TIMEZONE)
+    return f"{local.day} {local:%b %Y}"
+
+
+def _greeting(profile: CustomerProfile) -> str:
+    return f"Hi {profile.first_name}," if profile.first_name else "Hi,"
+
+
+def _messages(
+    source_id: str,
+    kind: Kind,
+    profile: CustomerProfile | None,
+    email_line: str,
+    email_details: str,
+    sms_line: str,
+) -> list[Notification]:
+    if profile is None:
+        return []
+    found = []
+    if profile.email and profile.notify_email:
+        body = f"{email_line}\n\n{_greeting(profile)}\n\n{email_details}\n"
+        found.append(
+            Notification(
+                notification_id=f"{source_id}:{kind.value}:email",
+                kind=kind,
+                channel="email",
+                customer_id=profile.customer_id,
+                to=profile.email,
+                subject=email_line,
+                body=body,
+            )
+        )
+    if profile.phone and profile.notify_sms:
+        found.append(
+            Notification(
+                notification_id=f"{source_id}:{kind.value}:sms",
+                kind=kind,
+                channel="sms",
+                customer_id=profile.customer_id,
+                to=profile.phone,
+                body=sms_line,
+            )
+        )
+    return found
+
+
+def points_awarded(entry: LedgerEntry, profile: CustomerProfile | None) -> list[Notification]:
+    """pointsAwarded, for an AWARD made with `notifyCustomer: true`."""
+    amount, balance = number(entry.points), number(entry.balance_after)
+    expiry = day(entry.expires_at) if entry.expires_at else ""
+    details = f"Your balance is now {balance} points."
+    if expiry:
+        details += f" These {amount} points expire on {expiry}."
+    return _messages(
+        entry.transaction_id,
+        Kind.POINTS_AWARDED,
+        profile,
+        POINTS_AWARDED_EMAIL.format(amount=amount, reason=entry.reason),
+        details,
+        POINTS_AWARDED_SMS.format(amount=amount, balance=balance, expiry=expiry),
+    )
+
+
+def points_expiring(
+    reminder: ExpiringReminder, profile: CustomerProfile | None, config: PointsConfig
+) -> list[Notification]:
+    """pointsExpiring, once per customer per reminder run."""
+    amount = number(reminder.points)
+    today = reminder.run_time.astimezone(BUSINESS_TIMEZONE).date()
+    days = (reminder.expires_at.astimezone(BUSINESS_TIMEZONE).date() - today).days
+    lines = [f"- {number(lot.points)} points on {day(lot.expires_at)}" for lot in reminder.lots]
+    details = (
+        "These points expire soon:\n"
+        + "\n".join(lines)
+        + f"\n\nBook a service to keep all your points for longer: {config.booking_link}"
+    )
+    return _messages(
+        f"{reminder.customer_id}:{iso_utc(reminder.run_time)}",
+        Kind.POINTS_EXPIRING,
+        profile,
+        POINTS_EXPIRING_EMAIL.format(amount=amount, days=days),
+        details,
+        POINTS_EXPIRING_SMS.format(
+            amount=amount, date=day(reminder.expires_at), bookingLink=config.booking_link
+        ),
+    )
+
+
+def points_expired(
+    entry: LedgerEntry, profile: CustomerProfile | None, config: PointsConfig
+) -> list[Notification]:
+    """pointsExpired, for an EXPIRE entry (one per customer per expiry run)."""
+    amount = number(-entry.points)
+    details = (
+        f"{amount} points expired on {day(entry.created_at)}. Your balance is now "
+        f"{number(entry.balance_after)} points. A booking within {config.reinstatement_days} "
+        f"days brings them back: {config.booking_link}"
+    )
+    return _messages(
+        entry.transaction_id,
+        Kind.POINTS_EXPIRED,
+        profile,
+        POINTS_EXPIRED_EMAIL.format(amount=amount),
+        details,
+        POINTS_EXPIRED_SMS.format(amount=amount),
+    )

@@ -1,0 +1,233 @@
+"""The local stack's own endpoints, `/local/*` (SPEC §11). They exist only here: the deployed
+stack has no such route, and the API server answers them before looking at the template.
+
+- `POST /local/events` `{"entries": [PutEvents entries]}`: each entry to the rules that match.
+- `POST /local/schedules/{name}` `{"time": "2026-01-31T22:30:00Z"}`: the schedule's function.
+- `POST /local/drain` (optional `{"timeoutSeconds": n}`): once every change so far is processed.
+- `GET /local/outbox`: the e-mails and SMS sent.
+
+Errors are SPEC §3's format: 422 VALIDATION_ERROR for a bad body, 404 NOT_FOUND for an
+unknown schedule or path, 405 METHOD_NOT_ALLOWED for a known path with another method.
+"""
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from werkzeug.wrappers import Request, Response
+
+from local.bus import BusDispatcher, bridge_event
+from local.event_sources import DEFAULT_DRAIN_TIMEOUT_S, EventSources
+from local.outbox import Outbox
+from local.schedules import Scheduler
+
+# EventBridge's own limits on a PutEvents request.
+MAX_ENTRIES = 10
+
+
+class PutEventsEntry(BaseModel):
+    """One entry of EventBridge's PutEvents, with its field names."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+    source: str = Field(alias="Source", min_length=1, max_length=256)
+    detail_type: str = Field(alias="DetailType", min_length=1, max_length=128)
+    detail: str = Field(alias="Detail", min_length=1)
+    time: str | None = Field(default=None, alias="Time")
+    event_bus_name: str | None = Field(default=None, alias="EventBusName", min_length=1)
+    resources: list[str] = Field(default_factory=list, alias="Resources")
+    trace_header: str | None = Field(default=None, alias="TraceHeader")
+
+    @field_validator("detail")
+    @classmethod
+    def _detail_is_a_json_object(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise ValueError("Detail must be a JSON object in a string") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("Detail must be a JSON object in a string")
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _time_is_iso_8601(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
+
+    def event(self, region: str) -> dict[str, Any]:
+        """The event a rule's Lambda target receives for this entry."""
+        return bridge_event(
+            self.source,
+            self.detail_type,
+            json.loads(self.detail),
+            region,
+            parse_time(self.time) if self.time is not None else None,
+            self.resources,
+        )
+
+
+class PutEventsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entries: Annotated[list[PutEventsEntry], Field(min_length=1, max_length=MAX_ENTRIES)]
+
+
+class ScheduleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    time: str
+
+    @field_validator("time")
+    @classmethod
+    def _time_is_iso_8601(cls, value: str) -> str:
+        parse_time(value)
+        return value
+
+
+class DrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_seconds: float = Field(
+        default=DEFAULT_DRAIN_TIMEOUT_S, alias="timeoutSeconds", gt=0, le=600
+    )
+
+
+def parse_time(value: str) -> datetime:
+    """An ISO 8601 date and time with its offset (`Z` or `+02:00`), as UTC."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an ISO 8601 date and time, e.g. 2026-01-31T22:30:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone: give it as UTC, e.g. 2026-01-31T22:30:00Z")
+    return moment.astimezone(UTC)
+
+
+def _error(
+    status: int, code: str, message: str, request_id: str, details: dict[str, Any] | None = None
+) -> Response:
+    body = {
+        "error": {"code": code, "message": message, "details": details or {}},
+        "requestId": request_id,
+    }
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _ok(body: Any) -> Response:
+    return Response(json.dumps(body, default=str), status=200, mimetype="application/json")
+
+
+def _invalid(error: ValidationError, request_id: str) -> Response:
+    problems = [
+        {
+            "field": ".".join(str(part) for part in problem["loc"]) or "(body)",
+            "problem": problem["msg"].removeprefix("Value error, "),
+        }
+        for problem in error.errors(include_url=False)
+    ]
+    message = "; ".join(f"{item['field']}: {item['problem']}" for item in problems)
+    return _error(422, "VALIDATION_ERROR", message, request_id, {"errors": problems})
+
+
+class _BadBody(Exception):
+    pass
+
+
+def _json_body(request: Request) -> Any:
+    data = request.get_data(cache=False)
+    if not data.strip():
+        return {}
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise _BadBody from None
+
+
+class LocalEndpoints:
+    """Answers `/local/*` with the stack's bus, scheduler, event sources and outbox."""
+
+    def __init__(
+        self,
+        bus: BusDispatcher,
+        scheduler: Scheduler,
+        event_sources: EventSources,
+        outbox: Outbox,
+    ) -> None:
+        self.bus = bus
+        self.scheduler = scheduler
+        self.event_sources = event_sources
+        self.outbox = outbox
+
+    def respond(self, request: Request, request_id: str) -> Response:
+        path = request.path.rstrip("/")
+        if path == "/local/events":
+            return self._only("POST", request, request_id) or self._events(request, request_id)
+        if path.startswith("/local/schedules/") and path.count("/") == 3:
+            name = path.rpartition("/")[2]
+            return self._only("POST", request, request_id) or self._schedule(
+                request, name, request_id
+            )
+        if path == "/local/drain":
+            return self._only("POST", request, request_id) or self._drain(request, request_id)
+        if path == "/local/outbox":
+            return self._only("GET", request, request_id) or _ok(
+                {"messages": self.outbox.messages()}
+            )
+        return _error(404, "NOT_FOUND", f"No local endpoint {request.path}", request_id)
+
+    @staticmethod
+    def _only(method: str, request: Request, request_id: str) -> Response | None:
+        if request.method == method or (method == "GET" and request.method == "HEAD"):
+            return None
+        response = _error(
+            405,
+            "METHOD_NOT_ALLOWED",
+            f"{request.path} takes {method}, not {request.method}",
+            request_id,
+        )
+        response.headers["Allow"] = method
+        return response
+
+    def _parse(self, model: type[BaseModel], request: Request, request_id: str) -> Any:
+        try:
+            return model.model_validate(_json_body(request))
+        except _BadBody:
+            return _error(422, "VALIDATION_ERROR", "The body is not JSON", request_id)
+        except ValidationError as error:
+            return _invalid(error, request_id)
+
+    def _events(self, request: Request, request_id: str) -> Response:
+        parsed = self._parse(PutEventsRequest, request, request_id)
+        if isinstance(parsed, Response):
+            return parsed
+        answered = []
+        failures = 0
+        for entry in parsed.entries:
+            bus = self.bus.resources.bus_name(entry.event_bus_name or self.bus.default_bus())
+            event = entry.event(self.bus.resources.region)
+            deliveries = [delivery.summary() for delivery in self.bus.deliver(bus, event)]
+            failures += sum(1 for delivery in deliveries if not delivery["succeeded"])
+            answered.append({"eventId": event["id"], "eventBusName": bus, "deliveries": deliveries})
+        return _ok({"entries": answered, "failedDeliveryCount": failures})
+
+    def _schedule(self, request: Request, name: str, request_id: str) -> Response:
+        if name not in self.scheduler.schedules:
+            known = ", ".join(sorted(self.scheduler.schedules)) or "none"
+            return _error(
+                404, "NOT_FOUND", f"No schedule named {name!r} (schedules: {known})", request_id
+            )
+        parsed = self._parse(ScheduleRequest, request, request_id)
+        if isinstance(parsed, Response):
+            return parsed
+        return _ok(self.scheduler.run(name, parse_time(parsed.time)).summary())
+
+    def _drain(self, request: Request, request_id: str) -> Response:
+        parsed = self._parse(DrainRequest, request, request_id)
+        if isinstance(parsed, Response):
+            return parsed
+        return _ok(self.event_sources.drain(parsed.timeout_seconds))

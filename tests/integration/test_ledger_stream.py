@@ -1,0 +1,419 @@
+"""The ledger's change stream as the outbox (SPEC §5, §7, §8): the real functions of
+template.yaml, fed by DynamoDB Local's stream as Lambda's event source mapping would, with
+moto standing in for SQS, SNS, SES and EventBridge.
+
+Each test has its own table and stack; moto's messages are shared by the session, so each
+test looks only at its own customers' addresses.
+"""
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import jsonschema  # type: ignore[import-untyped]
+import pytest
+
+from crm_points.models import Actor, CustomerProfile, iso_utc
+from crm_points.runtime import runtime
+from crm_points.service import PointsService
+from crm_points.store import AdminStore, LedgerStore
+from local.aws_services import AwsServices
+from local.bus import bridge_event
+from local.openapi import EVENT_SCHEMAS
+from local.stack import LocalStack, build_stack
+from local.streams import lambda_record
+from local.template import create_table, load_template
+from tests.conftest import START, request
+from tests.iam import PolicyUse
+from tests.invariants import check_ledger
+
+DAY = timedelta(days=1)
+
+
+@dataclass
+class Stack:
+    local: LocalStack
+    service: PointsService
+    admin: AdminStore
+    services: AwsServices
+    table: str
+    events_queue: str
+    policy_use: PolicyUse
+
+    def drain(self) -> dict[str, Any]:
+        result = self.local.event_sources.drain(timeout=120)
+        assert result["caughtUp"], result
+        return result
+
+    def sent_to(self, *addresses: str) -> list[dict[str, Any]]:
+        return [m for m in self.local.outbox.messages() if m["to"] in addresses]
+
+    def events_out(self) -> list[dict[str, Any]]:
+        """Every event the stack put on the points bus so far (read from a test rule's queue)."""
+        sqs = self.services.client("sqs")
+        found: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=self.events_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(
+                    QueueUrl=self.events_queue, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    @staticmethod
+    def phone(customer_id: str) -> str:
+        return "+2782" + str(int(customer_id.encode().hex(), 16))[-7:]
+
+    def profile(self, customer_id: str, **fields: Any) -> None:
+        values = {
+            "email": f"{customer_id}@example.com",
+            "phone": self.phone(customer_id),
+            "first_name": "Thandi",
+            **fields,
+        }
+        self.admin.put_profile(CustomerProfile(customer_id=customer_id, updated_at=START, **values))
+
+    def queue_messages(self, logical_id: str) -> list[dict[str, Any]]:
+        sqs = self.services.client("sqs")
+        url = self.local.resources.resolve({"Ref": logical_id})
+        found = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        return [json.loads(message["Body"]) for message in found.get("Messages", [])]
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path, dynamodb: Any, dynamodb_endpoint: str, aws_services: AwsServices, config: Any
+) -> Iterator[Stack]:
+    table = f"crm-points-stream-{uuid.uuid4().hex[:8]}"
+    create_table(dynamodb, table)
+    prefix = f"s{uuid.uuid4().hex[:6]}-"
+    runtime.cache_clear()
+    local = build_stack(
+        load_template(),
+        services=aws_services,
+        dynamodb_endpoint=dynamodb_endpoint,
+        table_name=table,
+        state_dir=tmp_path,
+        prefix=prefix,
+    )
+    # A rule of the test's own on the points bus, so the events out can be read.
+    bus = local.resources.bus_name({"Ref": "PointsBus"})
+    sqs, events = aws_services.client("sqs"), aws_services.client("events")
+    queue = sqs.create_queue(QueueName=f"{prefix}events-out")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    events.put_rule(
+        Name=f"{prefix}events-out",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": ["crm.points"]}),
+    )
+    events.put_targets(
+        Rule=f"{prefix}events-out",
+        EventBusName=bus,
+        Targets=[{"Id": "test", "Arn": queue_arn["Attributes"]["QueueArn"]}],
+    )
+    # Which DynamoDB actions each function uses: its clients are made after this.
+    use = PolicyUse()
+    session_events = boto3.DEFAULT_SESSION.events if boto3.DEFAULT_SESSION else None
+    if session_events is None:
+        boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        session_events = boto3.DEFAULT_SESSION.events
+    session_events.register("provide-client-params.dynamodb", use.record)
+    invoke = local.runner.invoke
+
+    def invoke_recorded(function: Any, event: Any, *args: Any, **kwargs: Any) -> Any:
+        use.function = function.code_dir.name
+        try:
+            return invoke(function, event, *args, **kwargs)
+        finally:
+            use.function = "test"
+
+    local.runner.invoke = invoke_recorded  # type: ignore[method-assign]
+    ledger = PointsService(LedgerStore(dynamodb, table), config, sleep=lambda _: None)
+    yield Stack(local, ledger, AdminStore(dynamodb, table), aws_services, table, queue, use)
+    session_events.unregister("provide-client-params.dynamodb", use.record)
+    local.event_sources.stop()
+    runtime.cache_clear()
+
+
+def test_an_award_with_notify_customer_tells_the_customer_once(stack: Stack, customer_id: str):
+    stack.profile(customer_id)
+    stack.service.award(
+        request(),
+        customer_id=customer_id,
+        amount=2_500,
+        reason="Loyalty anniversary",
+        notify_customer=True,
+        expiry_date=START + 30 * DAY,
+    )
+    stack.service.award(request(), customer_id=customer_id, amount=100, reason="Quiet bonus")
+    stack.drain()
+    sent = stack.sent_to(f"{customer_id}@example.com")
+    assert [(m["channel"], m["subject"]) for m in sent] == [
+        ("email", "🎉 2,500 bonus points awarded! Reason: Loyalty anniversary")
+    ]
+    assert sent[0]["body"].startswith(
+        "🎉 2,500 bonus points awarded! Reason: Loyalty anniversary\n\nHi Thandi,"
+    )
+    texts = [m["body"] for m in stack.sent_to(stack.phone(customer_id))]
+    assert texts == ["Bonus: +2,500 pts! Total: 2,500 pts. Expires: 14 Feb 2026"]
+    kinds = [(e["detail-type"], e["detail"]["points"]) for e in stack.events_out()]
+    assert kinds == [("Points Awarded", 2_500), ("Points Awarded", 100)]
+
+
+def test_a_customer_who_opted_out_gets_nothing_on_that_channel(stack: Stack, customer_id: str):
+    stack.profile(customer_id, notify_sms=False)
+    stack.service.award(
+        request(), customer_id=customer_id, amount=50, reason="Survey", notify_customer=True
+    )
+    stack.drain()
+    assert [m["channel"] for m in stack.sent_to(f"{customer_id}@example.com")] == ["email"]
+
+
+def test_the_daily_runs_remind_then_expire_and_tell_the_customer(stack: Stack, customer_id: str):
+    stack.profile(customer_id)
+    stack.service.award(
+        request(),
+        customer_id=customer_id,
+        amount=1_200,
+        reason="Promo",
+        expiry_date=START + 20 * DAY,
+    )
+    runs = stack.local.scheduler
+    runs.run("expiring-reminders", START + DAY)
+    stack.drain()
+    reminded = stack.sent_to(f"{customer_id}@example.com")
+    assert [m["subject"] for m in reminded] == ["⏰ 1,200 points expire in 19 days. Use them now!"]
+    runs.run("expire-points", START + 21 * DAY)
+    stack.drain()
+    subjects = [m["subject"] for m in stack.sent_to(f"{customer_id}@example.com")]
+    assert subjects[-1] == "❌ 1,200 points expired. Book a service to reactivate."
+    kinds = [e["detail-type"] for e in stack.events_out()]
+    assert kinds == ["Points Awarded", "Points Expiring", "Alert Raised", "Points Expired"]
+
+
+def test_a_negative_balance_raises_the_alert_and_tells_the_ops_topic(
+    stack: Stack, customer_id: str
+):
+    sns, sqs = stack.services.client("sns"), stack.services.client("sqs")
+    topic = stack.local.resources.resolve({"Ref": "OpsTopic"})
+    queue = sqs.create_queue(QueueName=f"ops-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"])
+    stack.service.earn_for_booking(
+        request(),
+        customer_id=customer_id,
+        booking_id=f"{customer_id}-b",
+        completed_at=START,
+        amount_cents=100_000,
+    )
+    stack.service.redeem(request(), customer_id=customer_id, amount=900, reason="Checkout")
+    stack.service.reverse_booking(
+        request(), customer_id=customer_id, booking_id=f"{customer_id}-b", reason="Refunded"
+    )
+    stack.drain()
+    pages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    alerts = [json.loads(json.loads(page["Body"])["Message"]) for page in pages]
+    assert [(a["type"], a["customerId"], a["priority"]) for a in alerts] == [
+        ("NEGATIVE_BALANCE", customer_id, "HIGH")
+    ]
+    raised = [e for e in stack.events_out() if e["detail-type"] == "Alert Raised"]
+    assert [e["detail"]["type"] for e in raised] == ["NEGATIVE_BALANCE"]
+
+
+def test_records_delivered_again_and_out_of_order_cause_everything_once(
+    stack: Stack, customer_id: str
+):
+    """The same stream records, given to the stream function again, reversed and twice:
+    the notification, the events and the analytics count each entry once."""
+    stack.profile(customer_id)
+    stack.service.award(
+        request(), customer_id=customer_id, amount=700, reason="Welcome", notify_customer=True
+    )
+    stack.service.redeem(request(), customer_id=customer_id, amount=200, reason="Voucher")
+    stack.drain()
+    first_events = stack.events_out()
+    first_sent = stack.sent_to(f"{customer_id}@example.com")
+    records = stream_records(stack)
+    assert len(records) == 2
+    function = stack.local.functions["LedgerStreamFunction"]
+    for batch in (list(reversed(records)), records, records):
+        invocation = stack.local.runner.invoke(function, {"Records": batch})
+        assert invocation.result == {"batchItemFailures": []}
+    stack.drain()
+    assert [e["detail-type"] for e in first_events] == ["Points Awarded", "Points Redeemed"]
+    assert stack.events_out() == []
+    assert stack.sent_to(f"{customer_id}@example.com") == first_sent
+
+
+def stream_records(stack: Stack) -> list[dict[str, Any]]:
+    """Every record of the test table's stream, in Lambda's shape."""
+    dynamodb = stack.admin.client
+    arn = dynamodb.describe_table(TableName=stack.table)["Table"]["LatestStreamArn"]
+    reader = boto3.client(
+        "dynamodbstreams",
+        endpoint_url=dynamodb.meta.endpoint_url,
+        region_name=dynamodb.meta.region_name,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    records = []
+    for shard in reader.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = reader.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = reader.get_records(ShardIterator=iterator)
+            records += [lambda_record(r, arn, dynamodb.meta.region_name) for r in page["Records"]]
+            if not page["Records"]:
+                break
+            iterator = page.get("NextShardIterator")
+    return [
+        r
+        for r in records
+        if r["dynamodb"].get("NewImage", {}).get("entity", {}).get("S") == "ENTRY"
+    ]
+
+
+def test_when_ses_and_sns_refuse_notifications_are_retried_then_dead_lettered(
+    stack: Stack, customer_id: str
+):
+    """The sender is not a verified SES identity, the phone number is not E.164: each
+    notification fails, is retried by its queue, then dead-lettered; the ledger keeps the
+    award."""
+    stack.profile(customer_id, phone="082 123 4567")
+    admin = request(actor=Actor(user_id="root", role="ADMIN"))
+    stack.service.update_config(admin, {"senderEmail": "points@unverified.example.net"})
+    stack.service.award(
+        request(), customer_id=customer_id, amount=300, reason="Apology", notify_customer=True
+    )
+    stack.drain()
+    assert stack.sent_to(f"{customer_id}@example.com", "082 123 4567") == []
+    dead = stack.queue_messages("NotificationsDeadLetters")
+    assert sorted((n["channel"], n["to"]) for n in dead if n["customerId"] == customer_id) == [
+        ("email", f"{customer_id}@example.com"),
+        ("sms", "082 123 4567"),
+    ]
+    account = stack.service.account(customer_id)
+    assert (account.current_balance, account.entry_count) == (300, 1)
+    assert [e["detail-type"] for e in stack.events_out()] == ["Points Awarded"]
+
+
+def test_a_year_of_time_travel_keeps_every_invariant(stack: Stack, customer_id: str):
+    """Award; remind 30 days ahead; expire; a booking reinstates the expired points; a later
+    expiry recovered by hand; a booking whose points were spent is cancelled (negative
+    balance). Through the real schedules, events and stream functions."""
+    runs, bus = stack.local.scheduler, stack.local.bus
+    points_bus = stack.local.resources.bus_name({"Ref": "PointsBus"})
+
+    def publish(kind: str, when: datetime, **detail: Any) -> None:
+        event = bridge_event(
+            "bookings",
+            kind,
+            {"customerId": customer_id, **detail},
+            "af-south-1",
+            time=when,
+        )
+        assert all(d.invocation.succeeded for d in bus.deliver(points_bus, event))
+
+    publish(
+        "Customer Updated",
+        START,
+        email=f"{customer_id}@example.com",
+        phone=stack.phone(customer_id),
+        firstName="Thandi",
+    )
+    stack.service.award(
+        request(),
+        customer_id=customer_id,
+        amount=2_000,
+        reason="Welcome",
+        expiry_date=START + 40 * DAY,
+    )
+    runs.run("expiring-reminders", START + 12 * DAY)  # the lot enters the 30-day window
+    runs.run("expire-points", START + 41 * DAY)
+    publish(
+        "Booking Completed",
+        START + 50 * DAY,
+        bookingId=f"{customer_id}-1",
+        completedAt=iso_utc(START + 50 * DAY),
+        amountCents=50_000,
+        currency="ZAR",
+    )
+    after_booking = stack.service.account(customer_id)
+    assert after_booking.current_balance == 2_000 + 500  # reinstated, plus the booking's earn
+    stack.service.redeem(
+        request(now=START + 60 * DAY), customer_id=customer_id, amount=2_400, reason="Spa day"
+    )
+    publish("Booking Cancelled", START + 70 * DAY, bookingId=f"{customer_id}-1", reason="Refunded")
+    stack.service.award(
+        request(now=START + 80 * DAY),
+        customer_id=customer_id,
+        amount=800,
+        reason="Goodwill",
+        expiry_date=START + 90 * DAY,
+    )
+    runs.run("expire-points", START + 91 * DAY)
+    expired = stack.service.account(customer_id).unrecovered_expiries[-1]
+    stack.service.recover_expired(
+        request(now=START + 92 * DAY, actor=Actor(user_id="root", role="ADMIN")),
+        transaction_id=expired.transaction_id,
+        reason="Customer was in hospital",
+        new_expiry_date=START + 200 * DAY,
+    )
+    runs.run("system-alerts", START + 100 * DAY)
+    stack.drain()
+    entries = check_ledger(stack.service.store, customer_id)
+    assert [e.type.value for e in entries] == [
+        "AWARD",
+        "EXPIRE",
+        "RECOVER",
+        "EARN",
+        "REDEEM",
+        "REVERSAL",
+        "AWARD",
+        "EXPIRE",
+        "RECOVER",
+    ]
+    events = stack.events_out()
+    # The stream orders one customer's entries; alerts come when the stream reaches their
+    # cause, so the order across kinds is not part of the contract.
+    assert Counter(e["detail-type"] for e in events) == {
+        "Points Awarded": 3,
+        "Points Expiring": 1,
+        "Points Expired": 2,
+        "Points Recovered": 2,
+        "Points Redeemed": 1,
+        "Alert Raised": 2,
+    }
+    # Every event out is as docs/events/ publishes it.
+    for event in events:
+        name = event["detail-type"].lower().replace(" ", "-")
+        schema = json.loads((EVENT_SCHEMAS / f"{name}.schema.json").read_text())
+        jsonschema.validate(event["detail"], schema)
+        assert event["source"] == "crm.points"
+    raised = {e["detail"]["type"] for e in events if e["detail-type"] == "Alert Raised"}
+    assert raised == {"POINTS_EXPIRING", "NEGATIVE_BALANCE"}
+    # Each function called DynamoDB only as its IAM policy in template.yaml allows.
+    assert {"ledger_stream", "send_notifications", "expire_points", "system_alerts"} <= set(
+        stack.policy_use.used
+    )
+    for caller in ("", "test"):
+        stack.policy_use.used.pop(caller, None)
+    assert stack.policy_use.not_granted() == {}
+    subjects = [m["subject"] for m in stack.sent_to(f"{customer_id}@example.com")]
+    assert subjects == [
+        "⏰ 2,000 points expire in 28 days. Use them now!",
+        "❌ 2,000 points expired. Book a service to reactivate.",
+        "❌ 400 points expired. Book a service to reactivate.",
+    ]

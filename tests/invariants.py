@@ -1,0 +1,51 @@
+"""The ledger's invariants (SPEC §2), checked against what DynamoDB holds."""
+
+from crm_points.models import LedgerEntry, TransactionType
+from crm_points.store import LedgerStore
+
+
+def all_entries(store: LedgerStore, customer_id: str) -> list[LedgerEntry]:
+    """The whole history, oldest first, read page by page as a client would."""
+    entries: list[LedgerEntry] = []
+    cursor = None
+    while True:
+        _, page, cursor = store.read_history(customer_id, 100, cursor)
+        entries.extend(page)
+        if cursor is None:
+            return list(reversed(entries))
+
+
+def check_ledger(
+    store: LedgerStore, customer_id: str, seen: dict[int, LedgerEntry] | None = None
+) -> list[LedgerEntry]:
+    """Assert every invariant of one customer's ledger; `seen` remembers entries between
+    calls, to assert that none ever changes. Returns the entries, oldest first."""
+    account = store.load_account(customer_id)
+    assert account is not None
+    # §2.1 identity.
+    assert account.current_balance == (
+        account.lifetime_earned - account.lifetime_redeemed - account.lifetime_expired
+    )
+    # §2.8: active lots hold exactly the positive balance; none is below zero.
+    assert sum(lot.remaining_points for lot in account.lots) == max(account.current_balance, 0)
+    assert all(0 < lot.remaining_points <= lot.original_points for lot in account.lots)
+    entries = all_entries(store, customer_id)
+    assert [entry.sequence for entry in entries] == list(range(1, account.entry_count + 1))
+    running = 0
+    for entry in entries:
+        running += entry.points
+        # Each entry's balanceAfter is the running sum.
+        assert entry.balance_after == running
+        # No entry ever changes once written.
+        if seen is not None:
+            assert seen.setdefault(entry.sequence, entry) == entry
+    assert running == account.current_balance
+    # Expired points leave lifetimeExpired only through a RECOVER, or a cancelled
+    # booking's REVERSAL that does not take its already expired points again.
+    expired_total = (
+        sum(-e.points for e in entries if e.type == TransactionType.EXPIRE)
+        - sum(e.points for e in entries if e.type == TransactionType.RECOVER)
+        - sum(e.already_expired for e in entries)
+    )
+    assert expired_total == account.lifetime_expired
+    return entries
