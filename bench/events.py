@@ -31,7 +31,6 @@ for _path in (ROOT, ROOT / "layers" / "shared"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import boto3  # noqa: E402
 
 from crm_points.config import PointsConfig  # noqa: E402
 from crm_points.models import Account, Actor, Lot  # noqa: E402
@@ -40,14 +39,12 @@ from crm_points.service import PointsService, Request  # noqa: E402
 from crm_points.store import LedgerStore, account_item  # noqa: E402
 from local.aws_services import AwsServices  # noqa: E402
 from local.dynamodb_local import (  # noqa: E402
-    LOCAL_ACCESS_KEY,
-    REGION,
     DynamoDBLocal,
     client,
     endpoint_from_environment,
 )
 from local.stack import build_stack  # noqa: E402
-from local.streams import lambda_record  # noqa: E402
+from local.streams import read_whole_stream  # noqa: E402
 from local.template import create_table, load_template  # noqa: E402
 
 DAY = timedelta(days=1)
@@ -154,24 +151,8 @@ def stream(endpoint: str, services: AwsServices, count: int, state: Path) -> dic
             amount=100,
             reason="Benchmark",
         )
-    reader = boto3.client(
-        "dynamodbstreams",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=LOCAL_ACCESS_KEY,
-        aws_secret_access_key=LOCAL_ACCESS_KEY,
-    )
-    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
     started = time.perf_counter()
-    records = []
-    for shard in reader.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = reader.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            page = reader.get_records(ShardIterator=iterator, Limit=1000)
-            records += [lambda_record(r, arn, REGION) for r in page["Records"]]
-            iterator = page.get("NextShardIterator") if page["Records"] else None
+    records = read_whole_stream(endpoint, table)
     read_seconds = time.perf_counter() - started
     entries = [r for r in records if r["dynamodb"]["NewImage"].get("entity") == {"S": "ENTRY"}]
     stack = stack_for(endpoint, services, table, state)

@@ -34,7 +34,7 @@ from crm_points.alerts import (
 )
 from crm_points.errors import Conflict, NotFound, ValidationFailed
 from crm_points.models import Actor, iso_utc
-from crm_points.service import _answer, _transient, fingerprint
+from crm_points.service import _answer, fingerprint, is_transient
 from crm_points.store import (
     CLAIM_SK,
     Claim,
@@ -164,7 +164,7 @@ class AlertStore:
             except (_LockHeld, _AlertMoved, WriteConflict):
                 continue
             except Exception as error:
-                if not _transient(error):
+                if not is_transient(error):
                     raise
                 outcome_unknown = True
         raise Conflict(
@@ -380,7 +380,7 @@ class AlertStore:
             except (_AlertMoved, WriteConflict):
                 continue
             except Exception as error:
-                if not _transient(error):
+                if not is_transient(error):
                     raise
         raise Conflict(
             "The alert changed too often while this request was being made; try again",

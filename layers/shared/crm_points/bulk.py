@@ -27,8 +27,7 @@ from enum import StrEnum
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import ClientError
 from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
@@ -43,6 +42,7 @@ from crm_points.errors import (
 from crm_points.models import Actor, CamelModel, UtcDateTime
 from crm_points.schemas import MAX_BULK_ROWS, BulkAwardRequest
 from crm_points.service import PointsService, Request, fingerprint
+from crm_points.service import is_transient as service_transient
 from crm_points.validation import Amount, DayOrMoment, Id, Reason, future_expiry
 
 if TYPE_CHECKING:
@@ -399,28 +399,19 @@ class JobMissing(Exception):
     """Results came for a job that was never recorded (a message not made by this API)."""
 
 
-_TRANSIENT_CODES = {
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "TransactionConflict",
-}
-
-
 def is_transient(error: BaseException) -> bool:
-    """A failure after which the same work may well succeed: throttling, a dropped
-    connection, a DynamoDB fault, or a conflict that outlasted the service's retries."""
-    if isinstance(
-        error, HTTPClientError | BotoConnectionError | QueueUnavailable | ResultsContended
-    ):
+    """A failure after which the same work may well succeed: what the ledger retries
+    (throttling, a dropped connection, a DynamoDB fault), a transaction conflict, a queue
+    that did not answer, or a conflict that outlasted the service's retries."""
+    if isinstance(error, QueueUnavailable | ResultsContended):
         return True
     if isinstance(error, Conflict):
         return error.retryable
-    if isinstance(error, ClientError):
-        return error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
-    return False
+    if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == (
+        "TransactionConflict"
+    ):
+        return True
+    return isinstance(error, Exception) and service_transient(error)
 
 
 class TransientFailure(Exception):

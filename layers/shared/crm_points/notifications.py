@@ -143,9 +143,8 @@ def points_expired(
     """pointsExpired, for an EXPIRE entry (one per customer per expiry run)."""
     amount = number(-entry.points)
     details = (
-        f"{amount} points expired on {day(entry.created_at)}. Your balance is now "
-        f"{number(entry.balance_after)} points. A booking within {config.reinstatement_days} "
-        f"days brings them back: {config.booking_link}"
+        f"Your balance is now {number(entry.balance_after)} points. A booking within "
+        f"{config.reinstatement_days} days brings the expired points back: {config.booking_link}"
     )
     return _messages(
         entry.transaction_id,

@@ -360,7 +360,7 @@ class PointsService:
             except WriteConflict:
                 continue
             except Exception as error:
-                if not _transient(error):
+                if not is_transient(error):
                     raise
         raise Conflict(
             "The account changed too often during the reminder run; try again",
@@ -554,7 +554,7 @@ class PointsService:
             try:
                 return read()
             except Exception as error:
-                if not _transient(error):
+                if not is_transient(error):
                     raise
         return read()
 
@@ -607,7 +607,7 @@ class PointsService:
             except ClaimTaken as taken:
                 return _answer(claim, taken.stored, kind)
             except Exception as error:
-                if not _transient(error):
+                if not is_transient(error):
                     raise
         raise Conflict("DynamoDB did not answer; try again", retryable=True)
 
@@ -636,7 +636,7 @@ class PointsService:
             except Exception as error:
                 # After a lost connection the write may or may not have committed: the
                 # retry finds out from the idempotency record.
-                if not _transient(error):
+                if not is_transient(error):
                     raise
                 last_failure = type(error).__name__
         raise Conflict(
@@ -709,7 +709,7 @@ def _valid_config(settings: dict[str, Any]) -> PointsConfig:
         raise ValidationFailed("The configuration is not valid", {"errors": problems}) from None
 
 
-def _transient(error: Exception) -> bool:
+def is_transient(error: Exception) -> bool:
     """A failure after which the same request may well succeed."""
     if isinstance(error, HTTPClientError | BotoConnectionError):
         return True
