@@ -8,25 +8,32 @@ test looks only at its own customers' addresses.
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from crm_points.models import CustomerProfile
+from crm_points.analytics_store import AnalyticsStore
+from crm_points.models import Actor, CustomerProfile, iso_utc
 from crm_points.runtime import runtime
 from crm_points.service import PointsService
 from crm_points.store import AdminStore, LedgerStore
 from local.aws_services import AwsServices
+from local.bus import bridge_event
+from local.functions import environment_set
+from local.openapi import EVENT_SCHEMAS
 from local.stack import LocalStack, build_stack
 from local.streams import read_whole_stream
 from local.template import create_table, load_template
 from tests.conftest import START, request
 from tests.iam import PolicyUse
+from tests.invariants import check_ledger
 
 DAY = timedelta(days=1)
 
@@ -256,3 +263,180 @@ def stream_records(stack: Stack) -> list[dict[str, Any]]:
     endpoint = stack.admin.client.meta.endpoint_url
     records = read_whole_stream(endpoint, stack.table)
     return [r for r in records if r["dynamodb"].get("NewImage", {}).get("entity") == {"S": "ENTRY"}]
+
+
+def test_when_ses_and_sns_refuse_notifications_are_retried_then_dead_lettered(
+    stack: Stack, customer_id: str
+):
+    """The sender is not a verified SES identity, the phone number is not E.164: each
+    notification fails, is retried by its queue, then dead-lettered; the ledger keeps the
+    award."""
+    stack.profile(customer_id, phone="082 123 4567")
+    admin = request(actor=Actor(user_id="root", role="ADMIN"))
+    stack.service.update_config(admin, {"senderEmail": "points@unverified.example.net"})
+    stack.service.award(
+        request(), customer_id=customer_id, amount=300, reason="Apology", notify_customer=True
+    )
+    stack.drain()
+    assert stack.sent_to(f"{customer_id}@example.com", "082 123 4567") == []
+    dead = stack.queue_messages("NotificationsDeadLetters")
+    assert sorted((n["channel"], n["to"]) for n in dead if n["customerId"] == customer_id) == [
+        ("email", f"{customer_id}@example.com"),
+        ("sms", "082 123 4567"),
+    ]
+    account = stack.service.account(customer_id)
+    assert (account.current_balance, account.entry_count) == (300, 1)
+    assert [e["detail-type"] for e in stack.events_out()] == ["Points Awarded"]
+
+
+def test_a_year_of_time_travel_keeps_every_invariant(stack: Stack, customer_id: str):
+    """Award; remind 30 days ahead; expire; a booking reinstates the expired points; a later
+    expiry recovered by hand; a booking whose points were spent is cancelled (negative
+    balance). Through the real schedules, events and stream functions."""
+    runs, bus = stack.local.scheduler, stack.local.bus
+    points_bus = stack.local.resources.bus_name({"Ref": "PointsBus"})
+
+    def publish(kind: str, when: datetime, **detail: Any) -> None:
+        event = bridge_event(
+            "bookings",
+            kind,
+            {"customerId": customer_id, **detail},
+            "af-south-1",
+            time=when,
+        )
+        assert all(d.invocation.succeeded for d in bus.deliver(points_bus, event))
+
+    publish(
+        "Customer Updated",
+        START,
+        email=f"{customer_id}@example.com",
+        phone=stack.phone(customer_id),
+        firstName="Thandi",
+    )
+    stack.service.award(
+        request(),
+        customer_id=customer_id,
+        amount=2_000,
+        reason="Welcome",
+        expiry_date=START + 40 * DAY,
+    )
+    runs.run("expiring-reminders", START + 12 * DAY)  # the lot enters the 30-day window
+    runs.run("expire-points", START + 41 * DAY)
+    publish(
+        "Booking Completed",
+        START + 50 * DAY,
+        bookingId=f"{customer_id}-1",
+        completedAt=iso_utc(START + 50 * DAY),
+        amountCents=50_000,
+        currency="ZAR",
+    )
+    after_booking = stack.service.account(customer_id)
+    assert after_booking.current_balance == 2_000 + 500  # reinstated, plus the booking's earn
+    stack.service.redeem(
+        request(now=START + 60 * DAY), customer_id=customer_id, amount=2_400, reason="Spa day"
+    )
+    publish("Booking Cancelled", START + 70 * DAY, bookingId=f"{customer_id}-1", reason="Refunded")
+    stack.service.award(
+        request(now=START + 80 * DAY),
+        customer_id=customer_id,
+        amount=800,
+        reason="Goodwill",
+        expiry_date=START + 90 * DAY,
+    )
+    runs.run("expire-points", START + 91 * DAY)
+    expired = stack.service.account(customer_id).unrecovered_expiries[-1]
+    stack.service.recover_expired(
+        request(now=START + 92 * DAY, actor=Actor(user_id="root", role="ADMIN")),
+        transaction_id=expired.transaction_id,
+        reason="Customer was in hospital",
+        new_expiry_date=START + 200 * DAY,
+    )
+    runs.run("system-alerts", START + 100 * DAY)
+    stack.drain()
+    entries = check_ledger(stack.service.store, customer_id)
+    assert [e.type.value for e in entries] == [
+        "AWARD",
+        "EXPIRE",
+        "RECOVER",
+        "EARN",
+        "REDEEM",
+        "REVERSAL",
+        "AWARD",
+        "EXPIRE",
+        "RECOVER",
+    ]
+    events = stack.events_out()
+    # The stream orders one customer's entries; alerts come when the stream reaches their
+    # cause, so the order across kinds is not part of the contract.
+    assert Counter(e["detail-type"] for e in events) == {
+        "Points Awarded": 3,
+        "Points Expiring": 1,
+        "Points Expired": 2,
+        "Points Recovered": 2,
+        "Points Redeemed": 1,
+        "Alert Raised": 2,
+    }
+    # Every event out is as docs/events/ publishes it.
+    for event in events:
+        name = event["detail-type"].lower().replace(" ", "-")
+        schema = json.loads((EVENT_SCHEMAS / f"{name}.schema.json").read_text())
+        jsonschema.validate(event["detail"], schema)
+        assert event["source"] == "crm.points"
+    raised = {e["detail"]["type"] for e in events if e["detail-type"] == "Alert Raised"}
+    assert raised == {"POINTS_EXPIRING", "NEGATIVE_BALANCE"}
+    # Each function called DynamoDB only as its IAM policy in template.yaml allows.
+    assert {"ledger_stream", "send_notifications", "expire_points", "system_alerts"} <= set(
+        stack.policy_use.used
+    )
+    for caller in ("", "test"):
+        stack.policy_use.used.pop(caller, None)
+    assert stack.policy_use.not_granted() == {}
+    subjects = [m["subject"] for m in stack.sent_to(f"{customer_id}@example.com")]
+    assert subjects == [
+        "⏰ 2,000 points expire in 28 days. Use them now!",
+        "❌ 2,000 points expired. Book a service to reactivate.",
+        "❌ 400 points expired. Book a service to reactivate.",
+    ]
+
+
+def test_a_batch_that_failed_half_way_is_redelivered_and_causes_everything_once(
+    stack: Stack, customer_id: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The bus refuses the second entry's event: that record is reported failed (partial
+    batch response) after the first record's effects were done; the redelivery from it
+    completes the rest, and nothing is done twice."""
+    stack.profile(customer_id)
+    stack.service.award(
+        request(), customer_id=customer_id, amount=900, reason="Welcome", notify_customer=True
+    )
+    stack.service.redeem(request(), customer_id=customer_id, amount=400, reason="Voucher")
+    records = stream_records(stack)
+    function = stack.local.functions["LedgerStreamFunction"]
+    stack.local.runner.module(function)  # its cold start, outside the failure
+    with environment_set(stack.local.runner.environment_of(function)):
+        outside = runtime().reactions.outside
+    put_event = outside.put_event
+    calls = {"count": 0}
+
+    def refuse_the_second(detail_type: str, detail: dict[str, Any], time: datetime) -> None:
+        calls["count"] += 1
+        if calls["count"] == 2:
+            raise ConnectionError("the bus did not answer")
+        put_event(detail_type, detail, time)
+
+    monkeypatch.setattr(outside, "put_event", refuse_the_second)
+    first = stack.local.runner.invoke(function, {"Records": records})
+    failed = [item["itemIdentifier"] for item in first.result["batchItemFailures"]]
+    assert failed == [records[1]["dynamodb"]["SequenceNumber"]]
+    again = stack.local.runner.invoke(function, {"Records": records[1:]})
+    assert again.result == {"batchItemFailures": []}
+    stack.drain()
+    events = stack.events_out()
+    assert [(e["detail-type"], e["detail"]["points"]) for e in events] == [
+        ("Points Awarded", 900),
+        ("Points Redeemed", -400),
+    ]
+    assert [m["channel"] for m in stack.sent_to(f"{customer_id}@example.com")] == ["email"]
+    month = AnalyticsStore(stack.admin.client, stack.table).analytics("2026-01", START)
+    assert month.points_liability.total_outstanding == 500
+    assert month.points_liability.redemption_cost == 400
