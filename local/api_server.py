@@ -33,7 +33,8 @@ its first import.
 Not API Gateway at all: `/docs` (Swagger UI, from the npm package `swagger-ui-dist`) and
 `/openapi.json` (docs/openapi.json, read at each request), both without a token; and, when
 the local stack gives them, its own endpoints under `/local/` (local/control.py,
-docs/local.md).
+docs/local.md) and, with them, the CRM console: `/` and `/console/*`, the static files of
+console/ (docs/console.md). The deployed API has none of these.
 """
 
 import base64
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
 HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 SWAGGER_UI = ROOT / "node_modules" / "swagger-ui-dist"
+CONSOLE = ROOT / "console"
 OPENAPI = ROOT / "docs" / "openapi.json"
 
 # What API Gateway puts in every event; locally these are stand-ins.
@@ -509,6 +511,7 @@ class ApiServer:
         jwt_secret: str | None = None,
         openapi: Path = OPENAPI,
         swagger_ui: Path = SWAGGER_UI,
+        console: Path = CONSOLE,
         log_requests: bool = True,
     ) -> None:
         self.routes = discover_routes(template, functions=functions)
@@ -518,6 +521,7 @@ class ApiServer:
         self.local_endpoints = local_endpoints
         self.openapi = openapi
         self.swagger_ui = swagger_ui
+        self.console = console
         self._secret = jwt_secret or signing_secret()
         self._thread: threading.Thread | None = None
         ensure_port_free(host, port)
@@ -611,6 +615,14 @@ class ApiServer:
     def _respond(self, request: Request, request_id: str) -> Response:
         if request.path.startswith("/local/") and self.local_endpoints is not None:
             return self.local_endpoints.respond(request, request_id)
+        if self.local_endpoints is not None and request.method in ("GET", "HEAD"):
+            # The console is the local stack's, as `/local/*` is: a bare ApiServer is the API.
+            if request.path in ("/", "/index.html"):
+                return self._console_file(request, "index.html", request_id)
+            if request.path.startswith("/console/"):
+                return self._console_file(
+                    request, request.path.removeprefix("/console/"), request_id
+                )
         if request.method in ("GET", "HEAD"):
             if request.path == "/openapi.json":
                 return self._openapi_document(request_id)
@@ -676,6 +688,17 @@ class ApiServer:
             return send_from_directory(self.swagger_ui, name, request.environ)
         except NotFound:
             return error_response(404, "NOT_FOUND", f"No such file: /docs/{name}", request_id)
+
+    # -- the console --
+
+    def _console_file(self, request: Request, name: str, request_id: str) -> Response:
+        try:
+            response = send_from_directory(self.console, name, request.environ)
+        except NotFound:
+            return error_response(404, "NOT_FOUND", f"No such file: /console/{name}", request_id)
+        # The files change as the console is worked on; a reload must show the new ones.
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
 
 def _shown(path: Path) -> str:

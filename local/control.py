@@ -5,6 +5,8 @@ stack has no such route, and the API server answers them before looking at the t
 - `POST /local/schedules/{name}` `{"time": "2026-01-31T22:30:00Z"}`: the schedule's function.
 - `POST /local/drain` (optional `{"timeoutSeconds": n}`): once every change so far is processed.
 - `GET /local/outbox`: the e-mails and SMS sent.
+- `POST /local/token` `{"userId": "alice", "role": "MANAGER"}`: a token signed as
+  local/token.py signs them, for the console's local sign-in (docs/console.md).
 
 Errors are SPEC §3's format: 422 VALIDATION_ERROR for a bad body, 404 NOT_FOUND for an
 unknown schedule or path, 405 METHOD_NOT_ALLOWED for a known path with another method.
@@ -17,10 +19,16 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from werkzeug.wrappers import Request, Response
 
+import local.paths  # noqa: F401  (puts crm_points on the path)
+from crm_points.permissions import Role
 from local.bus import BusDispatcher, bridge_event
 from local.event_sources import DEFAULT_DRAIN_TIMEOUT_S, EventSources
 from local.outbox import Outbox
 from local.schedules import Scheduler
+from local.token import make_token
+
+# How long a console sign-in lasts; after it the API answers 401 and the console signs out.
+CONSOLE_TOKEN_MINUTES = 60
 
 # EventBridge's own limits on a PutEvents request.
 MAX_ENTRIES = 10
@@ -93,6 +101,15 @@ class DrainRequest(BaseModel):
     timeout_seconds: float = Field(
         default=DEFAULT_DRAIN_TIMEOUT_S, alias="timeoutSeconds", gt=0, le=600
     )
+
+
+class TokenRequest(BaseModel):
+    """A local sign-in: who, and in which role (one of crm_points.permissions.Role)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(alias="userId", pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    role: Role
 
 
 def parse_time(value: str) -> datetime:
@@ -174,6 +191,8 @@ class LocalEndpoints:
             )
         if path == "/local/drain":
             return self._only("POST", request, request_id) or self._drain(request, request_id)
+        if path == "/local/token":
+            return self._only("POST", request, request_id) or self._token(request, request_id)
         if path == "/local/outbox":
             return self._only("GET", request, request_id) or _ok(
                 {"messages": self.outbox.messages()}
@@ -225,6 +244,21 @@ class LocalEndpoints:
         if isinstance(parsed, Response):
             return parsed
         return _ok(self.scheduler.run(name, parse_time(parsed.time)).summary())
+
+    def _token(self, request: Request, request_id: str) -> Response:
+        parsed = self._parse(TokenRequest, request, request_id)
+        if isinstance(parsed, Response):
+            return parsed
+        token = make_token(parsed.role, parsed.user_id, minutes=CONSOLE_TOKEN_MINUTES)
+        expires = datetime.now(UTC).timestamp() + CONSOLE_TOKEN_MINUTES * 60
+        return _ok(
+            {
+                "token": token,
+                "userId": parsed.user_id,
+                "role": parsed.role.value,
+                "expiresAt": datetime.fromtimestamp(expires, UTC).isoformat(),
+            }
+        )
 
     def _drain(self, request: Request, request_id: str) -> Response:
         parsed = self._parse(DrainRequest, request, request_id)
