@@ -1,6 +1,7 @@
 // The local CRM console: sign in by picking a user and a role (a token from the local
 // stack's POST /local/token), find a customer by id or e-mail, show their points widget.
 import "./points-widget.js";
+import { hideSections, showSections } from "./sections.js";
 
 const SESSION_KEY = "crm-points-console-session";
 const CUSTOMER_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -28,11 +29,13 @@ function signedIn(current) {
   $("signed-in").hidden = false;
   $("customers").hidden = false;
   widget.getToken = () => session()?.token || "";
+  showSections(current.role);
   $("find").elements.query.focus();
 }
 
 function signOut() {
   sessionStorage.removeItem(SESSION_KEY);
+  hideSections();
   widget.hidden = true;
   widget.removeAttribute("customer-id");
   $("signed-in").hidden = true;
@@ -129,6 +132,7 @@ $("sign-in").addEventListener("submit", signIn);
 $("sign-out").addEventListener("click", signOut);
 $("find").addEventListener("submit", find);
 widget.addEventListener("unauthorized", signOut);
+document.addEventListener("session-expired", signOut); // a 401 to a staff section
 
 const current = session();
 if (current?.token && Date.parse(current.expiresAt) > Date.now()) signedIn(current);

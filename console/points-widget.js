@@ -1,20 +1,32 @@
 // <points-widget customer-id="demo-001" api-base="https://api.example.org">: a customer's
 // points (balance, rand value, expiring soon, lifetime figures, expiration schedule) and the
-// "Add Bonus Points" action, from the CRM API. The host page gives it a token: set the
+// quick actions (Add Bonus Points, Process Manual Redemption, deduct, Extend Expiration,
+// recover expired points, each offered to the roles SPEC §4 allows), from the CRM API, and
+// "View Transaction History" opens a <points-history> below. The host page gives it a token: set the
 // `token` property, or `getToken` to a function returning one (or a promise of one).
 // Events: `points-changed` (detail: the API's answer to a write), `unauthorized` (a 401:
 // the host should sign in again).
+
+import "./transaction-history.js";
 
 const RAND = new Intl.NumberFormat("en-ZA", { style: "currency", currency: "ZAR" });
 const POINTS = new Intl.NumberFormat("en-ZA", { maximumFractionDigits: 0 });
 // Expiry days are calendar days in Africa/Johannesburg; read as UTC midnight they print as
 // the same day wherever the browser is.
 const DAY = new Intl.DateTimeFormat("en-ZA", { dateStyle: "long", timeZone: "UTC" });
+const LOCAL_DAY = new Intl.DateTimeFormat("en-ZA", { dateStyle: "long", timeZone: "Africa/Johannesburg" });
+const ISO_DAY = new Intl.DateTimeFormat("en-CA", { timeZone: "Africa/Johannesburg" }); // YYYY-MM-DD
+// What each role is offered (SPEC §4); the API still decides.
+const VIEWING_ROLES = new Set(["SUPPORT_AGENT", "MANAGER", "ADMIN"]);
 const AWARDING_ROLES = new Set(["SUPPORT_AGENT", "MANAGER", "ADMIN"]);
+const REDEEMING_ROLES = new Set(["MANAGER", "ADMIN"]);
+const DEDUCTING_ROLES = new Set(["MANAGER", "ADMIN"]);
+const EXTENDING_ROLES = new Set(["MANAGER", "ADMIN"]);
+const RECOVERING_ROLES = new Set(["ADMIN"]);
 
 const STYLE = `
   :host { display: block; font: 1rem/1.4 system-ui, sans-serif; color: #1d2430;
-          border: 1px solid #c9d1dc; border-radius: 8px; padding: 1rem; max-width: 32rem; }
+          border: 1px solid #c9d1dc; border-radius: 8px; padding: 1rem; max-width: 48rem; }
   h2 { font-size: 1.1rem; margin: 0 0 .5rem; }
   h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
   .balance { font-size: 2rem; font-weight: 700; margin: 0; }
@@ -26,8 +38,12 @@ const STYLE = `
   th, td { text-align: left; padding: .2rem .4rem; border-bottom: 1px solid #e3e8ef; }
   td.number, th.number { text-align: right; }
   form { display: grid; gap: .4rem; margin-top: .5rem; }
-  label { display: grid; gap: .15rem; }
-  input, button { font: inherit; padding: .3rem .5rem; }
+  label, .field { display: grid; gap: .15rem; }
+  input, select, button { font: inherit; padding: .3rem .5rem; }
+  label.check { display: flex; gap: .4rem; align-items: center; }
+  .hint { color: #3b4b63; font-size: .9rem; margin: 0; }
+  details { border-top: 1px solid #e3e8ef; padding: .4rem 0; }
+  summary { cursor: pointer; font-weight: 600; }
   button { justify-self: start; cursor: pointer; }
   :focus-visible { outline: 3px solid #2f6fd6; outline-offset: 2px; }
   .error { color: #a4161a; }
@@ -61,7 +77,10 @@ export class PointsWidget extends HTMLElement {
   static observedAttributes = ["customer-id", "api-base"];
 
   #token = "";
-  #pendingAward = null; // {signature, key}: a submission whose outcome is not known yet
+  #pending = new Map(); // action -> {signature, key}: a submission whose outcome is not known yet
+  #openActions = new Set(); // the quick actions left open, kept open across redraws
+  #history = null;
+  #historyOpen = false;
   #loaded = null;
   #generation = 0;
 
@@ -149,7 +168,7 @@ export class PointsWidget extends HTMLElement {
       return;
     }
     this.#loaded = answer.body;
-    this.#draw(...this.#summary(answer.body), ...this.#actions(rolesOf(answer.token)));
+    this.#draw(...this.#summary(answer.body), ...this.#actions(rolesOf(answer.token), answer.body));
   }
 
   #draw(...children) {
@@ -160,7 +179,11 @@ export class PointsWidget extends HTMLElement {
       element("h2", { id: "points-title" }, `Points of ${this.customerId || "…"}`),
       ...children,
     );
-    this.shadowRoot.replaceChildren(style, section);
+    // Only the section is replaced: an open history below it keeps its page and filters.
+    const previous = this.shadowRoot.querySelector(":scope > section");
+    if (previous) previous.replaceWith(section);
+    else this.shadowRoot.replaceChildren(style, section);
+    this.#placeHistory();
   }
 
   #summary(summary) {
@@ -220,43 +243,246 @@ export class PointsWidget extends HTMLElement {
     return parts;
   }
 
-  #actions(roles) {
-    if (![...roles].some((role) => AWARDING_ROLES.has(role))) return [];
+  #actions(roles, summary) {
+    const may = (allowed) => [...roles].some((role) => allowed.has(role));
+    const parts = [];
+    if (may(AWARDING_ROLES)) parts.push(...this.#awardForm());
+    const quick = [];
+    if (may(REDEEMING_ROLES)) quick.push(this.#redeemForm());
+    if (may(DEDUCTING_ROLES)) quick.push(this.#deductForm(roles.has("ADMIN")));
+    if (may(EXTENDING_ROLES)) quick.push(this.#extendForm(summary));
+    if (may(RECOVERING_ROLES)) quick.push(this.#recoverForm(summary));
+    if (quick.length) parts.push(element("h3", {}, "Quick actions"), ...quick);
+    if (may(VIEWING_ROLES)) parts.push(this.#historyButton());
+    return parts;
+  }
+
+  #awardForm() {
     const amount = element("input", { name: "amount", type: "number", min: "1", step: "1", required: "" });
-    const reason = element("input", { name: "reason", type: "text", required: "", maxlength: "500" });
-    const outcome = element("p", { "aria-live": "polite", "data-testid": "award-outcome" });
+    const reason = element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
     const form = element(
       "form",
       { "aria-labelledby": "award-title" },
       element("label", {}, "Points to add", amount),
       element("label", {}, "Reason", reason),
       element("button", { type: "submit" }, "Add Bonus Points"),
-      outcome,
+      outcomeOf("award"),
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      this.#award(form, Number(amount.value), reason.value.trim(), outcome);
+      const points = Number(amount.value);
+      this.#submit(form, "award", "/api/crm/points/award", { customerId: this.customerId, amount: points, reason: reason.value.trim() }, {
+        working: "Adding points…",
+        done: () => `Added ${POINTS.format(points)} points.`,
+      });
     });
     return [element("h3", { id: "award-title" }, "Add Bonus Points"), form];
   }
 
-  async #award(form, amount, reason, outcome) {
-    const body = { customerId: this.customerId, amount, reason };
-    const signature = JSON.stringify(body);
-    // A retry of the same submission (after a network failure) keeps its key, so the API
-    // cannot count it twice; any other submission gets a new one.
-    if (this.#pendingAward?.signature !== signature) {
-      this.#pendingAward = { signature, key: crypto.randomUUID() };
+  /** A quick action: a disclosure (keyboard: Enter or Space on its summary) holding a form. */
+  #quickAction(kind, title, ...controls) {
+    const form = element("form", { "aria-label": title }, ...controls, outcomeOf(kind));
+    const details = element("details", { "data-action": kind }, element("summary", {}, title), form);
+    if (this.#openActions.has(kind)) details.open = true;
+    details.addEventListener("toggle", () => {
+      if (details.open) this.#openActions.add(kind);
+      else this.#openActions.delete(kind);
+    });
+    return { details, form };
+  }
+
+  #redeemForm() {
+    const amount = element("input", { name: "amount", type: "number", min: "1", step: "1", required: "" });
+    const reason = element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
+    const { details, form } = this.#quickAction(
+      "redeem",
+      "Process Manual Redemption",
+      element("label", {}, "Points to redeem", amount),
+      element("label", {}, "Reason for the redemption", reason),
+      element("button", { type: "submit" }, "Redeem"),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const points = Number(amount.value);
+      this.#submit(form, "redeem", "/api/crm/points/redeem", { customerId: this.customerId, amount: points, reason: reason.value.trim() }, {
+        working: "Redeeming points…",
+        done: () => `Redeemed ${POINTS.format(points)} points.`,
+      });
+    });
+    return details;
+  }
+
+  #deductForm(isAdmin) {
+    const amount = element("input", { name: "amount", type: "number", min: "1", step: "1", required: "" });
+    const reason = element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
+    const approval = element("input", { name: "requireApproval", type: "checkbox" });
+    const negative = element("input", { name: "allowNegative", type: "checkbox" });
+    const controls = [
+      element("label", {}, "Points to deduct", amount),
+      element("label", {}, "Reason for the deduction", reason),
+      element("label", { class: "check" }, approval, "Ask another manager or an admin to approve it"),
+      element("p", { class: "hint" }, "A deduction over your own limit needs approval."),
+    ];
+    if (isAdmin) controls.push(element("label", { class: "check" }, negative, "Allow the balance to go below zero"));
+    const { details, form } = this.#quickAction("deduct", "Deduct points", ...controls, element("button", { type: "submit" }, "Deduct"));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const points = Number(amount.value);
+      const body = { customerId: this.customerId, amount: points, reason: reason.value.trim() };
+      if (approval.checked) body.requireApproval = true;
+      if (isAdmin && negative.checked) body.allowNegative = true;
+      this.#submit(form, "deduct", "/api/crm/points/deduct", body, {
+        working: "Deducting points…",
+        done: (answer) =>
+          answer.status === 202
+            ? `Deduction of ${POINTS.format(points)} points is waiting for approval.`
+            : `Deducted ${POINTS.format(points)} points.`,
+      });
+    });
+    return details;
+  }
+
+  #extendForm(summary) {
+    // Lots are named by the credits that made them; the schedule only sums them by day.
+    const lots = summary.recentTransactions.filter((entry) => entry.pointBatchId && entry.points > 0);
+    // Labelled by `for`: a label around a select would take the chosen option into its name.
+    const lot = element("select", { name: "pointBatchId", id: "lot-choice", required: "" }, element("option", { value: "" }, "Choose a lot"));
+    for (const entry of lots) {
+      const expires = entry.expiresAt ? `, expiring ${dayOf(entry.expiresAt)}` : "";
+      lot.append(
+        element(
+          "option",
+          { value: entry.pointBatchId },
+          `${POINTS.format(entry.points)} points, ${entry.type} of ${dayOf(entry.createdAt)}${expires}`,
+        ),
+      );
     }
-    const button = form.querySelector("button");
+    const date = element("input", { name: "newExpiryDate", type: "date", required: "", min: tomorrow() });
+    const reason = element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
+    const { details, form } = this.#quickAction(
+      "extend",
+      "Extend Expiration",
+      element("div", { class: "field" }, element("label", { for: "lot-choice" }, "Lot"), lot),
+      element("label", {}, "New expiry date", date),
+      element("label", {}, "Reason for the extension", reason),
+      element("button", { type: "submit" }, "Extend"),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const body = { pointBatchId: lot.value, newExpiryDate: date.value, reason: reason.value.trim() };
+      this.#submit(form, "extend", "/api/crm/points/extend-expiry", body, {
+        working: "Extending the lot…",
+        done: () => `The lot now expires on ${DAY.format(new Date(`${body.newExpiryDate}T00:00:00Z`))}.`,
+      });
+    });
+    return details;
+  }
+
+  #recoverForm(summary) {
+    const expired = element("select", { name: "transactionId", id: "expired-choice", required: "" }, element("option", { value: "" }, "Choose an expiry"));
+    const seen = new Set();
+    const offer = (entries) => {
+      for (const entry of entries) {
+        if (entry.type !== "EXPIRE" || seen.has(entry.transactionId)) continue;
+        seen.add(entry.transactionId);
+        expired.append(
+          element("option", { value: entry.transactionId }, `${POINTS.format(-entry.points)} points expired ${dayOf(entry.createdAt)}`),
+        );
+      }
+    };
+    offer(summary.recentTransactions);
+    const date = element("input", { name: "newExpiryDate", type: "date", required: "", min: tomorrow() });
+    const reason = element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
+    const { details, form } = this.#quickAction(
+      "recover",
+      "Recover expired points",
+      element("div", { class: "field" }, element("label", { for: "expired-choice" }, "Expired points"), expired),
+      element("label", {}, "New expiry date for the recovered points", date),
+      element("label", {}, "Reason for the recovery", reason),
+      element("button", { type: "submit" }, "Recover"),
+    );
+    // The recent transactions may not reach back to an expiry: the history's EXPIRE entries
+    // are read when the form is first opened.
+    let looked = false;
+    const lookUp = async () => {
+      if (!details.open || looked) return;
+      looked = true;
+      const query = new URLSearchParams({ customerId: this.customerId, type: "EXPIRE", limit: "50" });
+      try {
+        const answer = await this.#call("GET", `/api/crm/points/transactions?${query}`);
+        if (answer.ok) offer(answer.body.transactions);
+      } catch {
+        looked = false;
+      }
+    };
+    details.addEventListener("toggle", lookUp);
+    queueMicrotask(lookUp);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const body = { transactionId: expired.value, newExpiryDate: date.value, reason: reason.value.trim() };
+      this.#submit(form, "recover", "/api/crm/points/recover-expired", body, {
+        working: "Recovering points…",
+        done: (answer) => {
+          const recovered = answer.body?.transactions?.find((entry) => entry.type === "RECOVER");
+          return recovered ? `Recovered ${POINTS.format(recovered.points)} points.` : "Recovered the points.";
+        },
+      });
+    });
+    return details;
+  }
+
+  #historyButton() {
+    const button = element(
+      "button",
+      { type: "button", "aria-expanded": String(this.#historyOpen), "aria-controls": "history" },
+      "View Transaction History",
+    );
+    button.addEventListener("click", () => {
+      this.#historyOpen = !this.#historyOpen;
+      button.setAttribute("aria-expanded", String(this.#historyOpen));
+      this.#placeHistory();
+      if (this.#historyOpen) this.#history.focus();
+    });
+    return element("p", {}, button);
+  }
+
+  /** The history below the widget's figures, kept (with its page and filters) across redraws. */
+  #placeHistory() {
+    if (!this.#history) {
+      this.#history = element("points-history", { id: "history", tabindex: "-1" });
+      this.#history.getToken = () => this.#currentToken();
+    }
+    if (this.#history.getAttribute("api-base") !== (this.getAttribute("api-base") || "")) {
+      this.#history.setAttribute("api-base", this.getAttribute("api-base") || "");
+    }
+    if (this.#history.getAttribute("customer-id") !== this.customerId) {
+      this.#history.setAttribute("customer-id", this.customerId);
+    }
+    if (this.#historyOpen && this.#loaded) {
+      if (this.#history.parentNode !== this.shadowRoot) this.shadowRoot.append(this.#history);
+    } else {
+      this.#history.remove();
+    }
+  }
+
+  /**
+   * Send one write. A retry of the same values after a network failure keeps its
+   * Idempotency-Key, so the API cannot count it twice (§2.9); other values get a new key.
+   */
+  async #submit(form, kind, path, body, text) {
+    const signature = JSON.stringify(body);
+    if (this.#pending.get(kind)?.signature !== signature) {
+      this.#pending.set(kind, { signature, key: crypto.randomUUID() });
+    }
+    const button = form.querySelector('button[type="submit"]');
+    const outcome = form.querySelector(`[data-testid="${kind}-outcome"]`);
     button.disabled = true;
     outcome.className = "";
-    outcome.textContent = "Adding points…";
+    outcome.removeAttribute("role");
+    outcome.textContent = text.working;
     let answer;
     try {
-      answer = await this.#call("POST", "/api/crm/points/award", body, {
-        "Idempotency-Key": this.#pendingAward.key,
-      });
+      answer = await this.#call("POST", path, body, { "Idempotency-Key": this.#pending.get(kind).key });
     } catch {
       button.disabled = false;
       outcome.className = "error";
@@ -264,7 +490,7 @@ export class PointsWidget extends HTMLElement {
       outcome.textContent = "The API could not be reached; try again.";
       return;
     }
-    this.#pendingAward = null;
+    this.#pending.delete(kind);
     button.disabled = false;
     if (!answer.ok) {
       outcome.className = "error";
@@ -274,12 +500,27 @@ export class PointsWidget extends HTMLElement {
     }
     this.dispatchEvent(new CustomEvent("points-changed", { detail: answer.body, bubbles: true, composed: true }));
     await this.refresh();
-    const done = this.shadowRoot.querySelector('[data-testid="award-outcome"]');
+    if (this.#history?.isConnected) await this.#history.refresh();
+    const done = this.shadowRoot.querySelector(`[data-testid="${kind}-outcome"]`);
     if (done) {
       done.className = "done";
-      done.textContent = `Added ${POINTS.format(amount)} points.`;
+      done.textContent = text.done(answer);
     }
   }
+}
+
+function outcomeOf(kind) {
+  return element("p", { "aria-live": "polite", "data-testid": `${kind}-outcome` });
+}
+
+/** The day of a moment in Africa/Johannesburg, in en-ZA's long form. */
+function dayOf(moment) {
+  return LOCAL_DAY.format(new Date(moment));
+}
+
+/** Tomorrow in Africa/Johannesburg as YYYY-MM-DD: the earliest new expiry the API takes. */
+function tomorrow() {
+  return ISO_DAY.format(new Date(Date.now() + 24 * 60 * 60 * 1000));
 }
 
 function errorText(answer) {

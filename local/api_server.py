@@ -34,7 +34,8 @@ Not API Gateway at all: `/docs` (Swagger UI, from the npm package `swagger-ui-di
 `/openapi.json` (docs/openapi.json, read at each request), both without a token; and, when
 the local stack gives them, its own endpoints under `/local/` (local/control.py,
 docs/local.md) and, with them, the CRM console: `/` and `/console/*`, the static files of
-console/ (docs/console.md). The deployed API has none of these.
+console/ (docs/console.md), and `/vendor/chart.js/*` (the npm package `chart.js`'s dist/,
+for the console's dashboard). The deployed API has none of these.
 """
 
 import base64
@@ -78,6 +79,8 @@ HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 SWAGGER_UI = ROOT / "node_modules" / "swagger-ui-dist"
 CONSOLE = ROOT / "console"
+# Chart.js for the console's dashboard, from npm (package.json), served as /vendor/chart.js/.
+CHART_JS = ROOT / "node_modules" / "chart.js" / "dist"
 OPENAPI = ROOT / "docs" / "openapi.json"
 
 # What API Gateway puts in every event; locally these are stand-ins.
@@ -623,6 +626,10 @@ class ApiServer:
                 return self._console_file(
                     request, request.path.removeprefix("/console/"), request_id
                 )
+            if request.path.startswith("/vendor/chart.js/"):
+                return self._chart_js_file(
+                    request, request.path.removeprefix("/vendor/chart.js/"), request_id
+                )
         if request.method in ("GET", "HEAD"):
             if request.path == "/openapi.json":
                 return self._openapi_document(request_id)
@@ -699,6 +706,21 @@ class ApiServer:
         # The files change as the console is worked on; a reload must show the new ones.
         response.headers["Cache-Control"] = "no-cache"
         return response
+
+    def _chart_js_file(self, request: Request, name: str, request_id: str) -> Response:
+        if not CHART_JS.is_dir():
+            return error_response(
+                404,
+                "NOT_FOUND",
+                "Chart.js is not installed: run `npm ci` (make does), for chart.js",
+                request_id,
+            )
+        try:
+            return send_from_directory(CHART_JS, name, request.environ)
+        except NotFound:
+            return error_response(
+                404, "NOT_FOUND", f"No such file: /vendor/chart.js/{name}", request_id
+            )
 
 
 def _shown(path: Path) -> str:

@@ -4,9 +4,12 @@ from datetime import timedelta
 
 import pytest
 
+from crm_points.analytics_store import AnalyticsStore
 from crm_points.errors import Conflict, IdempotencyKeyReused, InsufficientPoints, NotFound
 from crm_points.models import TransactionType
 from tests.conftest import START, RequestCounter, request
+
+DAY = timedelta(days=1)
 
 
 def test_award_creates_the_account_and_a_lot(service, customer_id):
@@ -247,3 +250,24 @@ def test_a_redemption_across_150_lots_is_one_transaction(service, customer_id, r
     assert len(result.transactions[0].allocations) == 150
     account = service.account(customer_id)
     assert (account.current_balance, len(account.lots)) == (1, 1)
+
+
+def test_a_transaction_is_found_by_id_among_the_items_that_name_it(service, customer_id, store):
+    """The analytics marker, an approval and a bulk row may carry the id too; the entry is
+    the one in the customer's ledger."""
+    service.award(
+        request(), customer_id=customer_id, amount=100, reason="Due", expiry_date=START + DAY
+    )
+    expired = service.expire(customer_id=customer_id, now=START + 2 * DAY, request_id="run")
+    assert expired is not None
+    expire_id = expired.transactions[0].transaction_id
+    AnalyticsStore(store.client, store.table).count(expired.transactions[0])
+    store.client.put_item(
+        TableName=store.table,
+        Item={
+            "PK": {"S": f"APPROVAL#{expire_id}"},
+            "SK": {"S": "APPROVAL"},
+            "transactionId": {"S": expire_id},
+        },
+    )
+    assert store.locate_transaction(expire_id) == (customer_id, "EXPIRE")

@@ -125,7 +125,6 @@ class AnalyticsStore:
             "PK": marker_pk(entry.transaction_id),
             "SK": MARKER_SK,
             "entity": "ANALYTICS_COUNTED",
-            "transactionId": entry.transaction_id,
             "customerId": entry.customer_id,
             "month": effect.month,
             "countedAt": int(counted_at),

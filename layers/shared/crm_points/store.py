@@ -428,9 +428,14 @@ class LedgerStore:
             IndexName="TransactionIdIndex",
             KeyConditionExpression="transactionId = :id",
             ExpressionAttributeValues=to_item({":id": transaction_id}),
-            Limit=1,
         )
-        items = [from_item(item) for item in response.get("Items", [])]
+        # Other items name an entry by this attribute too (the approval that made a DEDUCT, a
+        # bulk award's row result): the entry is the one in a customer's ledger.
+        items = [
+            from_item(item)
+            for item in response.get("Items", [])
+            if item["SK"]["S"].startswith(ENTRY_PREFIX)
+        ]
         return (items[0]["customerId"], items[0]["type"]) if items else None
 
     def locate_lot(self, point_batch_id: str) -> str | None:
