@@ -168,3 +168,14 @@ def test_the_local_sign_in_refuses_an_unknown_role_and_signs_a_known_one(
     finally:
         connection.close()
     assert verify_token(f"Bearer {token}", signing_secret())["cognito:groups"] == ["ADMIN"]
+
+
+def test_the_widget_embedded_in_another_page_shows_the_customers_points(
+    page: Page, console_stack: Console, console: ConsoleWatch
+) -> None:
+    """console/embed-example.html: a host page with the element and a token function."""
+    customer_id = console_stack.customer_ids[2]
+    summary = api(console_stack, f"/api/crm/customers/{customer_id}/points")
+    page.goto(f"{console_stack.url}/console/embed-example.html?customer={customer_id}")
+    expect(page.locator("points-widget h2")).to_have_text(f"Points of {customer_id}")
+    shows_summary(page, summary)
