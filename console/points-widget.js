@@ -7,6 +7,7 @@
 // Events: `points-changed` (detail: the API's answer to a write), `unauthorized` (a 401:
 // the host should sign in again).
 
+import { ApiElement, errorText } from "./api-element.js";
 import "./transaction-history.js";
 
 const RAND = new Intl.NumberFormat("en-ZA", { style: "currency", currency: "ZAR" });
@@ -73,10 +74,9 @@ function element(tag, attributes = {}, ...children) {
   return node;
 }
 
-export class PointsWidget extends HTMLElement {
+export class PointsWidget extends ApiElement {
   static observedAttributes = ["customer-id", "api-base"];
 
-  #token = "";
   #pending = new Map(); // action -> {signature, key}: a submission whose outcome is not known yet
   #openActions = new Set(); // the quick actions left open, kept open across redraws
   #history = null;
@@ -84,30 +84,6 @@ export class PointsWidget extends HTMLElement {
   #loaded = null;
   #generation = 0;
 
-  /** A token for the API, or a function giving one (sync or async). */
-  getToken = null;
-
-  constructor() {
-    super();
-    this.attachShadow({ mode: "open" });
-  }
-
-  get token() {
-    return this.#token;
-  }
-
-  set token(value) {
-    this.#token = value || "";
-    if (this.isConnected) this.refresh();
-  }
-
-  get customerId() {
-    return this.getAttribute("customer-id") || "";
-  }
-
-  get apiBase() {
-    return (this.getAttribute("api-base") || "").replace(/\/+$/, "");
-  }
 
   connectedCallback() {
     this.refresh();
@@ -117,13 +93,8 @@ export class PointsWidget extends HTMLElement {
     if (previous !== current && this.isConnected) this.refresh();
   }
 
-  async #currentToken() {
-    if (typeof this.getToken === "function") return (await this.getToken()) || "";
-    return this.#token;
-  }
-
   async #call(method, path, body, headers = {}) {
-    const token = await this.#currentToken();
+    const token = await this.currentToken();
     const response = await fetch(`${this.apiBase}${path}`, {
       method,
       headers: {
@@ -450,7 +421,7 @@ export class PointsWidget extends HTMLElement {
   #placeHistory() {
     if (!this.#history) {
       this.#history = element("points-history", { id: "history", tabindex: "-1" });
-      this.#history.getToken = () => this.#currentToken();
+      this.#history.getToken = () => this.currentToken();
     }
     if (this.#history.getAttribute("api-base") !== (this.getAttribute("api-base") || "")) {
       this.#history.setAttribute("api-base", this.getAttribute("api-base") || "");
@@ -523,11 +494,5 @@ function tomorrow() {
   return ISO_DAY.format(new Date(Date.now() + 24 * 60 * 60 * 1000));
 }
 
-function errorText(answer) {
-  const error = answer.body?.error;
-  if (error?.message) return error.message;
-  if (answer.status) return `The API answered ${answer.status}.`;
-  return "The API could not be reached.";
-}
 
 if (!customElements.get("points-widget")) customElements.define("points-widget", PointsWidget);

@@ -4,6 +4,7 @@
 // The token is given as to <points-widget>: the `token` property, or `getToken`, a function
 // returning one (or a promise of one). Event: `unauthorized` (a 401).
 
+import { ApiElement, errorText } from "./api-element.js";
 const POINTS = new Intl.NumberFormat("en-ZA", { maximumFractionDigits: 0 });
 const SIGNED = new Intl.NumberFormat("en-ZA", { maximumFractionDigits: 0, signDisplay: "exceptZero" });
 // Entries are moments; the business keeps its books in Africa/Johannesburg.
@@ -38,47 +39,16 @@ function element(tag, attributes = {}, ...children) {
   return node;
 }
 
-function errorText(answer) {
-  const error = answer.body?.error;
-  if (error?.message) return error.message;
-  if (answer.status) return `The API answered ${answer.status}.`;
-  return "The API could not be reached.";
-}
 
-export class PointsHistory extends HTMLElement {
+export class PointsHistory extends ApiElement {
   static observedAttributes = ["customer-id", "api-base", "page-size"];
 
-  #token = "";
   #cursors = [null]; // the cursor of each page read so far; the last is the page shown
   #nextCursor = null;
   #filters = { type: "", dateFrom: "", dateTo: "" };
   #generation = 0;
   #parts = null;
 
-  /** A function giving a token for the API (sync or async); else the `token` property. */
-  getToken = null;
-
-  constructor() {
-    super();
-    this.attachShadow({ mode: "open" });
-  }
-
-  get token() {
-    return this.#token;
-  }
-
-  set token(value) {
-    this.#token = value || "";
-    if (this.isConnected) this.refresh();
-  }
-
-  get customerId() {
-    return this.getAttribute("customer-id") || "";
-  }
-
-  get apiBase() {
-    return (this.getAttribute("api-base") || "").replace(/\/+$/, "");
-  }
 
   get pageSize() {
     const size = Number.parseInt(this.getAttribute("page-size") || "", 10);
@@ -176,11 +146,6 @@ export class PointsHistory extends HTMLElement {
     this.#parts = { filters, status, table, body, newer, older };
   }
 
-  async #currentToken() {
-    if (typeof this.getToken === "function") return (await this.getToken()) || "";
-    return this.#token;
-  }
-
   #path(cursor) {
     const { type, dateFrom, dateTo } = this.#filters;
     const query = new URLSearchParams({ limit: String(this.pageSize) });
@@ -211,7 +176,7 @@ export class PointsHistory extends HTMLElement {
     newer.disabled = older.disabled = true;
     let answer;
     try {
-      const token = await this.#currentToken();
+      const token = await this.currentToken();
       const response = await fetch(`${this.apiBase}${this.#path(this.#cursors.at(-1))}`, {
         headers: { Accept: "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
       });

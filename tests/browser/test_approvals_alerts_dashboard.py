@@ -8,9 +8,8 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
 
-from local.token import make_token
 from tests.browser.conftest import Console, ConsoleWatch
-from tests.browser.test_console import api, find, grouped, plain, sign_in
+from tests.browser.test_console import api, call, find, grouped, plain, sign_in
 
 REFUSED = r"Failed to load resource: .* status of 403"
 
@@ -19,16 +18,7 @@ def call_as(
     console: Console, method: str, path: str, role: str, user: str, body: Any = None
 ) -> tuple[int, Any]:
     """The API's status and JSON answer to `user` in `role` (a write gets a new key)."""
-    headers = {"Authorization": f"Bearer {make_token(role, user)}"}
-    if body is not None:
-        headers |= {"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
-    connection = http.client.HTTPConnection(urlsplit(console.url).netloc, timeout=60)
-    try:
-        connection.request(method, path, json.dumps(body) if body is not None else None, headers)
-        response = connection.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        connection.close()
+    return call(console, method, path, role, body, user=user)
 
 
 def drain(console: Console) -> None:

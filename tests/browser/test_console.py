@@ -34,12 +34,19 @@ def rand(value: float) -> str:
     return f"R {grouped(int(whole))},{fraction}"
 
 
-def call(console: Console, method: str, path: str, role: str, body: Any = None) -> tuple[int, Any]:
-    """The API's status and JSON answer, asked as `role` (a write gets a new key)."""
-    headers = {"Authorization": f"Bearer {make_token(role, 'browser-test')}"}
+def call(
+    console: Console,
+    method: str,
+    path: str,
+    role: str,
+    body: Any = None,
+    user: str = "browser-test",
+) -> tuple[int, Any]:
+    """The API's status and JSON answer, asked by `user` in `role` (a write gets a new key)."""
+    headers = {"Authorization": f"Bearer {make_token(role, user)}"}
     if body is not None:
         headers |= {"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
-    connection = http.client.HTTPConnection(urlsplit(console.url).netloc, timeout=30)
+    connection = http.client.HTTPConnection(urlsplit(console.url).netloc, timeout=60)
     try:
         connection.request(method, path, json.dumps(body) if body is not None else None, headers)
         response = connection.getresponse()
