@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: deps java chromium test lint typecheck template pytest run build openapi bench balance history clean
+.PHONY: deps java chromium test lint typecheck template pytest run build console-deploy openapi bench balance history clean
 
 deps: $(BIN)/.installed node_modules/.installed java chromium
 
@@ -62,6 +62,11 @@ run: deps
 
 build: deps
 	PATH="$$(scripts/python313-dir):$$PATH" $(BIN)/sam build --template template.yaml
+
+# After `sam deploy`: upload the CRM console to the stack's bucket (deploy/console.py).
+STACK ?= crm-points-dev
+console-deploy: $(BIN)/.installed node_modules/.installed
+	$(BIN)/python -m deploy.console --stack $(STACK) --region $(REGION)
 
 # Regenerate docs/openapi.json and docs/events/ from the code (a test fails when stale).
 openapi: deps

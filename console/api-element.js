@@ -45,3 +45,13 @@ export function errorText(answer) {
   if (answer.status) return `The API answered ${answer.status}.`;
   return "The API could not be reached.";
 }
+
+/** The claims of a JWT, unverified: only to decide what to offer; the API decides. */
+export function claimsOf(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload.padEnd(payload.length + ((4 - (payload.length % 4)) % 4), "=")));
+  } catch {
+    return {};
+  }
+}

@@ -1,40 +1,40 @@
-// The local CRM console: sign in by picking a user and a role (a token from the local
-// stack's POST /local/token), find a customer by id or e-mail, show their points widget.
+// The CRM console: sign in (as /config.json says: locally by picking a user and a role, or
+// with the user pool's hosted sign-in in AWS), find a customer by id or e-mail, show their
+// points widget; the staff sections by role (sections.js).
 import "./points-widget.js";
 import { hideSections, showSections } from "./sections.js";
+import { accessToken, apiOriginOf, apiUrl, clearSession, configureApi, currentSession, saveSession } from "./session.js";
+import { CognitoSignIn, SignInError, signInLocally } from "./sign-in.js";
 
-const SESSION_KEY = "crm-points-console-session";
 const CUSTOMER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 const $ = (id) => document.getElementById(id);
 const widget = $("widget");
-
-function session() {
-  try {
-    return JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
-  } catch {
-    return null;
-  }
-}
+let cognito = null; // the hosted sign-in, when config.json names one
 
 function show(element, text) {
   if (text !== undefined) element.textContent = text;
   element.hidden = false;
 }
 
+function signInForm() {
+  return cognito ? $("sign-in-cognito") : $("sign-in");
+}
+
 function signedIn(current) {
-  $("sign-in").hidden = true;
+  signInForm().hidden = true;
   $("signed-in-user").textContent = current.userId;
   $("signed-in-role").textContent = current.role;
   $("signed-in").hidden = false;
   $("customers").hidden = false;
-  widget.getToken = () => session()?.token || "";
+  widget.setAttribute("api-base", apiOriginOf());
+  widget.getToken = accessToken;
   showSections(current.role);
   $("find").elements.query.focus();
 }
 
 function signOut() {
-  sessionStorage.removeItem(SESSION_KEY);
+  clearSession();
   hideSections();
   widget.hidden = true;
   widget.removeAttribute("customer-id");
@@ -42,26 +42,27 @@ function signOut() {
   $("customers").hidden = true;
   $("matches").hidden = true;
   $("customer-name").hidden = true;
-  $("sign-in").hidden = false;
-  $("sign-in").elements.userId.focus();
+  signInForm().hidden = false;
+  signInForm().querySelector("input, button").focus();
+}
+
+/** Signed out by the user: with Cognito, its hosted sign-in forgets the user too. */
+function signOutByUser() {
+  signOut();
+  if (cognito) location.assign(cognito.signOutUrl());
 }
 
 async function signIn(event) {
   event.preventDefault();
   const form = event.target;
   $("sign-in-error").hidden = true;
-  const response = await fetch("/local/token", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ userId: form.elements.userId.value.trim(), role: form.elements.role.value }),
-  });
-  const body = await response.json();
-  if (!response.ok) {
-    show($("sign-in-error"), body?.error?.message || `Sign-in failed (${response.status})`);
-    return;
+  try {
+    const session = await signInLocally(form.elements.userId.value.trim(), form.elements.role.value);
+    saveSession(session);
+    signedIn(session);
+  } catch (error) {
+    show($("sign-in-error"), error instanceof SignInError ? error.message : "The local stack could not be reached.");
   }
-  sessionStorage.setItem(SESSION_KEY, JSON.stringify(body));
-  signedIn(body);
 }
 
 function choose(customerId, label) {
@@ -91,8 +92,8 @@ async function find(event) {
     choose(query, "");
     return;
   }
-  const response = await fetch(`/api/crm/customers?email=${encodeURIComponent(query)}`, {
-    headers: { Authorization: `Bearer ${session()?.token || ""}`, Accept: "application/json" },
+  const response = await fetch(apiUrl(`/api/crm/customers?email=${encodeURIComponent(query)}`), {
+    headers: { Authorization: `Bearer ${await accessToken()}`, Accept: "application/json" },
   });
   const body = await response.json().catch(() => null);
   if (response.status === 401) {
@@ -128,11 +129,39 @@ async function find(event) {
   list.querySelector("button").focus();
 }
 
-$("sign-in").addEventListener("submit", signIn);
-$("sign-out").addEventListener("click", signOut);
-$("find").addEventListener("submit", find);
-widget.addEventListener("unauthorized", signOut);
-document.addEventListener("session-expired", signOut); // a 401 to a staff section
+/** Read the settings, then resume a session, finish a return from Cognito, or offer sign-in. */
+async function start() {
+  const config = await (await fetch("/config.json", { cache: "no-cache" })).json();
+  if (config.signIn === "cognito") {
+    cognito = new CognitoSignIn(config.cognito);
+    document.title = "CRM Points console";
+  }
+  configureApi(config.apiBase, cognito ? (session) => cognito.renew(session) : null);
+  $("sign-in").hidden = Boolean(cognito);
+  $("sign-in").addEventListener("submit", signIn);
+  $("sign-in-cognito").addEventListener("submit", (event) => {
+    event.preventDefault();
+    cognito.begin();
+  });
+  $("sign-out").addEventListener("click", signOutByUser);
+  $("find").addEventListener("submit", find);
+  widget.addEventListener("unauthorized", signOut);
+  document.addEventListener("session-expired", signOut); // a 401 to a staff section
 
-const current = session();
-if (current?.token && Date.parse(current.expiresAt) > Date.now()) signedIn(current);
+  if (cognito) {
+    try {
+      const returned = await cognito.complete();
+      if (returned) saveSession(returned);
+    } catch (error) {
+      show($("sign-in-cognito-error"), error.message);
+    }
+  }
+  const current = currentSession();
+  const usable = current?.token && (Date.parse(current.expiresAt) > Date.now() || (cognito && current.refreshToken));
+  if (usable) signedIn(current);
+  else signOut();
+}
+
+start().catch(() => {
+  show($("start-error"), "The console could not load its settings (/config.json); reload the page.");
+});

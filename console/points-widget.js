@@ -7,7 +7,7 @@
 // Events: `points-changed` (detail: the API's answer to a write), `unauthorized` (a 401:
 // the host should sign in again).
 
-import { ApiElement, errorText } from "./api-element.js";
+import { ApiElement, claimsOf, errorText } from "./api-element.js";
 import "./transaction-history.js";
 
 const RAND = new Intl.NumberFormat("en-ZA", { style: "currency", currency: "ZAR" });
@@ -18,7 +18,7 @@ const DAY = new Intl.DateTimeFormat("en-ZA", { dateStyle: "long", timeZone: "UTC
 const LOCAL_DAY = new Intl.DateTimeFormat("en-ZA", { dateStyle: "long", timeZone: "Africa/Johannesburg" });
 const ISO_DAY = new Intl.DateTimeFormat("en-CA", { timeZone: "Africa/Johannesburg" }); // YYYY-MM-DD
 // What each role is offered (SPEC §4); the API still decides.
-const VIEWING_ROLES = new Set(["SUPPORT_AGENT", "MANAGER", "ADMIN"]);
+const VIEWING_ROLES = new Set(["SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM"]);
 const AWARDING_ROLES = new Set(["SUPPORT_AGENT", "MANAGER", "ADMIN"]);
 const REDEEMING_ROLES = new Set(["MANAGER", "ADMIN"]);
 const DEDUCTING_ROLES = new Set(["MANAGER", "ADMIN"]);
@@ -51,16 +51,6 @@ const STYLE = `
   .done { color: #1f6f3f; }
   [hidden] { display: none !important; }
 `;
-
-/** The claims of a JWT, unverified: only to decide what to offer; the API decides. */
-function claimsOf(token) {
-  try {
-    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(payload.padEnd(payload.length + ((4 - (payload.length % 4)) % 4), "=")));
-  } catch {
-    return {};
-  }
-}
 
 function rolesOf(token) {
   const groups = claimsOf(token)["cognito:groups"];

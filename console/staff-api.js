@@ -1,8 +1,7 @@
 // What the console's staff sections (approvals, alerts, dashboard) share: calls to the CRM
 // API with the signed-in session's token, en-ZA formats, and one submission's
 // Idempotency-Key kept across a retry of the same values.
-
-const SESSION_KEY = "crm-points-console-session";
+import { accessToken, apiUrl } from "./session.js";
 
 export const POINTS = new Intl.NumberFormat("en-ZA", { maximumFractionDigits: 0 });
 export const PERCENT = new Intl.NumberFormat("en-ZA", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
@@ -16,23 +15,15 @@ export const MOMENT = new Intl.DateTimeFormat("en-ZA", {
 /** The roles that see the approvals, alerts and dashboard sections (SPEC §4). */
 export const STAFF_ROLES = new Set(["MANAGER", "ADMIN"]);
 
-export function sessionToken() {
-  try {
-    return JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null")?.token || "";
-  } catch {
-    return "";
-  }
-}
-
 /**
  * The API's answer to `method path` as {ok, status, body}; a network failure throws.
  * A 401 (the token ran out) tells the page, which signs out.
  */
 export async function callApi(method, path, { body, idempotencyKey } = {}) {
-  const headers = { Authorization: `Bearer ${sessionToken()}`, Accept: "application/json" };
+  const headers = { Authorization: `Bearer ${await accessToken()}`, Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
-  const response = await fetch(path, {
+  const response = await fetch(apiUrl(path), {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),

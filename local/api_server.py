@@ -20,6 +20,8 @@ Like the deployed API:
   says `{"message": "Not Found"}`); a function that raises answers 500 without a stack trace
   (the trace goes to stderr).
 - Each response carries an `apigw-requestid` header, the event's `requestContext.requestId`.
+- CORS as the template's `CorsConfiguration` says, for loopback origins and
+  `LOCAL_CORS_ORIGINS` (local/cors.py): preflights answered by the server itself.
 
 Unlike it: one process runs all the functions (local/functions.py's runner, shared with the
 local stack's event sources), sharing one copy of the shared layer and of its module state.
@@ -34,8 +36,9 @@ Not API Gateway at all: `/docs` (Swagger UI, from the npm package `swagger-ui-di
 `/openapi.json` (docs/openapi.json, read at each request), both without a token; and, when
 the local stack gives them, its own endpoints under `/local/` (local/control.py,
 docs/local.md) and, with them, the CRM console: `/` and `/console/*`, the static files of
-console/ (docs/console.md), and `/vendor/chart.js/*` (the npm package `chart.js`'s dist/,
-for the console's dashboard). The deployed API has none of these.
+console/ (docs/console.md), `/config.json` (its settings: local sign-in), and
+`/vendor/chart.js/*` (the npm package `chart.js`'s dist/, for the console's dashboard). The
+deployed API has none of these: CloudFront serves the console (`make console-deploy`).
 """
 
 import base64
@@ -62,6 +65,7 @@ from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Request, Response
 
 import local.paths  # noqa: F401  (puts crm_points on the path, as the layer does in AWS)
+from local.cors import CorsRules
 from local.dynamodb_local import LOCAL_ACCESS_KEY, REGION, ROOT
 from local.functions import Function as Function  # re-exported: the server's own names
 from local.functions import FunctionHost, discover_functions
@@ -82,6 +86,7 @@ CONSOLE = ROOT / "console"
 # Chart.js for the console's dashboard, from npm (package.json), served as /vendor/chart.js/.
 CHART_JS = ROOT / "node_modules" / "chart.js" / "dist"
 OPENAPI = ROOT / "docs" / "openapi.json"
+LOCAL_CONSOLE_CONFIG = {"signIn": "local", "apiBase": ""}
 
 # What API Gateway puts in every event; locally these are stand-ins.
 ACCOUNT_ID = "123456789012"
@@ -517,7 +522,9 @@ class ApiServer:
         console: Path = CONSOLE,
         log_requests: bool = True,
     ) -> None:
+        template = template if template is not None else load_template()
         self.routes = discover_routes(template, functions=functions)
+        self.cors = CorsRules.from_template(template)
         self.runner = runner if runner is not None else FunctionHost()
         self.runner.environment.update(environment or {})
         self.environment = self.runner.environment  # one dict: changes reach the runner
@@ -613,15 +620,23 @@ class ApiServer:
             traceback.print_exc()
             response = error_response(500, "INTERNAL_ERROR", "Internal Server Error", request_id)
         response.headers["apigw-requestid"] = request_id
+        self.cors.decorate(request, response)
         return response(environ, start_response)
 
     def _respond(self, request: Request, request_id: str) -> Response:
+        preflight = self.cors.preflight(request)
+        if preflight is not None:
+            return preflight
         if request.path.startswith("/local/") and self.local_endpoints is not None:
             return self.local_endpoints.respond(request, request_id)
         if self.local_endpoints is not None and request.method in ("GET", "HEAD"):
             # The console is the local stack's, as `/local/*` is: a bare ApiServer is the API.
             if request.path in ("/", "/index.html"):
                 return self._console_file(request, "index.html", request_id)
+            if request.path == "/config.json":
+                # The console's settings (`make console-deploy` uploads AWS's): sign in with
+                # the local stack's POST /local/token, the API on this same origin.
+                return json_response(200, LOCAL_CONSOLE_CONFIG, {"Cache-Control": "no-cache"})
             if request.path.startswith("/console/"):
                 return self._console_file(
                     request, request.path.removeprefix("/console/"), request_id

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from local.api_server import verify_token
@@ -186,3 +187,95 @@ def test_the_widget_embedded_in_another_page_shows_the_customers_points(
     page.goto(f"{console_stack.url}/console/embed-example.html?customer={customer_id}")
     expect(page.locator("points-widget h2")).to_have_text(f"Points of {customer_id}")
     shows_summary(page, summary)
+
+
+# What the console offers each role (SPEC §4): the quick actions of the widget, the sections.
+OFFERED = {
+    "SUPPORT_AGENT": ({"award"}, False),
+    "MANAGER": ({"award", "redeem", "deduct", "extend"}, True),
+    "ADMIN": ({"award", "redeem", "deduct", "extend", "recover"}, True),
+    "BOOKING_SYSTEM": (set(), False),
+}
+
+
+@pytest.mark.parametrize("role", sorted(OFFERED))
+def test_each_role_signs_in_and_is_offered_only_what_it_may_do(
+    page: Page, console_stack: Console, role: str
+) -> None:
+    actions, staff = OFFERED[role]
+    customer_id = console_stack.customer_ids[0]
+    sign_in(page, console_stack, role, user=f"{role.lower()}-user")
+    find(page, customer_id)
+    shows_summary(page, api(console_stack, f"/api/crm/customers/{customer_id}/points"))
+    award = page.get_by_role("button", name="Add Bonus Points")
+    expect(award).to_have_count(1 if "award" in actions else 0)
+    offered = page.locator("points-widget details[data-action]")
+    expect(offered).to_have_count(len(actions - {"award"}))
+    kinds = {offered.nth(index).get_attribute("data-action") for index in range(offered.count())}
+    assert kinds == actions - {"award"}
+    expect(page.get_by_role("button", name="View Transaction History")).to_be_visible()
+    for section in ("Approvals", "Alerts", "Dashboard"):
+        expect(page.get_by_role("button", name=section)).to_have_count(1 if staff else 0)
+
+
+# The element that has the focus, inside the widget's shadow root if it is there, with the
+# name a screen reader would announce for it (aria-label, its label, or its text).
+_FOCUSED = """() => {
+  let element = document.activeElement;
+  while (element?.shadowRoot?.activeElement) element = element.shadowRoot.activeElement;
+  const labelled = element.getAttribute("aria-labelledby");
+  const name =
+    element.getAttribute("aria-label") ||
+    (labelled && element.getRootNode().getElementById(labelled)?.textContent) ||
+    (element.labels && element.labels[0]?.textContent) ||
+    element.textContent || "";
+  return { tag: element.tagName, name: name.replace(/\\s+/g, " ").trim() };
+}"""
+
+
+def _tab_to(page: Page, name: str, limit: int = 40) -> list[dict[str, str]]:
+    """Press Tab until the focus is on the control named `name`; every stop on the way."""
+    stops = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(_FOCUSED)
+        stops.append(focused)
+        if focused["name"].startswith(name):
+            return stops
+    raise AssertionError(f"{name!r} is not reachable with Tab; the stops: {stops}")
+
+
+def test_the_console_works_from_the_keyboard_alone_and_every_stop_has_a_name(
+    page: Page, console_stack: Console
+) -> None:
+    customer_id = console_stack.customer_ids[1]
+    before = api(console_stack, f"/api/crm/customers/{customer_id}/points")
+    page.goto(console_stack.url + "/")
+    expect(page.get_by_label("User name")).to_be_focused()  # the page starts at sign-in
+    page.keyboard.press("Control+A")
+    page.keyboard.type("keyboard-user")
+    stops = _tab_to(page, "Role")
+    page.keyboard.press("Home")  # the first role, Support agent; then down to Manager
+    page.keyboard.press("ArrowDown")
+    stops += _tab_to(page, "Sign in")
+    page.keyboard.press("Enter")
+    expect(page.locator("#signed-in")).to_contain_text("keyboard-user (MANAGER)")
+
+    expect(page.get_by_label("Customer id or e-mail")).to_be_focused()
+    page.keyboard.type(customer_id)
+    page.keyboard.press("Enter")
+    shows_summary(page, before)
+    stops += _tab_to(page, "Points to add")
+    page.keyboard.type("75")
+    stops += _tab_to(page, "Reason")
+    page.keyboard.type("Kept from the keyboard")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("award-outcome")).to_have_text("Added 75 points.")
+    after = api(console_stack, f"/api/crm/customers/{customer_id}/points")
+    assert after["currentBalance"] == before["currentBalance"] + 75
+
+    stops += _tab_to(page, "Process Manual Redemption")
+    page.keyboard.press("Enter")  # a disclosure opens from the keyboard
+    expect(page.get_by_label("Points to redeem")).to_be_visible()
+    unnamed = [stop for stop in stops if not stop["name"]]
+    assert unnamed == [], f"controls without a name: {unnamed}"
