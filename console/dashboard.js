@@ -1,7 +1,8 @@
 // The analytics dashboard: GET /api/crm/points/analytics?month= for the last 12 months of
 // Africa/Johannesburg (one request a month) and GET /api/crm/points/config for the alert
 // thresholds; the current month's KPIs in cards, three charts (Chart.js, from npm, served by
-// the local stack at /vendor/chart.js/) and the same figures as a table.
+// the local stack at /vendor/chart.js/) and the same figures as a table. Every figure shown is
+// the API's own: nothing is estimated here.
 import { PERCENT, POINTS, RAND, callApi, element, errorText, say } from "./staff-api.js";
 
 const MONTHS_SHOWN = 12;
@@ -41,8 +42,7 @@ const percent = (value) => (value === null || value === undefined ? "No data" : 
 export async function showDashboard() {
   const status = $("dashboard-status");
   say(status, "Loading the last 12 months…");
-  // One month more than shown: the expired estimate of the first needs the month before.
-  const months = monthsEnding(currentMonth(), MONTHS_SHOWN + 1);
+  const months = monthsEnding(currentMonth(), MONTHS_SHOWN);
   let answers;
   try {
     answers = await Promise.all([
@@ -58,26 +58,11 @@ export async function showDashboard() {
     say(status, errorText(refused), true);
     return;
   }
-  const [config, ...analytics] = answers.map((answer) => answer.body);
-  const rows = analytics.slice(1).map((month, index) => ({
-    ...month,
-    expiredEstimate: expiredEstimate(month, analytics[index]),
-  }));
+  const [config, ...rows] = answers.map((answer) => answer.body);
   status.hidden = true;
   drawCards(rows.at(-1), config);
   drawCharts(rows, config);
   drawTable(rows);
-}
-
-/**
- * Points expired in a month, as the API's figures give them: expirationRate is expired /
- * outstanding at the month's start (the end of the month before), rounded to 0.1 %, so this
- * is an estimate within that rounding; null when the rate is.
- */
-function expiredEstimate(month, before) {
-  const rate = month.customerEngagement.expirationRate;
-  if (rate === null) return null;
-  return Math.round((rate * before.pointsLiability.totalOutstanding) / 100);
 }
 
 function drawCards(latest, config) {
@@ -130,16 +115,21 @@ function drawCharts(rows, config) {
     },
     options: { scales: { y: pointsAxis } },
   });
+  // Two bars a month: the points that came in (earned on bookings under bonuses awarded)
+  // and those that went out (redeemed under expired).
+  const flow = (name) => rows.map((row) => row.pointsFlow[name]);
   chart("chart-flows", {
     type: "bar",
     data: {
       labels,
       datasets: [
-        { label: "Redeemed (points)", data: rows.map((row) => row.pointsLiability.redemptionCost), backgroundColor: "#1f6f3f" },
-        { label: "Expired (points, estimated from the expiration rate)", data: rows.map((row) => row.expiredEstimate), backgroundColor: "#a4161a" },
+        { label: "Earned on bookings (points)", data: flow("earned"), stack: "in", backgroundColor: "#2f6fd6" },
+        { label: "Awarded as bonuses (points)", data: flow("awarded"), stack: "in", backgroundColor: "#8fb3ea" },
+        { label: "Redeemed (points)", data: flow("redeemed"), stack: "out", backgroundColor: "#1f6f3f" },
+        { label: "Expired (points)", data: flow("expired"), stack: "out", backgroundColor: "#a4161a" },
       ],
     },
-    options: { scales: { y: pointsAxis } },
+    options: { scales: { x: { stacked: true }, y: { ...pointsAxis, stacked: true } } },
   });
   const threshold = (value) => rows.map(() => value);
   chart("chart-rates", {
@@ -165,8 +155,7 @@ function drawTable(rows) {
         { "data-month": row.month },
         element("th", { scope: "row" }, monthLabel(row.month)),
         element("td", { class: "number" }, points(row.pointsLiability.totalOutstanding)),
-        element("td", { class: "number" }, points(row.pointsLiability.redemptionCost)),
-        element("td", { class: "number" }, row.expiredEstimate === null ? "No data" : `${row.expiredEstimate ? "≈ " : ""}${POINTS.format(row.expiredEstimate)}`),
+        ...["earned", "awarded", "redeemed", "expired"].map((name) => element("td", { class: "number", "data-flow": name }, points(row.pointsFlow[name]))),
         element("td", { class: "number" }, percent(row.customerEngagement.redemptionRate)),
         element("td", { class: "number" }, percent(row.customerEngagement.expirationRate)),
       ),

@@ -4,9 +4,9 @@ import http.client
 import json
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
 from tests.browser.conftest import Console, ConsoleWatch
 from tests.browser.test_console import api, call, find, grouped, plain, sign_in
@@ -178,6 +178,14 @@ def test_the_dashboard_draws_its_charts_from_the_analytics(
     drain(console_stack)
     config = api(console_stack, "/api/crm/points/config")
     sign_in(page, console_stack, "ADMIN")
+    asked: list[str] = []
+
+    def note_the_month(request: Request) -> None:
+        url = urlsplit(request.url)
+        if url.path == "/api/crm/points/analytics":
+            asked.extend(parse_qs(url.query).get("month", []))
+
+    page.on("request", note_the_month)
     open_section(page, "Dashboard")
     expect(page.locator("#dashboard-status")).to_be_hidden()  # loaded, nothing refused
     page.get_by_text("The figures as a table").click()
@@ -185,6 +193,7 @@ def test_the_dashboard_draws_its_charts_from_the_analytics(
     expect(table.locator("tbody tr")).to_have_count(12)
     months = table.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.month)")
     analytics = [api(console_stack, f"/api/crm/points/analytics?month={m}") for m in months]
+    assert sorted(asked) == months, "one request per month shown, and no other"
 
     liability = page.evaluate(CHART_DATA, "chart-liability")
     assert len(liability["labels"]) == 12
@@ -193,11 +202,40 @@ def test_the_dashboard_draws_its_charts_from_the_analytics(
     assert any(value > 0 for value in outstanding), "the demo data has points outstanding"
 
     flows = page.evaluate(CHART_DATA, "chart-flows")
-    assert flows["datasets"][0]["label"] == "Redeemed (points)"
+    charted = {dataset["label"]: dataset["data"] for dataset in flows["datasets"]}
+    flow_labels = {
+        "earned": "Earned on bookings (points)",
+        "awarded": "Awarded as bonuses (points)",
+        "redeemed": "Redeemed (points)",
+        "expired": "Expired (points)",
+    }
+    assert set(charted) == set(flow_labels.values())
+    for name, label in flow_labels.items():
+        assert charted[label] == [month["pointsFlow"][name] for month in analytics], name
     redeemed = [month["pointsLiability"]["redemptionCost"] for month in analytics]
-    assert flows["datasets"][0]["data"] == redeemed
-    assert any(value > 0 for value in redeemed), "the demo data has redemptions"
-    assert len(flows["datasets"][1]["data"]) == 12
+    assert charted["Redeemed (points)"] == redeemed
+    for name in ("earned", "awarded", "redeemed"):
+        assert any(month["pointsFlow"][name] > 0 for month in analytics), f"no demo {name}"
+    cells = table.locator("tbody td[data-flow]").evaluate_all(
+        "cells => cells.map(c => [c.closest('tr').dataset.month, c.dataset.flow, c.innerText])"
+    )
+    assert [(month, name, plain(text)) for month, name, text in cells] == [
+        (month["month"], name, grouped(month["pointsFlow"][name]))
+        for month in analytics
+        for name in flow_labels
+    ]
+    expect(table.locator("thead th")).to_have_text(
+        [
+            "Month",
+            "Outstanding",
+            "Earned",
+            "Awarded",
+            "Redeemed",
+            "Expired",
+            "Redemption rate",
+            "Expiration rate",
+        ]
+    )
 
     rates = page.evaluate(CHART_DATA, "chart-rates")
     by_label = {dataset["label"]: dataset["data"] for dataset in rates["datasets"]}

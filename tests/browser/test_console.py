@@ -117,6 +117,8 @@ def test_a_manager_adds_bonus_points_and_sees_the_balance_change(
     sign_in(page, console_stack, "MANAGER")
     find(page, customer_id)
     shows_summary(page, before)
+    page.get_by_role("button", name="View Transaction History").click()
+    expect(page.get_by_test_id("history-status")).to_have_attribute("data-state", "loaded")
 
     page.get_by_label("Points to add", exact=True).fill("250")
     page.get_by_label("Reason", exact=True).fill("Apology for a late booking")
@@ -126,7 +128,15 @@ def test_a_manager_adds_bonus_points_and_sees_the_balance_change(
     after = api(console_stack, f"/api/crm/customers/{customer_id}/points")
     assert after["currentBalance"] == before["currentBalance"] + 250
     assert after["lifetimeEarned"] == before["lifetimeEarned"] + 250
-    shows_summary(page, after)
+    shows_summary(page, after)  # the balance and its rand value
+    newest = api(console_stack, f"/api/crm/customers/{customer_id}/points/transactions?limit=1")
+    award = newest["transactions"][0]
+    assert (award["type"], award["points"]) == ("AWARD", 250)
+    row = page.get_by_test_id("history").locator("tbody tr").first
+    expect(row).to_have_attribute("data-transaction-id", award["transactionId"])
+    expect(row.locator("td").nth(1)).to_have_text("AWARD")
+    assert plain(row.locator("td").nth(2).inner_text()) == "+250"
+    assert plain(row.locator("td").nth(4).inner_text()) == grouped(after["currentBalance"])
 
 
 def test_a_support_agent_over_the_award_limit_sees_the_apis_refusal(

@@ -1,6 +1,6 @@
 """Analytics on DynamoDB Local (SPEC §9): real ledger writes counted into the aggregates
-exactly once (again, shuffled, concurrently), and the route answering the month's figures,
-worked out by hand in tests/unit/test_analytics.py, with one request."""
+exactly once (again, shuffled, concurrently), and the route answering the month's figures
+and points flow, worked out by hand in tests/unit/test_analytics.py, with one request."""
 
 import json
 import random
@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 
 from crm_points.analytics import effect_of, month_of
-from crm_points.analytics_store import MAX_ATTEMPTS, TTL_ATTRIBUTE, AnalyticsStore, marker_pk
+from crm_points.analytics_store import (
+    ANALYTICS_PK,
+    MAX_ATTEMPTS,
+    TTL_ATTRIBUTE,
+    AnalyticsStore,
+    marker_pk,
+    month_sk,
+)
 from crm_points.errors import Conflict
 from crm_points.models import LedgerEntry, TransactionType
 from crm_points.service import PointsService
@@ -24,7 +31,7 @@ from local.template import create_table, load_template
 from tests.api import ROOT, LambdaContext, call, handler
 from tests.conftest import request
 from tests.integration.test_faults import error_response
-from tests.unit.test_analytics import APRIL_FIGURES, MARCH_FIGURES, SCENARIO
+from tests.unit.test_analytics import APRIL_FIGURES, MARCH_FIGURES, NO_FLOW, SCENARIO
 
 E = TransactionType
 ROUTE = "/api/crm/points/analytics"
@@ -189,6 +196,47 @@ def test_entries_counted_once_answer_the_hand_computed_figures(
         "redemptionCost": 0,
     }
     assert current.body["customerEngagement"]["activePointsUsers"] == 6
+    assert current.body["pointsFlow"] == NO_FLOW
+
+
+def test_the_flow_is_the_ledgers_own_entries_summed_by_kind(lambda_env, service, analytics):
+    entries = run_scenario(service)
+    for entry in entries:
+        analytics.count(entry)
+    kinds = {"earned": E.EARN, "awarded": E.AWARD, "redeemed": E.REDEEM, "expired": E.EXPIRE}
+    for month in ("2026-03", "2026-04"):
+        mine = [entry for entry in entries if month_of(entry.created_at) == month]
+        assert figures(month)["pointsFlow"] == {
+            name: sum(abs(entry.points) for entry in mine if entry.type is kind)
+            for name, kind in kinds.items()
+        }
+
+
+def test_a_month_counted_before_the_awarded_figure_existed_reads_it_as_0(
+    lambda_env, dynamodb, table_name
+):
+    dynamodb.put_item(
+        TableName=table_name,
+        Item={
+            "PK": {"S": ANALYTICS_PK},
+            "SK": {"S": month_sk("2026-04")},
+            "entity": {"S": "ANALYTICS_MONTH"},
+            "month": {"S": "2026-04"},
+            "liabilityChange": {"N": "900"},
+            "activeUsersChange": {"N": "2"},
+            "pointsRedeemed": {"N": "100"},
+            "pointsExpired": {"N": "0"},
+            "pointsEarned": {"N": "1000"},
+            "bookingsCompleted": {"N": "2"},
+            "pointsInfluencedBookings": {"N": "1"},
+        },
+    )
+    assert figures("2026-04")["pointsFlow"] == {
+        "earned": 1000,
+        "awarded": 0,
+        "redeemed": 100,
+        "expired": 0,
+    }
 
 
 def test_redelivered_and_shuffled_entries_count_once(lambda_env, service, analytics):
@@ -253,6 +301,7 @@ def test_the_route_of_an_empty_table_answers_zeros(lambda_env):
         "monthlyGrowth": None,
         "redemptionCost": 0,
     }
+    assert answer.body["pointsFlow"] == NO_FLOW
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,8 @@ SCENARIO = MARCH + APRIL
 #   redeemed 400 + 300 = 700 (the DEDUCT is a correction, not a redemption); expired 200;
 #   earned by bookings 500 + 300 = 800 over 2 bookings; 1 booking redeemed (b3).
 #   Nothing was outstanding before March: the rates and the growth are null.
+#   Flow: earned 800; awarded 1,000 + 200 + 50 = 1,250; redeemed 700; expired 200 (the
+#   REVERSAL of b2 and the DEDUCT are in none of them).
 MARCH_FIGURES = {
     "month": "2026-03",
     "pointsLiability": {"totalOutstanding": 1050, "monthlyGrowth": None, "redemptionCost": 700},
@@ -104,6 +106,7 @@ MARCH_FIGURES = {
         "averagePointsPerBooking": 400,
         "conversionRate": 50.0,
     },
+    "pointsFlow": {"earned": 800, "awarded": 1250, "redeemed": 700, "expired": 200},
 }
 # April: liability +200 (B: -300 -> 200, only 200 of it positive) - 237 - 50 + 333 + 167
 #   + 100 + 0 + 50 = +563, so 1,613 at the end (A 763, B 200, C 333, D 167, E 100, F 50);
@@ -111,6 +114,8 @@ MARCH_FIGURES = {
 #   redeemed 237: 237 / 1,050 = 22.571 -> 22.6 %; expired 50: 50 / 1,050 = 4.762 -> 4.8 %;
 #   average balance 1,613 / 6 = 268.8 -> 269; bookings b5, b7, b8 earned 767: 255.7 -> 256
 #   per booking; 1 of 3 redeemed points (b6): 33.3 %.
+#   Flow: earned 500 + 167 + 100 = 767; awarded 333; redeemed 237; expired 50 (F's RECOVER
+#   of those 50 is not taken off, nor counted as earned or awarded).
 APRIL_FIGURES = {
     "month": "2026-04",
     "pointsLiability": {"totalOutstanding": 1613, "monthlyGrowth": 53.6, "redemptionCost": 237},
@@ -125,6 +130,7 @@ APRIL_FIGURES = {
         "averagePointsPerBooking": 256,
         "conversionRate": 33.3,
     },
+    "pointsFlow": {"earned": 767, "awarded": 333, "redeemed": 237, "expired": 50},
 }
 
 
@@ -181,6 +187,25 @@ def test_each_entry_changes_what_it_should():
     assert effect_of(APRIL[6]).totals.is_empty  # EXPIRY_EXTENDED
 
 
+def test_each_kind_of_entry_moves_its_own_flow_and_corrections_move_none():
+    a_award, a_earn, a_redeem, c_expire, a_deduct = (SCENARIO[i] for i in (0, 1, 3, 8, 9))
+    flows = ("points_earned", "points_awarded", "points_redeemed", "points_expired")
+
+    def flow(item: LedgerEntry) -> tuple[int, ...]:
+        return tuple(getattr(effect_of(item).totals, name) for name in flows)
+
+    assert flow(a_award) == (0, 1_000, 0, 0)
+    assert flow(a_earn) == (500, 0, 0, 0)
+    assert flow(a_redeem) == (0, 0, 400, 0)  # positive: points that went out
+    assert flow(c_expire) == (0, 0, 0, 200)
+    # A correction, an undone booking and a recovery change the liability, not the flow.
+    a_reversal = entry("A", E.REVERSAL, -500, 500, "2026-03-10T08:00:00+00:00", "b1")
+    f_recover = APRIL[7]
+    for correction in (a_deduct, a_reversal, f_recover):
+        assert flow(correction) == (0, 0, 0, 0), correction.type
+        assert effect_of(correction).totals.liability_change != 0, correction.type
+
+
 def test_the_months_figures_match_the_hand_computed_ones():
     assert as_json("2026-03", MARCH) == MARCH_FIGURES
     assert as_json("2026-04", SCENARIO) == APRIL_FIGURES
@@ -200,6 +225,9 @@ def test_the_order_of_counting_does_not_matter():
         assert as_json("2026-03", entries) == MARCH_FIGURES
 
 
+NO_FLOW = {"earned": 0, "awarded": 0, "redeemed": 0, "expired": 0}
+
+
 def test_a_month_without_entries_after_active_months():
     # May: nothing happened. The liability stays, growth is 0 %, nothing redeemed or
     # expired, and without bookings the booking figures are null.
@@ -217,6 +245,7 @@ def test_a_month_without_entries_after_active_months():
             "averagePointsPerBooking": None,
             "conversionRate": None,
         },
+        "pointsFlow": NO_FLOW,
     }
 
 
@@ -235,6 +264,7 @@ def test_an_empty_ledger_has_zeros_and_nulls():
             "averagePointsPerBooking": None,
             "conversionRate": None,
         },
+        "pointsFlow": NO_FLOW,
     }
 
 

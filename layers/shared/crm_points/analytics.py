@@ -13,8 +13,8 @@ that redelivers or reorders records cannot skew them, as long as each entry is c
   total now minus the changes of the months after M.
 - Per month (Africa/Johannesburg calendar months of the entry's `createdAt`): points
   redeemed (gross REDEEM points), points expired (EXPIRE), points earned by bookings
-  (EARN), bookings completed (EARN entries, one per booking), and bookings that redeemed
-  points (REDEEM entries with a `bookingId`).
+  (EARN), bonus points awarded (AWARD), bookings completed (EARN entries, one per booking),
+  and bookings that redeemed points (REDEEM entries with a `bookingId`).
 
 The decisions (what counts, rounding, empty denominators) are in docs/api.md, "Analytics".
 """
@@ -93,6 +93,8 @@ class MonthTotals:
     points_redeemed: int = 0
     points_expired: int = 0
     points_earned: int = 0
+    # A month item counted before this figure existed has no such attribute: it reads as 0.
+    points_awarded: int = 0
     bookings_completed: int = 0
     points_influenced_bookings: int = 0
 
@@ -145,6 +147,7 @@ def effect_of(entry: LedgerEntry) -> EntryEffect:
             points_redeemed=-entry.points if kind is TransactionType.REDEEM else 0,
             points_expired=-entry.points if kind is TransactionType.EXPIRE else 0,
             points_earned=entry.points if kind is TransactionType.EARN else 0,
+            points_awarded=entry.points if kind is TransactionType.AWARD else 0,
             bookings_completed=int(kind is TransactionType.EARN),
             points_influenced_bookings=int(
                 kind is TransactionType.REDEEM and entry.booking_id is not None
@@ -207,13 +210,38 @@ class ServiceImpact(CamelModel):
     )
 
 
+class PointsFlow(CamelModel):
+    """The points that came in and went out in the month, each kind gross, in points."""
+
+    earned: int = Field(
+        description="Points earned by bookings completed in the month (EARN entries); a "
+        "booking cancelled later is not taken off"
+    )
+    awarded: int = Field(
+        description="Bonus points awarded in the month (AWARD entries, bulk awards included)"
+    )
+    redeemed: int = Field(
+        description="Points redeemed in the month (REDEEM entries; the same figure as "
+        "pointsLiability.redemptionCost); points a cancelled booking hands back are not "
+        "taken off"
+    )
+    expired: int = Field(
+        description="Points expired in the month (EXPIRE entries); a later recovery is not "
+        "taken off"
+    )
+
+
 class PointsAnalytics(CamelModel):
-    """GET /points/analytics: the seed's POINTS_ANALYTICS for one month (SPEC §9)."""
+    """GET /points/analytics: SPEC §9's POINTS_ANALYTICS of one month, and its points flow."""
 
     month: str = Field(description="YYYY-MM, Africa/Johannesburg")
     points_liability: PointsLiability
     customer_engagement: CustomerEngagement
     service_impact: ServiceImpact
+    points_flow: PointsFlow = Field(
+        description="Points earned, awarded, redeemed and expired in the month (not in the "
+        "seed's shape). Deductions, recoveries and reversals are in none of them"
+    )
 
 
 def percentage(part: int, whole: int) -> Decimal | None:
@@ -261,6 +289,12 @@ def points_analytics(
             points_influenced_bookings=this_month.points_influenced_bookings,
             average_points_per_booking=average(this_month.points_earned, bookings),
             conversion_rate=percentage(this_month.points_influenced_bookings, bookings),
+        ),
+        points_flow=PointsFlow(
+            earned=this_month.points_earned,
+            awarded=this_month.points_awarded,
+            redeemed=this_month.points_redeemed,
+            expired=this_month.points_expired,
         ),
     )
 
