@@ -614,19 +614,20 @@ class ApiServer:
     def _wsgi(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
         request = Request(environ)
         request_id = new_request_id()
-        try:
-            response = self._respond(request, request_id)
-        except Exception:
-            traceback.print_exc()
-            response = error_response(500, "INTERNAL_ERROR", "Internal Server Error", request_id)
+        response = self.cors.preflight(request)
+        if response is None:
+            try:
+                response = self._respond(request, request_id)
+            except Exception:
+                traceback.print_exc()
+                response = error_response(
+                    500, "INTERNAL_ERROR", "Internal Server Error", request_id
+                )
+            self.cors.decorate(request, response)
         response.headers["apigw-requestid"] = request_id
-        self.cors.decorate(request, response)
         return response(environ, start_response)
 
     def _respond(self, request: Request, request_id: str) -> Response:
-        preflight = self.cors.preflight(request)
-        if preflight is not None:
-            return preflight
         if request.path.startswith("/local/") and self.local_endpoints is not None:
             return self.local_endpoints.respond(request, request_id)
         if self.local_endpoints is not None and request.method in ("GET", "HEAD"):

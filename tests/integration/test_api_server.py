@@ -513,3 +513,37 @@ def test_local_endpoints_exist_only_in_the_local_stack(api):
     status, _, body = call(api, "POST", "/local/events", make_token("ADMIN", "admin-1"))
     assert status == 404
     assert error_body(body)["error"]["code"] == "NOT_FOUND"
+
+
+def test_a_preflight_is_answered_by_the_server_and_answers_carry_cors_headers(
+    api: ApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CORS as the template configures it (local/cors.py): the browser of a page on another
+    loopback origin may call the API, and reads its refusals too."""
+    calls = spy(api, monkeypatch, "AwardPointsFunction")
+    origin = {"Origin": "http://localhost:5173"}
+    status, headers, _ = call(
+        api,
+        "OPTIONS",
+        "/api/crm/points/award",
+        headers=origin
+        | {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,idempotency-key",
+        },
+    )
+    assert status == 204
+    assert headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert headers["access-control-allow-headers"] == "Authorization,Content-Type,Idempotency-Key"
+    assert calls == []  # no function, no authorizer
+
+    status, headers, _ = call(api, "POST", "/api/crm/points/award", headers=origin, body=b"{}")
+    assert status == 401
+    assert headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert headers["access-control-expose-headers"] == "apigw-requestid"
+
+    status, headers, _ = call(
+        api, "GET", "/api/crm/points/config", headers={"Origin": "https://elsewhere.example"}
+    )
+    assert status == 401
+    assert "access-control-allow-origin" not in headers
