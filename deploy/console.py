@@ -183,10 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--region", required=True)
     arguments = parser.parse_args(argv)
     import boto3  # only here: the module's functions take their clients
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         url = publish(boto3.Session(region_name=arguments.region), arguments.stack)
-    except ConsoleDeployError as error:
+    except (ConsoleDeployError, BotoCoreError, ClientError) as error:
+        # No credentials, no such stack, access denied: AWS's own words say which.
         print(f"console-deploy: {error}", file=sys.stderr)
         return 1
     print(f"The console: {url} (sign in with a user of the stack's user pool)")

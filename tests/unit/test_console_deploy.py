@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,6 +17,7 @@ from deploy.console import (
     console_config,
     console_files,
     invalidate,
+    main,
     stack_outputs,
     upload,
 )
@@ -204,3 +206,15 @@ def test_the_apis_cors_allows_the_consoles_origin_and_the_widgets_origins(
     assert "${WidgetOrigins}" in origins
     assert {"Authorization", "Idempotency-Key"} <= set(cors["AllowHeaders"])
     assert "AllowCredentials" not in cors  # tokens go in a header, never in cookies
+
+
+def test_without_aws_credentials_the_command_says_so_and_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert main(["--stack", "crm-points-dev", "--region", "af-south-1"]) == 1
+    assert capsys.readouterr().err == "console-deploy: Unable to locate credentials\n"
