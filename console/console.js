@@ -137,7 +137,6 @@ async function start() {
     document.title = "CRM Points console";
   }
   configureApi(config.apiBase, cognito ? (session) => cognito.renew(session) : null);
-  $("sign-in").hidden = Boolean(cognito);
   $("sign-in").addEventListener("submit", signIn);
   $("sign-in-cognito").addEventListener("submit", (event) => {
     event.preventDefault();
