@@ -473,7 +473,7 @@ class _RequestHandler(WSGIRequestHandler):
             self.log("info", '"%s" %s %s', self.requestline, code, size)
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
+class QuietRequestHandler(WSGIRequestHandler):
     """Werkzeug's request handler without its access log line per request."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -541,7 +541,7 @@ class ApiServer:
                 port,
                 self._wsgi,
                 threaded=True,
-                request_handler=_RequestHandler if log_requests else _QuietRequestHandler,
+                request_handler=_RequestHandler if log_requests else QuietRequestHandler,
             )
         except SystemExit:  # werkzeug has printed why (a port taken meanwhile) and exits
             raise RuntimeError(f"the API cannot listen on {host}:{port}") from None

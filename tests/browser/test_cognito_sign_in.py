@@ -6,12 +6,13 @@ as the deployed API verifies Cognito's."""
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from deploy.console import console_config, console_files
-from tests.browser.conftest import Console, ConsoleWatch
+from tests.browser.conftest import Console
 from tests.browser.hosted_sign_in import HostedSignIn, StaticSite
 from tests.browser.test_console import api, find, shows_summary
 
@@ -23,11 +24,10 @@ USERS = {
 }
 
 
+@dataclass(frozen=True)
 class DeployedConsole:
-    def __init__(self, site: StaticSite, hosted: HostedSignIn, api_url: str) -> None:
-        self.site = site
-        self.hosted = hosted
-        self.api_url = api_url
+    site: StaticSite
+    hosted: HostedSignIn
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def deployed(console_stack: Console) -> Iterator[DeployedConsole]:
     site.publish(console_files(console_config(outputs)))
     site.start()
     try:
-        yield DeployedConsole(site, hosted, console_stack.url)
+        yield DeployedConsole(site, hosted)
     finally:
         site.stop()
         hosted.stop()
@@ -128,9 +128,7 @@ def test_a_return_that_this_tab_did_not_start_is_refused(
     expect(page.locator("#signed-in")).to_be_hidden()
 
 
-def test_signing_out_ends_the_hosted_sign_in_too(
-    page: Page, deployed: DeployedConsole, console: ConsoleWatch
-) -> None:
+def test_signing_out_ends_the_hosted_sign_in_too(page: Page, deployed: DeployedConsole) -> None:
     sign_in_with_cognito(page, deployed, "alice@example.com")
     expect(page.locator("#signed-in")).to_be_visible()
     before = deployed.hosted.sign_outs
