@@ -52,7 +52,7 @@ import threading
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,7 @@ from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Request, Response
 
 import local.paths  # noqa: F401  (puts crm_points on the path, as the layer does in AWS)
+from local.clock import Clock
 from local.cors import CorsRules
 from local.dynamodb_local import LOCAL_ACCESS_KEY, REGION, ROOT
 from local.functions import Function as Function  # re-exported: the server's own names
@@ -317,10 +318,12 @@ def build_event(
     path_parameters: Mapping[str, str],
     claims: Mapping[str, Any] | None,
     request_id: str,
+    now: datetime,
 ) -> dict[str, Any]:
     """The HTTP API payload v2 event for `request` on `route`; absent parts are left out as
     API Gateway leaves them out (no `cookies`, `queryStringParameters`, `body` or
-    `pathParameters` when there are none; no `authorizer` on a route without one)."""
+    `pathParameters` when there are none; no `authorizer` on a route without one). `now` is
+    the request's time (`requestContext.time` and `timeEpoch`)."""
     raw_path, raw_query = _raw_target(request)
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
@@ -338,7 +341,6 @@ def build_event(
     for key, value in parse_qsl(raw_query, keep_blank_values=True):
         query[key] = f"{query[key]},{value}" if key in query else value
 
-    now = datetime.now(UTC)
     domain = urlsplit(f"//{request.host}").hostname or HOST
     context: dict[str, Any] = {"accountId": ACCOUNT_ID, "apiId": API_ID}
     if claims is not None:
@@ -503,7 +505,8 @@ class ApiServer:
     `functions` are the template's functions with their local resources (local/functions.py;
     by default found in `template`, their intrinsics left out), run by `runner`, which the
     stack shares with its event sources. `local_endpoints` answers `/local/*` (local/control.py);
-    without it those paths are 404 like any path without a route.
+    without it those paths are 404 like any path without a route. `clock` gives each request
+    its time (local/clock.py).
     """
 
     def __init__(
@@ -521,6 +524,7 @@ class ApiServer:
         swagger_ui: Path = SWAGGER_UI,
         console: Path = CONSOLE,
         log_requests: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         template = template if template is not None else load_template()
         self.routes = discover_routes(template, functions=functions)
@@ -532,6 +536,7 @@ class ApiServer:
         self.openapi = openapi
         self.swagger_ui = swagger_ui
         self.console = console
+        self.clock = clock or Clock()
         self._secret = jwt_secret or signing_secret()
         self._thread: threading.Thread | None = None
         ensure_port_free(host, port)
@@ -682,7 +687,9 @@ class ApiServer:
                 return error_response(
                     403, "FORBIDDEN", "The token lacks the scope this route needs", request_id
                 )
-        return self.invoke(route, build_event(request, route, parameters, claims, request_id))
+        return self.invoke(
+            route, build_event(request, route, parameters, claims, request_id, self.clock())
+        )
 
     # -- docs --
 

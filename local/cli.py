@@ -15,7 +15,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,6 +29,7 @@ from crm_points.reads import customer_history, customer_points
 from crm_points.schemas import CustomerPointsResponse, TransactionHistoryResponse
 from crm_points.store import LedgerStore
 from crm_points.validation import BUSINESS_TIMEZONE, ID_PATTERN
+from local.clock import Clock
 from local.dynamodb_local import client, endpoint_from_environment
 from local.run import DEFAULT_TABLE, read_stack, shown, stack_file
 
@@ -200,7 +201,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         store, where = connect()
         try:
             if args.command == "balance":
-                summary = customer_points(store, customer, datetime.now(UTC), config)
+                summary = customer_points(store, customer, Clock.from_environment()(), config)
                 print(as_json(summary) if args.json else balance_text(summary, config))
             else:
                 page = customer_history(store, customer, args.limit, args.cursor)

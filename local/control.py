@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 import local.paths  # noqa: F401  (puts crm_points on the path)
 from crm_points.permissions import Role
 from local.bus import BusDispatcher, bridge_event
+from local.clock import Clock
 from local.event_sources import DEFAULT_DRAIN_TIMEOUT_S, EventSources
 from local.outbox import Outbox
 from local.schedules import Scheduler
@@ -174,11 +175,13 @@ class LocalEndpoints:
         scheduler: Scheduler,
         event_sources: EventSources,
         outbox: Outbox,
+        clock: Clock,
     ) -> None:
         self.bus = bus
         self.scheduler = scheduler
         self.event_sources = event_sources
         self.outbox = outbox
+        self.clock = clock
 
     def respond(self, request: Request, request_id: str) -> Response:
         path = request.path.rstrip("/")
@@ -250,7 +253,9 @@ class LocalEndpoints:
         if isinstance(parsed, Response):
             return parsed
         token = make_token(parsed.role, parsed.user_id, minutes=CONSOLE_TOKEN_MINUTES)
-        expires = datetime.now(UTC).timestamp() + CONSOLE_TOKEN_MINUTES * 60
+        # The token's own expiry is on the machine's clock (its verifier's); the console
+        # compares `expiresAt` with the browser's clock, which agrees with the stack's.
+        expires = self.clock().timestamp() + CONSOLE_TOKEN_MINUTES * 60
         return _ok(
             {
                 "token": token,

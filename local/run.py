@@ -34,6 +34,7 @@ from crm_points.service import PointsService
 from crm_points.store import LedgerStore
 from local.api_server import ApiServer, api_port, ensure_port_free
 from local.aws_services import AwsServices
+from local.clock import Clock
 from local.demo_data import DEFAULT_CUSTOMERS, customer_id, load_demo_data, showcase
 from local.dynamodb_local import ROOT, DynamoDBLocal, client, endpoint_from_environment
 from local.event_sources import EventSources
@@ -122,13 +123,13 @@ def _demo_customers() -> int:
     return int(value) if value.isdigit() else DEFAULT_CUSTOMERS
 
 
-def _load_demo(dynamodb: Any, table: str) -> str:
+def _load_demo(dynamodb: Any, table: str, clock: Clock) -> str:
     count = _demo_customers()
     print(f"Loading demo data for {count} customers into the new table…", flush=True)
     service = PointsService(LedgerStore(dynamodb, table), PointsConfig())
     started = time.monotonic()
     try:
-        summary = load_demo_data(service, datetime.now(UTC), count)
+        summary = load_demo_data(service, clock(), count)
     except BaseException:
         # A half-loaded table would never be completed: drop it, so the next start begins again.
         with contextlib.suppress(Exception):
@@ -164,6 +165,7 @@ def run() -> int:
         # Checked first, so that a port in use fails the start before anything else is done.
         port = api_port()
         ensure_port_free("127.0.0.1", port)
+        clock = Clock.from_environment()
         endpoint = endpoint_from_environment()
         data_dir: Path | None = None
         if endpoint is None:
@@ -174,14 +176,14 @@ def run() -> int:
             endpoint = database.endpoint
         dynamodb = client(endpoint)
         if create_table(dynamodb, table):
-            table_state = f"created now from template.yaml; {_load_demo(dynamodb, table)}"
+            table_state = f"created now from template.yaml; {_load_demo(dynamodb, table, clock)}"
         elif endpoint_from_environment() is None and schema_differs(dynamodb, table):
             # A table kept from an older template.yaml: local data, rebuilt rather than
             # left to fail on an index it lacks.
             recreate_table(dynamodb, table)
             table_state = (
                 "rebuilt: its keys or indexes differed from template.yaml; "
-                f"{_load_demo(dynamodb, table)}"
+                f"{_load_demo(dynamodb, table, clock)}"
             )
         else:
             table_state = "existing table: data kept; demo data is loaded on first start only"
@@ -192,6 +194,7 @@ def run() -> int:
             dynamodb_endpoint=endpoint,
             table_name=table,
             state_dir=state / "event-sources",
+            clock=clock,
         )
         api = stack.api_server(port).start()
         event_sources = stack.event_sources.start()

@@ -16,6 +16,7 @@ import local.paths  # noqa: F401  (puts crm_points on the path)
 from local.api_server import ApiServer, local_environment
 from local.aws_services import AwsServices
 from local.bus import BusDispatcher, discover_rules
+from local.clock import Clock
 from local.control import LocalEndpoints
 from local.dynamodb_local import LOCAL_ACCESS_KEY, REGION, ROOT, client
 from local.event_sources import DEFAULT_POLL_INTERVAL_S, EventSources
@@ -42,6 +43,7 @@ class LocalStack:
     outbox: Outbox
     endpoints: LocalEndpoints
     senders: list[str]
+    clock: Clock
 
     def api_server(self, port: int, **options: Any) -> ApiServer:
         """The HTTP API of the template's routes and `/local/*`, on the same runner."""
@@ -51,6 +53,7 @@ class LocalStack:
             functions=self.functions,
             runner=self.runner,
             local_endpoints=self.endpoints,
+            clock=self.clock,
             **options,
         )
 
@@ -84,13 +87,16 @@ def build_stack(
     root: Path = ROOT,
     prefix: str = "",
     poll_interval: float = DEFAULT_POLL_INTERVAL_S,
+    clock: Clock | None = None,
 ) -> LocalStack:
     """Make the template's resources in `services` and wire the stack to the table
     `table_name` at `dynamodb_endpoint`. `state_dir` keeps the stream positions; `prefix`
     goes before the names of the resources the template leaves unnamed, and of the stack's
-    own (tests sharing one moto keep theirs apart)."""
+    own (tests sharing one moto keep theirs apart). `clock` is the stack's now (local/clock.py;
+    by default from `LOCAL_NOW`, else the machine's)."""
     from crm_points.config import PointsConfig
 
+    clock = clock or Clock.from_environment()
     dynamodb = client(dynamodb_endpoint)
     resources = LocalResources(
         template,
@@ -141,6 +147,7 @@ def build_stack(
         queues=queues,
         event_sources=event_sources,
         outbox=outbox,
-        endpoints=LocalEndpoints(bus, scheduler, event_sources, outbox),
+        endpoints=LocalEndpoints(bus, scheduler, event_sources, outbox, clock),
         senders=senders,
+        clock=clock,
     )

@@ -12,9 +12,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from local.clock import Clock
 from local.template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
+# The requests' time: the machine's, or one started at LOCAL_NOW (local/clock.py), so the
+# whole suite can be run as of any day.
+CLOCK = Clock.from_environment()
 
 
 @dataclass
@@ -102,7 +106,11 @@ def call(
         queryStringParameters=query,
         rawQueryString="&".join(f"{k}={v}" for k, v in (query or {}).items()),
     )
-    event["requestContext"].update(routeKey=route_key, requestId=f"req-{uuid.uuid4().hex[:10]}")
+    event["requestContext"].update(
+        routeKey=route_key,
+        requestId=f"req-{uuid.uuid4().hex[:10]}",
+        timeEpoch=int(CLOCK().timestamp() * 1000),
+    )
     event["requestContext"]["http"].update(method=method, path=path)
     if role is None:
         event["requestContext"].pop("authorizer")

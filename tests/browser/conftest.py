@@ -13,7 +13,6 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from crm_points.runtime import runtime
 from crm_points.service import PointsService
 from crm_points.store import LedgerStore
 from local.aws_services import AwsServices
+from local.clock import Clock
 from local.demo_data import load_demo_data
 from local.dynamodb_local import client
 from local.stack import build_stack
@@ -53,6 +53,7 @@ class Console:
     url: str
     customer_ids: tuple[str, ...]
     emails: dict[str, str]
+    clock: Clock
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +64,9 @@ def console_stack(
     dynamodb = client(dynamodb_endpoint)
     create_table(dynamodb, table)
     service = PointsService(LedgerStore(dynamodb, table), PointsConfig(), sleep=lambda _: None)
-    demo = load_demo_data(service, datetime.now(UTC), DEMO_CUSTOMERS)
+    # The stack's and the browser's "now": the machine's, or LOCAL_NOW's (local/clock.py).
+    clock = Clock.from_environment()
+    demo = load_demo_data(service, clock(), DEMO_CUSTOMERS)
     emails = {}
     for customer_id in demo.customer_ids:
         profile = service.admin.profile(customer_id)
@@ -78,11 +81,12 @@ def console_stack(
         table_name=table,
         state_dir=tmp_path_factory.mktemp("browser-stack"),
         prefix=f"browser{uuid.uuid4().hex[:6]}-",
+        clock=clock,
     )
     server = stack.api_server(0, log_requests=False)
     try:
         with server:
-            yield Console(server.url, demo.customer_ids, emails)
+            yield Console(server.url, demo.customer_ids, emails, clock)
     finally:
         runtime.cache_clear()
         dynamodb.delete_table(TableName=table)
@@ -129,8 +133,15 @@ def console() -> ConsoleWatch:
 
 
 @pytest.fixture
-def page(browser: Browser, console: ConsoleWatch, request: pytest.FixtureRequest) -> Iterator[Page]:
+def page(
+    browser: Browser,
+    console: ConsoleWatch,
+    console_stack: Console,
+    request: pytest.FixtureRequest,
+) -> Iterator[Page]:
     context = browser.new_context(locale="en-ZA", timezone_id="Africa/Johannesburg")
+    # The browser's clock runs from the stack's now, so "today" is the same day on both.
+    context.clock.install(time=console_stack.clock())
     page = context.new_page()
     page.on("console", console.on_console)
     page.on("pageerror", console.on_page_error)

@@ -28,7 +28,7 @@ from crm_points.service import PointsService
 from crm_points.store import from_item
 from local.dynamodb_local import client
 from local.template import create_table, load_template
-from tests.api import ROOT, LambdaContext, call, handler
+from tests.api import CLOCK, ROOT, LambdaContext, call, handler
 from tests.conftest import request
 from tests.integration.test_faults import error_response
 from tests.unit.test_analytics import APRIL_FIGURES, MARCH_FIGURES, NO_FLOW, SCENARIO
@@ -189,7 +189,7 @@ def test_entries_counted_once_answer_the_hand_computed_figures(
     # No entry since April: the liability stays, nothing moved this month.
     current = call("GET", ROUTE)
     assert current.status == 200, current.body
-    assert current.body["month"] == month_of(datetime.now(UTC))
+    assert current.body["month"] == month_of(CLOCK())
     assert current.body["pointsLiability"] == {
         "totalOutstanding": 1613,
         "monthlyGrowth": 0.0,
@@ -313,7 +313,7 @@ def test_a_malformed_or_future_month_is_a_422(lambda_env, month):
 
 
 def test_next_month_is_a_422_naming_the_field(lambda_env):
-    now = datetime.now(UTC) + timedelta(days=40)
+    now = CLOCK() + timedelta(days=40)
     answer = call("GET", ROUTE, query={"month": now.strftime("%Y-%m")})
     assert (answer.status, answer.code) == (422, "VALIDATION_ERROR"), answer.body
     assert answer.body["error"]["details"]["field"] == "month"

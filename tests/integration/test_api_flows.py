@@ -1,16 +1,16 @@
 """The seed's CRM flows end to end through the real handlers, on DynamoDB Local."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from crm_points.models import Actor
 from crm_points.service import PointsService
-from tests.api import ROOT, call
+from tests.api import CLOCK, ROOT, call
 from tests.conftest import request
 
-TODAY = datetime.now(UTC)
+TODAY = CLOCK()
 
 
 def award(customer_id: str, amount: int, expiry: str | None = None, **kwargs):

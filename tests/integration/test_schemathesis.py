@@ -37,7 +37,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +60,7 @@ from local.dynamodb_local import client
 from local.stack import build_stack
 from local.template import create_table, load_template
 from local.token import make_token
+from tests.api import CLOCK
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = ROOT / "docs" / "openapi.json"
@@ -129,7 +130,7 @@ def _allowed(failure: Failure, content: bytes) -> str | None:
 
 def _seed(service: PointsService) -> None:
     """Customers with points, a profile to find by e-mail, a pending approval."""
-    now = datetime.now(UTC)
+    now = CLOCK()
     manager = Actor(user_id="seed-manager", role="MANAGER")
 
     def request(key: str) -> Request:

@@ -74,6 +74,15 @@ def _role(claims: dict[str, Any]) -> Role | None:
     return role
 
 
+def _request_time(context: dict[str, Any]) -> datetime:
+    """When API Gateway received the request (`requestContext.timeEpoch`, milliseconds): the
+    request's "now", the same for every step of it. The machine's clock where it is absent."""
+    epoch = context.get("timeEpoch")
+    if isinstance(epoch, int) and not isinstance(epoch, bool) and 0 < epoch < 253_402_300_800_000:
+        return datetime.fromtimestamp(epoch / 1000, UTC)
+    return datetime.now(UTC)
+
+
 def call_of(router: BaseRouter, idempotency_key: str = "") -> Call:
     """The call as the verified token tells it: subject and role; 401 without them."""
     raw = router.current_event.raw_event
@@ -86,7 +95,7 @@ def call_of(router: BaseRouter, idempotency_key: str = "") -> Call:
     return Call(
         user_id=str(subject),
         role=role,
-        now=datetime.now(UTC),
+        now=_request_time(context),
         request_id=str(context.get("requestId") or ""),
         idempotency_key=idempotency_key,
     )
