@@ -122,11 +122,11 @@ def run_scenario(service: PointsService) -> list[LedgerEntry]:
             request(at("2026-03-20T08:00:00")), customer_id="A", amount=100, reason="Correction"
         )
     )
-    expire("C", "2026-03-31T21:59:59")
+    expire("C", "2026-03-31T21:59:59.999")
     # April (Africa/Johannesburg): the first booking is at 00:30 on 1 April there.
     booking("B", "b5", 50_000, "2026-03-31T22:30:00")
     redeem("A", 237, "2026-04-02T08:00:00", "b6")
-    expire("F", "2026-04-10T09:00:00")
+    expire("F", "2026-04-10T22:00:00")
     award("C", 333, "2026-04-11T08:00:00")
     booking("D", "b7", 16_700, "2026-04-12T08:00:00")
     booking("E", "b8", 10_000, "2026-04-13T08:00:00")

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from crm_points.errors import Conflict, IdempotencyKeyReused, InsufficientPoints
 from crm_points.models import Actor
+from crm_points.runtime import runtime
 from crm_points.service import PointsService
 from tests.api import ROOT, LambdaContext, call, handler
 from tests.conftest import request
@@ -125,3 +127,29 @@ def test_a_customer_known_only_from_a_profile_event_has_an_empty_account(lambda_
     assert (summary.body["currentBalance"], summary.body["recentTransactions"]) == (0, [])
     history = call("GET", f"/api/crm/customers/{customer_id}/points/transactions")
     assert (history.status, history.body["transactions"]) == (200, [])
+
+
+def test_a_booking_whose_earn_is_refused_fails_the_event(lambda_env, customer_id):
+    """A refusal other than "nothing to earn" is never reported as done: the event fails, so
+    Lambda retries it and then dead-letters it."""
+    deliver("booking_completed", event("booking_completed", customer_id, "B-7"))
+    changed = event("booking_completed", customer_id, "B-7", amountCents=999_900)
+    with pytest.raises(IdempotencyKeyReused):
+        deliver("booking_completed", changed)
+    overspent = event("booking_completed", customer_id, "B-8", pointsRedeemed=1_000_000)
+    with pytest.raises(InsufficientPoints):
+        deliver("booking_completed", overspent)
+
+
+def test_only_the_named_no_op_outcomes_pass_quietly(lambda_env, customer_id, monkeypatch):
+    def refuse(*_: Any, **__: Any) -> None:
+        raise Conflict("The account cannot take this credit", {"customerId": customer_id})
+
+    monkeypatch.setattr(runtime().service, "earn_for_booking", refuse)
+    with pytest.raises(Conflict):
+        deliver("booking_completed", event("booking_completed", customer_id, "B-9"))
+
+
+def test_a_booking_under_one_rand_earns_nothing_and_is_done(lambda_env, customer_id):
+    small = event("booking_completed", customer_id, "B-10", amountCents=99)
+    assert deliver("booking_completed", small) == {"transactions": []}

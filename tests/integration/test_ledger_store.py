@@ -7,6 +7,7 @@ import pytest
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.errors import Conflict, IdempotencyKeyReused, InsufficientPoints, NotFound
 from crm_points.models import TransactionType
+from crm_points.validation import end_of_business_day
 from tests.conftest import START, RequestCounter, request
 
 DAY = timedelta(days=1)
@@ -19,7 +20,7 @@ def test_award_creates_the_account_and_a_lot(service, customer_id):
     assert [e.type for e in result.transactions] == [TransactionType.AWARD]
     assert account.lifetime_earned == 500
     assert [lot.remaining_points for lot in account.lots] == [500]
-    assert account.lots[0].expires_at == START + timedelta(days=365)
+    assert account.lots[0].expires_at == end_of_business_day(START + timedelta(days=365))
 
 
 def test_redeem_consumes_soonest_expiring_lot_first(service, customer_id):
@@ -174,9 +175,9 @@ def test_extend_expiry_moves_one_lot_and_audits_it(service, customer_id):
     assert (entry.type, entry.points, entry.new_expiry_date) == (
         TransactionType.EXPIRY_EXTENDED,
         0,
-        new_date,
+        end_of_business_day(new_date),
     )
-    assert service.account(customer_id).lots[0].expires_at == new_date
+    assert service.account(customer_id).lots[0].expires_at == end_of_business_day(new_date)
 
 
 def test_booking_earns_once_and_reversal_returns_redeemed_points(service, customer_id):

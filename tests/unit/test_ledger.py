@@ -8,7 +8,8 @@ from crm_points import ledger
 from crm_points.config import PointsConfig
 from crm_points.errors import Conflict, InsufficientPoints, NotFound, ValidationFailed
 from crm_points.ledger import BookingLedger, Context, Posting
-from crm_points.models import Account, Actor, LedgerEntry, TransactionType
+from crm_points.models import Account, Actor, LedgerEntry, LotMerge, TransactionType
+from crm_points.validation import end_of_business_day as day_end
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CONFIG = PointsConfig()
@@ -58,7 +59,9 @@ def test_award_sets_default_validity_and_account_figures():
         250,
         1,
     )
-    assert posting.account.lots[0].expires_at == NOW + timedelta(days=365)
+    # Held to the end of its day in Africa/Johannesburg, when the daily run expires it.
+    assert posting.account.lots[0].expires_at == day_end(NOW + timedelta(days=365))
+    assert posting.account.lots[0].expires_at == datetime(2027, 3, 1, 21, 59, 59, 999_000, UTC)
 
 
 def test_award_expiry_must_be_in_the_future():
@@ -66,16 +69,33 @@ def test_award_expiry_must_be_in_the_future():
         ledger.award(None, ctx(), customer_id=CUSTOMER, amount=1, reason="x", expiry_date=NOW)
 
 
-def test_debit_is_fifo_with_ties_broken_by_age():
+def test_debit_is_fifo_and_the_points_of_one_day_are_one_lot():
     account = awarded((100, 50), (100, 10), (100, 10))
-    ids = [lot.point_batch_id for lot in account.lots]
-    posting = ledger.redeem(account, ctx(), customer_id=CUSTOMER, amount=150, reason="Buy")
+    later, sooner = account.lots
+    assert (sooner.original_points, sooner.remaining_points) == (200, 200)
+    posting = ledger.redeem(account, ctx(), customer_id=CUSTOMER, amount=250, reason="Buy")
     allocations = [(a.point_batch_id, a.points) for a in posting.entries[0].allocations]
-    assert allocations == [(ids[1], 100), (ids[2], 50)]
+    assert allocations == [(sooner.point_batch_id, 200), (later.point_batch_id, 50)]
     assert [(lot.point_batch_id, lot.remaining_points) for lot in posting.account.lots] == [
-        (ids[0], 100),
-        (ids[2], 50),
+        (later.point_batch_id, 50),
     ]
+
+
+def test_a_credit_names_the_lot_it_joined():
+    account = awarded((100, 10))
+    (lot,) = account.lots
+    posting = ledger.award(
+        account,
+        ctx(NOW + timedelta(hours=3)),
+        customer_id=CUSTOMER,
+        amount=50,
+        reason="Same day, later hour",
+        expiry_date=NOW + timedelta(days=10, hours=5),
+    )
+    assert posting.entries[0].point_batch_id == lot.point_batch_id
+    (joined,) = posting.account.lots
+    assert (joined.original_points, joined.remaining_points) == (150, 150)
+    assert (joined.earned_at, joined.transaction_id) == (lot.earned_at, lot.transaction_id)
 
 
 def test_redeem_cannot_overdraw():
@@ -163,8 +183,12 @@ def test_booking_rolls_expiry_and_reinstates_recent_expiries():
     )
     kinds = [(e.type, e.points) for e in posting.entries]
     assert kinds == [(TransactionType.RECOVER, 40), (TransactionType.EARN, 500)]
-    keep_until = completed + timedelta(days=365)
-    assert {lot.expires_at for lot in posting.account.lots} == {keep_until}
+    keep_until = day_end(completed + timedelta(days=365))
+    # The 60 points rolled to the booking's expiry; the reinstated 40 and the 500 earned
+    # joined them: one lot, the oldest's.
+    (lot,) = posting.account.lots
+    assert (lot.expires_at, lot.remaining_points) == (keep_until, 600)
+    assert {entry.point_batch_id for entry in posting.entries} == {lot.point_batch_id}
     assert posting.account.current_balance == 600
     assert identity_holds(posting.account)
 
@@ -196,7 +220,7 @@ def test_rolling_expiry_can_be_switched_off():
         completed_at=NOW,
         amount_cents=1_000,
     )
-    assert min(lot.expires_at for lot in posting.account.lots) == NOW + timedelta(days=5)
+    assert min(lot.expires_at for lot in posting.account.lots) == day_end(NOW + timedelta(days=5))
 
 
 def test_extend_expiry_only_later_and_only_active_lots():
@@ -231,8 +255,58 @@ def test_extend_expiry_only_later_and_only_active_lots():
     entry = posting.entries[0]
     assert (entry.points, entry.old_expiry_date, entry.new_expiry_date) == (
         0,
-        NOW + timedelta(days=5),
-        NOW + timedelta(days=40),
+        day_end(NOW + timedelta(days=5)),
+        day_end(NOW + timedelta(days=40)),
+    )
+
+
+def test_rolling_expiry_makes_the_rolled_lots_one_and_says_so_on_the_earn():
+    account = awarded((100, 20), (50, 5), (70, 900))
+    first, second, far = account.lots
+    posting = ledger.earn_for_booking(
+        account,
+        ctx(),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        completed_at=NOW,
+        amount_cents=1_000,
+    )
+    (earn,) = posting.entries
+    # Both rolled lots now end on the booking's day and become one: the lot made first stays
+    # (of equal expiry, the oldest is spent first), the other joins it, and so does the EARN.
+    # The far lot keeps its day.
+    assert earn.merged_lots == [
+        LotMerge(point_batch_id=second.point_batch_id, merged_into=first.point_batch_id, points=50)
+    ]
+    assert earn.point_batch_id == first.point_batch_id
+    assert [(lot.point_batch_id, lot.remaining_points) for lot in posting.account.lots] == [
+        (first.point_batch_id, 160),
+        (far.point_batch_id, 70),
+    ]
+    assert posting.account.lots[0].original_points == 160
+
+
+def test_an_extension_onto_a_day_held_by_another_lot_keeps_the_extended_lots_id():
+    account = awarded((40, 5), (60, 40))
+    short, long = account.lots
+    posting = ledger.extend_expiry(
+        account,
+        ctx(),
+        customer_id=CUSTOMER,
+        point_batch_id=short.point_batch_id,
+        new_expiry_date=NOW + timedelta(days=40),
+        reason="Loyal",
+    )
+    (entry,) = posting.entries
+    assert entry.description == "Expiry of 40 points extended"
+    assert entry.merged_lots == [
+        LotMerge(point_batch_id=long.point_batch_id, merged_into=short.point_batch_id, points=60)
+    ]
+    (lot,) = posting.account.lots
+    assert (lot.point_batch_id, lot.remaining_points, lot.expires_at) == (
+        short.point_batch_id,
+        100,
+        long.expires_at,
     )
 
 
@@ -363,3 +437,43 @@ def test_cancelling_after_part_of_the_points_expired_takes_only_the_rest():
     assert reversal.entries[0].points == -400
     assert reversal.account.current_balance == -400
     assert identity_holds(reversal.account)
+
+
+def test_a_customer_with_ten_thousand_bookings_a_year_earns_on_every_one():
+    """No cap on a frequent customer: with rolling expiry the points of every booking are one
+    lot, awards with their own dates stay lots of their own days, and the account stays small;
+    one redemption takes the whole balance."""
+    account = None
+    every = timedelta(days=365) / 10_000
+    for number in range(10_000):
+        moment = NOW + number * every
+        account = ledger.earn_for_booking(
+            account,
+            ctx(moment),
+            customer_id=CUSTOMER,
+            booking_id=f"b-{number}",
+            completed_at=moment,
+            amount_cents=1_000,
+        ).account
+        if number % 500 == 0:  # a bonus now and then, with a date of its own
+            account = ledger.award(
+                account,
+                ctx(moment),
+                customer_id=CUSTOMER,
+                amount=25,
+                reason="Bonus",
+                expiry_date=moment + timedelta(days=500 + number // 100),
+            ).account
+    assert account is not None
+    assert account.current_balance == 10_000 * 10 + 20 * 25
+    # One lot for the bookings, and the bonuses whose day lies beyond the last booking's.
+    assert len(account.lots) <= 21
+    assert len(account.model_dump_json()) < 8_000
+    posting = ledger.redeem(
+        account, ctx(NOW + timedelta(days=365)), customer_id=CUSTOMER, amount=100_500, reason="All"
+    )
+    (redemption,) = posting.entries
+    assert sum(a.points for a in redemption.allocations) == 100_500
+    assert len(redemption.allocations) == len(account.lots)
+    assert posting.account.lots == []
+    assert identity_holds(posting.account)

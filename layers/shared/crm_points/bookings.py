@@ -1,8 +1,9 @@
 """What the booking system's events do to the ledger and the profiles (SPEC §5)."""
 
+from contextlib import suppress
 from datetime import datetime
 
-from crm_points.errors import Conflict, ValidationFailed
+from crm_points.errors import CancelledBeforeCompletion, NothingToEarn, RedemptionExists
 from crm_points.events import BookingCancelled, BookingCompleted, CustomerUpdated
 from crm_points.models import SYSTEM, CustomerProfile, PostingResult
 from crm_points.service import PointsService, Request
@@ -33,7 +34,11 @@ def booking_completed(
         )
     request = Request(SYSTEM, event_id, now, f"booking:{detail.booking_id}:checkout-redeem")
     results = []
-    try:
+    # Only the outcomes suppressed here are "nothing to do" (under R1 with nothing to bring
+    # back; cancelled before its completion arrived; redeemed at checkout through the API
+    # already). Any other refusal fails the event, so that it is retried, dead-lettered and
+    # alarmed rather than reported done.
+    with suppress(NothingToEarn, CancelledBeforeCompletion):
         results.append(
             service.earn_for_booking(
                 request,
@@ -43,14 +48,8 @@ def booking_completed(
                 amount_cents=detail.amount_cents,
             )
         )
-    except ValidationFailed:
-        pass  # too small to earn anything, and nothing to reinstate
-    except Conflict as conflict:
-        if conflict.retryable:
-            raise  # contention: the event is retried
-        # The booking was cancelled before its completion arrived: it earns nothing.
     if detail.points_redeemed:
-        try:
+        with suppress(RedemptionExists):
             results.append(
                 service.redeem(
                     request,
@@ -60,10 +59,6 @@ def booking_completed(
                     booking_id=detail.booking_id,
                 )
             )
-        except Conflict as conflict:
-            if conflict.retryable:
-                raise
-            # The booking's REDEEM was made at checkout through the API already.
     return results
 
 

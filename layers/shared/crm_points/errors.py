@@ -44,6 +44,24 @@ class Conflict(PointsError):
         self.retryable = retryable
 
 
+class NothingToEarn(ValidationFailed):
+    """A completed booking too small to earn a point, with no expired points to bring back."""
+
+
+class CancelledBeforeCompletion(Conflict):
+    """The booking was cancelled before its completion arrived: it earns nothing."""
+
+    def __init__(self, booking_id: str) -> None:
+        super().__init__("This booking was cancelled", {"bookingId": booking_id})
+
+
+class RedemptionExists(Conflict):
+    """The booking has its one redemption already (SPEC §5)."""
+
+    def __init__(self, booking_id: str) -> None:
+        super().__init__("This booking already has a redemption", {"bookingId": booking_id})
+
+
 class IdempotencyKeyReused(PointsError):
     code = "IDEMPOTENCY_KEY_REUSED"
 

@@ -14,7 +14,13 @@ from enum import Enum
 from ulid import ULID
 
 from crm_points.config import PointsConfig
-from crm_points.errors import Conflict, InsufficientPoints, NotFound, ValidationFailed
+from crm_points.errors import (
+    Conflict,
+    InsufficientPoints,
+    NotFound,
+    NothingToEarn,
+    ValidationFailed,
+)
 from crm_points.models import (
     Account,
     Actor,
@@ -23,13 +29,12 @@ from crm_points.models import (
     ExpiringReminder,
     LedgerEntry,
     Lot,
+    LotMerge,
     ReminderLot,
     TransactionType,
 )
+from crm_points.validation import end_of_business_day
 
-# An account item is rewritten by every write; this bound keeps it far below DynamoDB's
-# 400 KB item limit (a lot is about 200 bytes). See docs/ledger.md.
-MAX_ACTIVE_LOTS = 1_500
 # Entries one posting may append: one transaction holds at most 100 items, of which the
 # account, the idempotency record and one condition check take three.
 MAX_ENTRIES_PER_POSTING = 90
@@ -147,10 +152,13 @@ class _Book:
         booking_id: str | None = None,
         related_transaction_id: str | None = None,
     ) -> LedgerEntry:
-        """Add points as a new lot; a debt is settled first (SPEC §2.8)."""
+        """Add points to the lot of their expiry day, made if there is none; a debt is
+        settled first (SPEC §2.8)."""
+        expires_at = end_of_business_day(expires_at)
         debt = max(0, -self.account.current_balance)
         settled = min(points, debt)
-        lot_id = new_id(self.ctx.now)
+        lot = next((x for x in self.account.lots if x.expires_at == expires_at), None)
+        lot_id = lot.point_batch_id if lot else new_id(self.ctx.now)
         self._adjust(figure, points)
         entry = self.record(
             kind,
@@ -163,23 +171,55 @@ class _Book:
             settled_debt=settled,
             related_transaction_id=related_transaction_id,
         )
-        if points > settled:
-            if len(self.account.lots) >= MAX_ACTIVE_LOTS:
-                raise Conflict(
-                    f"The account already holds {MAX_ACTIVE_LOTS} active lots",
-                    {"customerId": self.account.customer_id},
-                )
+        earned = earned_at or self.ctx.now
+        if points == settled:
+            return entry
+        if lot is None:
             self.account.lots.append(
                 Lot(
                     point_batch_id=lot_id,
                     original_points=points,
                     remaining_points=points - settled,
-                    earned_at=earned_at or self.ctx.now,
+                    earned_at=earned,
                     expires_at=expires_at,
                     transaction_id=entry.transaction_id,
                 )
             )
+        else:
+            lot.original_points += points
+            lot.remaining_points += points - settled
+            lot.earned_at = min(lot.earned_at, earned)
         return entry
+
+    def merge_same_day(self, keep: str | None = None) -> list[LotMerge]:
+        """Make lots that expire on the same day one lot. The lot that stays is `keep` where
+        it is among them, else the one spent first (the oldest); the others' points join it.
+        """
+        merges: list[LotMerge] = []
+        by_expiry: dict[datetime, Lot] = {}
+        for lot in fifo_order(self.account.lots):
+            kept = by_expiry.setdefault(lot.expires_at, lot)
+            if kept is lot:
+                continue
+            if lot.point_batch_id == keep:
+                by_expiry[lot.expires_at], kept, lot = lot, lot, kept
+            merges.append(
+                LotMerge(
+                    point_batch_id=lot.point_batch_id,
+                    merged_into=kept.point_batch_id,
+                    points=lot.remaining_points,
+                )
+            )
+            kept.original_points += lot.original_points
+            kept.remaining_points += lot.remaining_points
+            kept.earned_at = min(kept.earned_at, lot.earned_at)
+            if lot.reminded_for is None or kept.reminded_for is None:
+                kept.reminded_for = None
+            else:
+                kept.reminded_for = min(kept.reminded_for, lot.reminded_for)
+        absorbed = {merge.point_batch_id for merge in merges}
+        self.account.lots = [lot for lot in self.account.lots if lot.point_batch_id not in absorbed]
+        return merges
 
     def debit(
         self,
@@ -255,20 +295,26 @@ class _Book:
         )
         return entry
 
-    def forget_expired(self, point_batch_id: str) -> int:
-        """Take one lot's expired, unrecovered points out of the recoverable expiries.
+    def forget_expired(self, point_batch_id: str, at_most: int) -> int:
+        """Take up to `at_most` of one lot's expired, unrecovered points out of the
+        recoverable expiries.
 
         They expired, so the customer has already lost them; a cancelled booking must not
         take them again, and no one may recover points of a cancelled booking. The points
-        are un-earned and un-expired at once, which leaves the balance as it is.
+        are un-earned and un-expired at once, which leaves the balance as it is. A lot holds
+        the points of every credit of its day, so a booking's share of it is at most what
+        the booking earned.
         """
         forgotten = 0
         for expired in self.account.unrecovered_expiries:
-            mine = [a for a in expired.allocations if a.point_batch_id == point_batch_id]
-            taken = sum(a.points for a in mine)
-            expired.points -= taken
-            expired.allocations = [a for a in expired.allocations if a not in mine]
-            forgotten += taken
+            for allocation in expired.allocations:
+                if allocation.point_batch_id != point_batch_id or forgotten == at_most:
+                    continue
+                taken = min(allocation.points, at_most - forgotten)
+                allocation.points -= taken
+                expired.points -= taken
+                forgotten += taken
+            expired.allocations = [a for a in expired.allocations if a.points > 0]
         self.account.unrecovered_expiries = [
             expired for expired in self.account.unrecovered_expiries if expired.points > 0
         ]
@@ -304,10 +350,13 @@ class _Book:
             related_transaction_id=expire_transaction_id,
         )
 
-    def roll_expiry(self, floor: datetime) -> None:
-        """Keep every active lot alive until at least `floor` (SPEC §2.7 rolling expiry)."""
+    def roll_expiry(self, floor: datetime) -> list[LotMerge]:
+        """Keep every active lot alive until at least `floor`'s day (SPEC §2.7 rolling
+        expiry); the lots that now end on that day become one."""
+        floor = end_of_business_day(floor)
         for lot in self.account.lots:
             lot.expires_at = max(lot.expires_at, floor)
+        return self.merge_same_day()
 
 
 def _require_future(moment: datetime, now: datetime, field_name: str) -> None:
@@ -416,6 +465,8 @@ def earn_for_booking(
     config = ctx.config
     book = _Book(account, customer_id, ctx)
     keep_until = completed_at + timedelta(days=config.validity_days)
+    # Rolling first, so that what the booking brings back or earns joins the rolled lot.
+    merges = book.roll_expiry(keep_until) if config.rolling_expiry else []
     if config.reinstatement_days > 0:
         window_start = completed_at - timedelta(days=config.reinstatement_days)
         reinstatable = [
@@ -442,10 +493,10 @@ def earn_for_booking(
             reason="Booking completed",
             booking_id=booking_id,
         )
-    if config.rolling_expiry:
-        book.roll_expiry(keep_until)
+    if book.entries:
+        book.entries[-1].merged_lots = merges
     if not book.entries:
-        raise ValidationFailed(
+        raise NothingToEarn(
             "The booking earns no points", {"bookingId": booking_id, "amountCents": amount_cents}
         )
     return book.posting()
@@ -530,6 +581,7 @@ def extend_expiry(
 ) -> Posting:
     """Move one active lot's expiry later; an EXPIRY_EXTENDED entry audits it (0 points)."""
     _require_future(new_expiry_date, ctx.now, "newExpiryDate")
+    new_expiry_date = end_of_business_day(new_expiry_date)
     book = _Book(_require_account(account, customer_id), customer_id, ctx)
     lot = next((x for x in book.account.lots if x.point_batch_id == point_batch_id), None)
     if lot is None:
@@ -544,14 +596,17 @@ def extend_expiry(
         )
     old_expiry = lot.expires_at
     lot.expires_at = new_expiry_date
+    points = lot.remaining_points
+    merges = book.merge_same_day(keep=point_batch_id)
     book.record(
         TransactionType.EXPIRY_EXTENDED,
         0,
-        description=f"Expiry of {lot.remaining_points:,} points extended",
+        description=f"Expiry of {points:,} points extended",
         reason=reason,
         point_batch_id=point_batch_id,
         old_expiry_date=old_expiry,
         new_expiry_date=new_expiry_date,
+        merged_lots=merges,
     )
     return book.posting()
 
@@ -596,7 +651,7 @@ def reverse_booking(
         )
     if booking.earn is not None:
         lot_id = booking.earn.point_batch_id
-        already_expired = book.forget_expired(lot_id) if lot_id else 0
+        already_expired = book.forget_expired(lot_id, booking.earn.points) if lot_id else 0
         description = f"Points earned on booking {booking_id} reversed: booking cancelled"
         if already_expired:
             description += f" ({already_expired:,} of them had already expired)"

@@ -72,8 +72,18 @@ class Allocation(CamelModel):
     points: int
 
 
+class LotMerge(CamelModel):
+    """A lot that joined another because both came to expire on the same day (rolling
+    expiry, an extension): its points are the other's from then on."""
+
+    point_batch_id: str
+    merged_into: str
+    points: int
+
+
 class Lot(CamelModel):
-    """A batch of points from one credit, spendable until `expires_at` (SPEC §2.2)."""
+    """The points of one customer that expire on one day, spendable until `expires_at`
+    (SPEC §2.2): made by the first credit of that day, joined by later ones."""
 
     point_batch_id: str
     original_points: int
@@ -154,6 +164,10 @@ class LedgerEntry(CamelModel):
     related_transaction_id: str | None = None
     old_expiry_date: UtcDateTime | None = None
     new_expiry_date: UtcDateTime | None = None
+    merged_lots: list[LotMerge] = Field(
+        default_factory=list,
+        description="Lots that came to expire on the same day as another and joined it",
+    )
 
 
 class PostingResult(CamelModel):

@@ -24,10 +24,12 @@ from pydantic import ValidationError as PydanticValidationError
 from crm_points import ledger
 from crm_points.config import PointsConfig
 from crm_points.errors import (
+    CancelledBeforeCompletion,
     Conflict,
     IdempotencyKeyReused,
     NotFound,
     PointsError,
+    RedemptionExists,
     ValidationFailed,
 )
 from crm_points.ledger import BookingLedger, Context, Posting
@@ -164,7 +166,7 @@ class PointsService:
         """REDEEM points; a booking has at most one redemption (SPEC §5)."""
         guards: tuple[Guard, ...] = ()
         if booking_id is not None:
-            already = Conflict("This booking already has a redemption", {"bookingId": booking_id})
+            already = RedemptionExists(booking_id)
             guards = (Guard(booking_pk(booking_id), "REDEEM", already, put_result=True),)
         return self._api_write(
             request,
@@ -249,7 +251,7 @@ class PointsService:
         cancelled = Guard(
             booking_pk(booking_id),
             "REVERSAL",
-            Conflict("This booking was cancelled", {"bookingId": booking_id}),
+            CancelledBeforeCompletion(booking_id),
         )
         return self._post(
             customer_id,

@@ -68,6 +68,18 @@ def expiry_moment(value: datetime | date) -> datetime:
     return as_utc(datetime.combine(value, time(23, 59, 59, 999_000), BUSINESS_TIMEZONE))
 
 
+def end_of_business_day(moment: datetime) -> datetime:
+    """The last millisecond of `moment`'s day in Africa/Johannesburg: when points due to
+    expire at `moment` are held to expire. The expiry run is daily, so a lot expires at the
+    first run after its day anyway; holding every expiry at its day's end lets the points of
+    one day be one lot (docs/ledger.md)."""
+    try:
+        day = moment.astimezone(BUSINESS_TIMEZONE).date()
+    except OverflowError:  # the last moments Python can hold have no later day's end
+        return as_utc(moment)
+    return expiry_moment(day)
+
+
 def future_expiry(value: datetime | date, now: datetime, field: str) -> datetime:
     """An expiry that must lie after today (a day) or after now (a moment), else 422."""
     moment = expiry_moment(value)
