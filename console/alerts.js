@@ -5,13 +5,17 @@ import { MOMENT, POINTS, Submissions, callApi, element, errorText, say, submit }
 
 const submissions = new Submissions();
 const $ = (id) => document.getElementById(id);
+// Which showing of the list is current: the answer to an earlier one (other filters, or the
+// section opened just before "Show alerts") arrives late and is dropped, not appended.
+let showing = 0;
 
 /** Load the first page of alerts the filters ask for. */
 export async function showAlerts() {
+  showing += 1;
   $("alerts-list").replaceChildren();
   $("alerts-more").hidden = true;
   $("alerts-status").hidden = true;
-  await loadPage(null);
+  await loadPage(null, showing);
 }
 
 function filters() {
@@ -22,16 +26,18 @@ function filters() {
   return query;
 }
 
-async function loadPage(cursor) {
+async function loadPage(cursor, shown) {
   const query = filters();
   if (cursor) query.set("cursor", cursor);
   let answer;
   try {
     answer = await callApi("GET", `/api/crm/alerts?${query}`);
   } catch {
+    if (shown !== showing) return;
     say($("alerts-status"), "The API could not be reached; try again.", true);
     return;
   }
+  if (shown !== showing) return;
   if (!answer.ok) {
     say($("alerts-status"), errorText(answer), true);
     return;
@@ -41,7 +47,7 @@ async function loadPage(cursor) {
   $("alerts-empty").hidden = list.children.length > 0;
   const more = $("alerts-more");
   more.hidden = !answer.body.nextCursor;
-  more.onclick = () => loadPage(answer.body.nextCursor);
+  more.onclick = () => loadPage(answer.body.nextCursor, shown);
 }
 
 function actorText(actor, at, note) {

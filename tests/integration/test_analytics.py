@@ -383,3 +383,41 @@ def test_the_sample_event_is_answered_as_api_gateway_would_deliver_it(
     response = handler("points_analytics").lambda_handler(event, LambdaContext())
     assert (response["statusCode"], json.loads(response["body"])) == (200, APRIL_FIGURES)
     assert lambda_env.calls == Counter({"Query": 1})
+
+
+def test_entries_of_many_months_are_counted_in_transactions_of_at_most_100_items(
+    analytics, dynamodb, requests
+):
+    """A batch whose entries fall in many months (a replay of old records, say) still fits
+    DynamoDB's 100 items a transaction: a marker per entry and an update per month."""
+    entries = [
+        LedgerEntry(
+            transaction_id=f"tx-{uuid.uuid4().hex}",
+            customer_id=f"c-{number}",
+            sequence=1,
+            type=E.AWARD,
+            points=10,
+            balance_after=10,
+            description="Bonus",
+            reason="Bonus",
+            actor={"userId": "m"},
+            created_at=datetime(2020, 1, 15, tzinfo=UTC) + timedelta(days=31 * (number % 60)),
+            request_id="r",
+        )
+        for number in range(150)
+    ]
+    sizes: list[int] = []
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems",
+        lambda params, **_: sizes.append(len(params["TransactItems"])),
+    )
+    assert analytics.count_all(entries) == 150
+    assert max(sizes) <= 100, sizes
+    assert len(sizes) >= 2
+    assert analytics.count_all(entries) == 0  # each counted once
+    months = {month_of(entry.created_at) for entry in entries}
+    counted = {
+        month: analytics.analytics(month, datetime(2026, 1, 1, tzinfo=UTC)).points_flow.awarded
+        for month in months
+    }
+    assert sum(counted.values()) == 1_500

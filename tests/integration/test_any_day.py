@@ -30,7 +30,7 @@ DATED_TESTS = (
 
 def test_the_dated_tests_pass_on_awkward_days() -> None:
     runs = {
-        moment: subprocess.Popen(
+        moment: subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *DATED_TESTS],
             cwd=ROOT,
             env={**os.environ, "LOCAL_NOW": moment},

@@ -1,12 +1,14 @@
 """The seed's CRM flows end to end through the real handlers, on DynamoDB Local."""
 
 import json
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from crm_points.models import Actor
 from crm_points.service import PointsService
+from crm_points.store import INDEX_SHARDS, index_shard
 from tests.api import CLOCK, ROOT, call
 from tests.conftest import request
 
@@ -290,7 +292,8 @@ def test_cross_customer_query_by_type_and_date(lambda_env, service: PointsServic
     [
         ("GET", lambda c: f"/api/crm/customers/{c}/points", None, {"Query": 1}),
         ("GET", lambda c: f"/api/crm/customers/{c}/points/transactions", None, {"Query": 1}),
-        ("GET", lambda c: "/api/crm/points/transactions", None, {"Query": 1}),
+        # Every customer's history: one Query per shard of the index, in parallel.
+        ("GET", lambda c: "/api/crm/points/transactions", None, {"Query": INDEX_SHARDS}),
         ("GET", lambda c: "/api/crm/points/approvals", None, {"Query": 1}),
         ("GET", lambda c: "/api/crm/points/config", None, {"GetItem": 1}),
         ("GET", lambda c: "/api/crm/customers?email=x@example.com", None, {"Query": 1}),
@@ -326,3 +329,45 @@ def test_requests_per_route(lambda_env, customer_id, method, path_of, body_of, e
     )
     assert answer.status in {200, 201}
     assert lambda_env.calls == expected
+
+
+def test_every_customers_history_merges_the_shards_in_order_page_by_page(
+    lambda_env, service: PointsService
+):
+    """Entries of customers in many shards come back newest first, each page full while
+    entries match, and the pages together are every entry once."""
+    marker = f"m{uuid.uuid4().hex[:8]}"
+    customers = [f"{marker}-{number}" for number in range(40)]
+    # A minute of a past year no other test writes in: the pages hold these entries alone.
+    start = datetime(2001, 1, 1, tzinfo=UTC) + timedelta(minutes=uuid.uuid4().int % 500_000)
+    assert len({index_shard(customer) for customer in customers}) > INDEX_SHARDS // 2
+    for number, customer in enumerate(customers):
+        service.award(
+            request(
+                now=start + timedelta(seconds=number), actor=Actor(user_id="m", role="MANAGER")
+            ),
+            customer_id=customer,
+            amount=100 + number,
+            reason="Spread over the shards",
+        )
+    query = {
+        "dateFrom": start.isoformat(),
+        "dateTo": (start + timedelta(seconds=40)).isoformat(),
+        "limit": "7",
+    }
+    pages, cursor = [], None
+    while True:
+        answer = call(
+            "GET",
+            "/api/crm/points/transactions",
+            query={**query, **({"cursor": cursor} if cursor else {})},
+        )
+        assert answer.status == 200, answer.body
+        assert {e["customerId"] for e in answer.body["transactions"]} <= set(customers)
+        pages.append(answer.body["transactions"])
+        cursor = answer.body["nextCursor"]
+        if cursor is None:
+            break
+    assert all(len(page) == 7 for page in pages[:-1])
+    seen = [entry["points"] for page in pages for entry in page]
+    assert seen == sorted((100 + number for number in range(40)), reverse=True)

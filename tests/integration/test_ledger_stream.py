@@ -9,7 +9,7 @@ test looks only at its own customers' addresses.
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ import pytest
 
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.models import Actor, CustomerProfile, iso_utc
+from crm_points.reactions import OutgoingEvent
 from crm_points.runtime import runtime
 from crm_points.service import PointsService
 from crm_points.store import AdminStore, LedgerStore
@@ -415,16 +416,13 @@ def test_a_batch_that_failed_half_way_is_redelivered_and_causes_everything_once(
     stack.local.runner.module(function)  # its cold start, outside the failure
     with environment_set(stack.local.runner.environment_of(function)):
         outside = runtime().reactions.outside
-    put_event = outside.put_event
-    calls = {"count": 0}
+    put_events = outside.put_events
 
-    def refuse_the_second(detail_type: str, detail: dict[str, Any], time: datetime) -> None:
-        calls["count"] += 1
-        if calls["count"] == 2:
-            raise ConnectionError("the bus did not answer")
-        put_event(detail_type, detail, time)
+    def refuse_the_second(events: Sequence[OutgoingEvent]) -> list[bool]:
+        taken = put_events([events[0]])
+        return taken + [False] * (len(events) - 1)
 
-    monkeypatch.setattr(outside, "put_event", refuse_the_second)
+    monkeypatch.setattr(outside, "put_events", refuse_the_second)
     first = stack.local.runner.invoke(function, {"Records": records})
     failed = [item["itemIdentifier"] for item in first.result["batchItemFailures"]]
     assert failed == [records[1]["dynamodb"]["SequenceNumber"]]
@@ -440,3 +438,42 @@ def test_a_batch_that_failed_half_way_is_redelivered_and_causes_everything_once(
     month = AnalyticsStore(stack.admin.client, stack.table).analytics("2026-01", START)
     assert month.points_liability.total_outstanding == 500
     assert month.points_liability.redemption_cost == 400
+
+
+def test_a_batch_of_a_hundred_entries_costs_few_dynamodb_requests(stack: Stack):
+    """The stream consumer's requests are per batch: counting, done-marks and profiles are
+    read and written in bulk, so a batch of 100 entries costs far under 1.5 a record."""
+    customers = [f"batch-{uuid.uuid4().hex[:10]}" for _ in range(100)]
+    for number, customer in enumerate(customers):
+        if number % 4 == 0:
+            stack.profile(customer)
+        stack.service.award(
+            request(),
+            customer_id=customer,
+            amount=100 + number,
+            reason="Welcome",
+            notify_customer=number % 4 == 0,
+        )
+    records = stream_records(stack)
+    assert len(records) == 100
+    function = stack.local.functions["LedgerStreamFunction"]
+    stack.local.runner.module(function)
+    with environment_set(stack.local.runner.environment_of(function)):
+        client = runtime().service.store.client
+        assert runtime().service.config is not None  # read once a minute, not per batch
+    calls: Counter[str] = Counter()
+    client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.update([model.name])
+    )
+    invocation = stack.local.runner.invoke(function, {"Records": records})
+    assert invocation.result == {"batchItemFailures": []}
+    assert sum(calls.values()) <= 150, calls
+    # Two counting transactions (90 entries each at most), one read of what was done, one of
+    # the profiles, four writes of done-marks (25 a request).
+    assert calls == Counter({"TransactWriteItems": 2, "BatchGetItem": 2, "BatchWriteItem": 4}), (
+        calls
+    )
+    stack.drain()
+    assert len(stack.events_out()) == 100
+    month = AnalyticsStore(stack.admin.client, stack.table).analytics("2026-01", START)
+    assert month.points_flow.awarded == sum(100 + number for number in range(100))

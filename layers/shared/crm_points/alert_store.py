@@ -37,15 +37,19 @@ from crm_points.models import Actor, iso_utc
 from crm_points.service import _answer, fingerprint, is_transient
 from crm_points.store import (
     CLAIM_SK,
+    INDEX_SHARDS,
     Claim,
     ClaimTaken,
     Guard,
     LedgerStore,
+    ShardedQuery,
     WriteConflict,
     decode_key,
     encode_key,
     idempotency_pk,
+    index_shard,
     model_from_item,
+    newest_across_shards,
     to_item,
 )
 
@@ -68,9 +72,10 @@ def alert_pk(alert_id: str) -> str:
     return f"ALERT#{alert_id}"
 
 
-def alert_status_key(status: AlertStatus) -> str:
-    """The alert's partition of the status index (shared with approvals' `APPROVAL#…`)."""
-    return f"ALERT#{status.value}"
+def alert_status_key(status: AlertStatus, shard: int) -> str:
+    """An alert's partition of the status index (shared with approvals' `APPROVAL#…`): its
+    status, and a shard of its subject, since a reminder run raises an alert per customer."""
+    return f"ALERT#{status.value}#{shard:02d}"
 
 
 def lock_pk(alert_type: AlertType, subject: str) -> str:
@@ -90,7 +95,7 @@ def alert_item(alert: Alert, version: int) -> dict[str, Any]:
     return {
         "entity": "ALERT",
         **alert.model_dump(mode="json", by_alias=True, exclude_none=True),
-        "statusKey": alert_status_key(alert.status),
+        "statusKey": alert_status_key(alert.status, index_shard(alert.subject)),
         "statusSort": newest_first,
         "subjectKey": alert.subject,
         "subjectSort": newest_first,
@@ -436,16 +441,35 @@ class AlertStore:
         limit: int = 20,
         cursor: str | None = None,
     ) -> AlertPage:
-        """Alerts in one status (OPEN unless asked), newest first (StatusIndex; priority
-        and type filter the page)."""
-        return self._page(
-            STATUS_INDEX,
-            ("statusKey", "statusSort"),
-            alert_status_key(status),
-            {"priority": priority, "type": type},
+        """Alerts in one status (OPEN unless asked), newest first (the shards of
+        StatusIndex, merged; priority and type filter them). The cursor is the last alert's
+        place in that order."""
+        filters = {"priority": priority, "type": type}
+        wanted = {name: value.value for name, value in filters.items() if value is not None}
+        before = None
+        if cursor:
+            place = decode_key(cursor, {"status", "statusSort"})
+            if place["status"] != {"S": status.value}:  # a cursor of another status's list
+                raise ValidationFailed("cursor is not valid", {"field": "cursor"})
+            before = place["statusSort"]["S"]
+        found, more = newest_across_shards(
+            self.client,
+            ShardedQuery(
+                table=self.table,
+                index=STATUS_INDEX,
+                hash_key="statusKey",
+                partitions=[alert_status_key(status, shard) for shard in range(INDEX_SHARDS)],
+                sort_key="statusSort",
+                filter=" AND ".join(f"#{name} = :{name}" for name in wanted) or None,
+                names={f"#{name}": name for name in wanted},
+                values={f":{name}": value for name, value in wanted.items()},
+            ),
             limit,
-            cursor,
+            before,
         )
+        alerts = [model_from_item(Alert, item) for item in found]
+        last = {"status": {"S": status.value}, "statusSort": found[-1]["statusSort"]}
+        return alerts, encode_key(last if more and found else None)
 
 
 def _start_key(cursor: str, hash_key: str, range_key: str, partition: str) -> dict[str, Any]:

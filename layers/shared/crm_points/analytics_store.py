@@ -3,13 +3,15 @@ change stream: each ledger entry is counted exactly once, and a month's figures 
 with one Query.
 
 Items (docs/data-model.md, "Analytics"):
-- a month's totals, `ANALYTICS` / `MONTH#{YYYY-MM}`, and the running totals,
-  `ANALYTICS` / `TOTAL` (which sorts after every month): one partition, so the months from
-  M-1 on and the totals are one Query;
+- a month's totals, `ANALYTICS` / `MONTH#{YYYY-MM}#{shard}`, and the running totals,
+  `ANALYTICS` / `TOTAL#{shard}` (which sort after every month): one partition, so the months
+  from M-1 on and the totals are one Query, summed over the shards at read. Each count
+  writes one shard, chosen at random, so concurrent counts rarely update the same item;
 - a marker per counted entry, `ANALYTICS_COUNTED#{transactionId}` / `COUNTED`, written in the
-  same TransactWriteItems as the ADD updates of the month and the totals, if absent: the
-  same entry counted again, concurrently included, cancels the whole transaction and adds
-  nothing. Markers expire through DynamoDB TTL (`ttl`) after 30 days, long after the
+  same TransactWriteItems as the ADD updates of the month and the totals, if absent. Entries
+  are counted many to a transaction (a stream batch's), their deltas summed: an entry
+  counted before cancels the transaction, which names it, and the rest are counted again
+  without it. Markers expire through DynamoDB TTL (`ttl`) after 30 days, long after the
   stream (24 hours of records) can deliver the entry again.
 
 Every item has an `entity` of its own (ANALYTICS_MONTH, ANALYTICS_TOTAL, ANALYTICS_COUNTED),
@@ -18,7 +20,8 @@ which the stream consumer does not select.
 
 import random
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -52,15 +55,26 @@ MARKER_LIFETIME_SECONDS = 30 * 24 * 3600
 # Rounds before a count that keeps meeting concurrent transactions on the same aggregates
 # gives up with a retryable error (the stream consumer's batch is then retried).
 MAX_ATTEMPTS = 12
+# The aggregate items of a month (and the running totals) a count may update.
+AGGREGATE_SHARDS = 8
+# A transaction's items: DynamoDB takes at most 100; a count of entries writes a marker per
+# entry, an update per month they fall in, and the running totals.
+TRANSACTION_ITEMS = 100
 
 # Attribute names of the month and running totals: the camelCase of the fields.
 _MONTH_ATTRIBUTES = {item.name: to_camel(item.name) for item in fields(MonthTotals)}
 _RUNNING_ATTRIBUTES = {item.name: to_camel(item.name) for item in fields(RunningTotals)}
 
 
-def month_sk(month: str) -> str:
-    """The sort key of a month's totals (`YYYY-MM`)."""
-    return f"{MONTH_PREFIX}{month}"
+def month_sk(month: str, shard: int | None = None) -> str:
+    """The sort key of a month's totals (`YYYY-MM`) in one shard (items counted before the
+    totals were sharded have none)."""
+    return f"{MONTH_PREFIX}{month}" if shard is None else f"{MONTH_PREFIX}{month}#{shard}"
+
+
+def total_sk(shard: int) -> str:
+    """The sort key of the running totals in one shard."""
+    return f"{TOTAL_SK}#{shard}"
 
 
 def marker_pk(transaction_id: str) -> str:
@@ -117,68 +131,115 @@ class AnalyticsStore:
         counted already, or because it changes no figure (an EXPIRY_EXTENDED entry), in
         which case nothing is written.
         """
-        effect = effect_of(entry)
-        if effect.totals.is_empty:
-            return False
-        counted_at = self.clock()
-        marker = {
-            "PK": marker_pk(entry.transaction_id),
-            "SK": MARKER_SK,
-            "entity": "ANALYTICS_COUNTED",
-            "customerId": entry.customer_id,
-            "month": effect.month,
-            "countedAt": int(counted_at),
-            TTL_ATTRIBUTE: int(counted_at) + MARKER_LIFETIME_SECONDS,
-        }
-        items: list[TransactWriteItemTypeDef] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": to_item(marker),
-                    "ConditionExpression": "attribute_not_exists(PK)",
-                }
-            },
-            _add_update(
-                self.table,
-                month_sk(effect.month),
-                "ANALYTICS_MONTH",
-                {_MONTH_ATTRIBUTES[name]: delta for name, delta in asdict(effect.totals).items()},
-                {"month": effect.month},
-            ),
-        ]
-        running = asdict(effect.running)
-        if any(running.values()):
-            items.append(
-                _add_update(
-                    self.table,
-                    TOTAL_SK,
-                    "ANALYTICS_TOTAL",
-                    {_RUNNING_ATTRIBUTES[name]: delta for name, delta in running.items()},
-                    {},
-                )
-            )
+        return self.count_all([entry]) == 1
+
+    def count_all(self, entries: Sequence[LedgerEntry]) -> int:
+        """Add each entry's effect once (see `count`), as many entries to a transaction as
+        fit (a marker each, an update per month they fall in, and the running totals: at
+        most TRANSACTION_ITEMS); how many this call added."""
+        added = 0
+        together: list[LedgerEntry] = []
+        months: set[str] = set()
+        for entry in entries:
+            effect = effect_of(entry)
+            if effect.totals.is_empty:
+                continue
+            if len(together) + 1 + len(months | {effect.month}) + 1 > TRANSACTION_ITEMS:
+                added += self._count_together(together)
+                together, months = [], set()
+            together.append(entry)
+            months.add(effect.month)
+        return added + self._count_together(together)
+
+    def _count_together(self, entries: list[LedgerEntry]) -> int:
         for attempt in range(MAX_ATTEMPTS):
+            if not entries:
+                return 0
             try:
-                self.client.transact_write_items(TransactItems=items)
-                return True
+                self.client.transact_write_items(TransactItems=self._count_items(entries))
+                return len(entries)
             except self.client.exceptions.TransactionCanceledException as cancelled:
                 reasons = cancelled.response.get("CancellationReasons", [])
-                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                    return False
-                # Another count was updating the same month or totals at that moment
+                # The markers come first, one per entry: a failed condition names an entry
+                # counted before. The others are counted again without it.
+                counted_before = {
+                    index
+                    for index, reason in enumerate(reasons[: len(entries)])
+                    if reason.get("Code") == "ConditionalCheckFailed"
+                }
+                if counted_before:
+                    entries = [e for i, e in enumerate(entries) if i not in counted_before]
+                    continue
+                # Another count was updating the same aggregate item at that moment
                 # (TransactionConflict): nothing was written; try again.
                 self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
         raise Conflict(
-            "The analytics aggregates are busy; count the entry again",
-            {"transactionId": entry.transaction_id},
+            "The analytics aggregates are busy; count the entries again",
+            {"transactionIds": [entry.transaction_id for entry in entries]},
             retryable=True,
         )
+
+    def _count_items(self, entries: list[LedgerEntry]) -> list["TransactWriteItemTypeDef"]:
+        """Every entry's marker, then the sums of their effects by month, and on the running
+        totals, in one shard of the aggregates."""
+        counted_at = int(self.clock())
+        by_month: dict[str, MonthTotals] = defaultdict(MonthTotals)
+        items: list[TransactWriteItemTypeDef] = []
+        for entry in entries:
+            effect = effect_of(entry)
+            by_month[effect.month] += effect.totals
+            marker = {
+                "PK": marker_pk(entry.transaction_id),
+                "SK": MARKER_SK,
+                "entity": "ANALYTICS_COUNTED",
+                "customerId": entry.customer_id,
+                "month": effect.month,
+                "countedAt": counted_at,
+                TTL_ATTRIBUTE: counted_at + MARKER_LIFETIME_SECONDS,
+            }
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": to_item(marker),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+            )
+        shard = random.randrange(AGGREGATE_SHARDS)
+        running = RunningTotals()
+        for month, totals in sorted(by_month.items()):
+            items.append(
+                _add_update(
+                    self.table,
+                    month_sk(month, shard),
+                    "ANALYTICS_MONTH",
+                    {_MONTH_ATTRIBUTES[name]: delta for name, delta in asdict(totals).items()},
+                    {"month": month},
+                )
+            )
+            running = RunningTotals(
+                running.outstanding + totals.liability_change,
+                running.active_users + totals.active_users_change,
+            )
+        if any(asdict(running).values()):
+            items.append(
+                _add_update(
+                    self.table,
+                    total_sk(shard),
+                    "ANALYTICS_TOTAL",
+                    {_RUNNING_ATTRIBUTES[name]: delta for name, delta in asdict(running).items()},
+                    {},
+                )
+            )
+        return items
 
     def analytics(self, month: str, now: datetime) -> PointsAnalytics:
         """SPEC §9's figures for `month` as of `now` (for a past month, as of its end).
 
         One strongly consistent Query of the analytics partition from the previous month's
-        totals up to the running totals. A month later than `now`'s is refused (422).
+        totals up to the running totals, every shard of them, summed. A month later than
+        `now`'s is refused (422).
         """
         month = reportable_month(month, now)
         months: dict[str, MonthTotals] = {}
@@ -187,7 +248,11 @@ class AnalyticsStore:
             "TableName": self.table,
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
             "ExpressionAttributeValues": to_item(
-                {":pk": ANALYTICS_PK, ":first": month_sk(previous_month(month)), ":last": TOTAL_SK}
+                {
+                    ":pk": ANALYTICS_PK,
+                    ":first": month_sk(previous_month(month)),
+                    ":last": f"{TOTAL_SK}#~",
+                }
             ),
             "ConsistentRead": True,
         }
@@ -196,15 +261,16 @@ class AnalyticsStore:
             page = self.client.query(**query)
             for item in page.get("Items", []):
                 values = from_item(item)
-                if values["SK"] == TOTAL_SK:
+                if values["SK"].startswith(TOTAL_SK):
                     running = RunningTotals(
                         **{
-                            name: int(values.get(attr, 0))
+                            name: getattr(running, name) + int(values.get(attr, 0))
                             for name, attr in _RUNNING_ATTRIBUTES.items()
                         }
                     )
                 elif values["SK"].startswith(MONTH_PREFIX):
-                    months[values["SK"].removeprefix(MONTH_PREFIX)] = MonthTotals(
+                    key = values["SK"].removeprefix(MONTH_PREFIX)[:7]
+                    months[key] = months.get(key, MonthTotals()) + MonthTotals(
                         **{
                             name: int(values.get(attr, 0))
                             for name, attr in _MONTH_ATTRIBUTES.items()

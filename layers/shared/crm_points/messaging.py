@@ -7,7 +7,7 @@ raises when AWS did not take the message, so the caller's record or message is r
 
 import json
 import os
-from datetime import datetime
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +19,13 @@ from crm_points.notifications import Notification
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
+    from crm_points.reactions import OutgoingEvent
+
 # The source of every event this system puts on the points bus (SPEC §5).
 EVENT_SOURCE = "crm.points"
+# The most entries one PutEvents, and one SendMessageBatch, takes.
+PUT_EVENTS_ENTRIES = 10
+SEND_MESSAGE_BATCH_ENTRIES = 10
 
 
 class MessagingSettings(BaseModel):
@@ -40,10 +45,6 @@ class MessagingSettings(BaseModel):
             notifications_queue_url=os.environ.get("NOTIFICATIONS_QUEUE_URL", ""),
             ops_topic_arn=os.environ.get("OPS_TOPIC_ARN", ""),
         )
-
-
-class DeliveryFailed(Exception):
-    """AWS answered, but did not take the message."""
 
 
 def _client(service: str) -> Any:
@@ -76,28 +77,43 @@ class Messaging:
     def ses(self) -> Any:
         return _client("sesv2")
 
-    def put_event(self, detail_type: str, detail: dict[str, Any], time: datetime) -> None:
-        """One event on the points bus, `source: crm.points`."""
-        response = self.events.put_events(
-            Entries=[
-                {
-                    "EventBusName": self.settings.event_bus_name,
-                    "Source": EVENT_SOURCE,
-                    "DetailType": detail_type,
-                    "Detail": json.dumps(detail, separators=(",", ":")),
-                    "Time": time,
-                }
-            ]
-        )
-        if response.get("FailedEntryCount", 0):
-            raise DeliveryFailed(f"the bus refused the event: {response['Entries']}")
+    def put_events(self, events: Sequence["OutgoingEvent"]) -> list[bool]:
+        """Events on the points bus, `source: crm.points`, ten to a PutEvents request (its
+        limit); for each, whether the bus took it."""
+        taken: list[bool] = []
+        for start in range(0, len(events), PUT_EVENTS_ENTRIES):
+            chunk = events[start : start + PUT_EVENTS_ENTRIES]
+            response = self.events.put_events(
+                Entries=[
+                    {
+                        "EventBusName": self.settings.event_bus_name,
+                        "Source": EVENT_SOURCE,
+                        "DetailType": event.detail_type,
+                        "Detail": json.dumps(event.detail, separators=(",", ":")),
+                        "Time": event.time,
+                    }
+                    for event in chunk
+                ]
+            )
+            taken.extend("ErrorCode" not in entry for entry in response["Entries"])
+        return taken
 
-    def queue_notification(self, notification: Notification) -> None:
-        """Hand a notification to the sender, through its queue (retries, dead letters)."""
-        self.sqs.send_message(
-            QueueUrl=self.settings.notifications_queue_url,
-            MessageBody=notification.model_dump_json(by_alias=True),
-        )
+    def queue_notifications(self, found: Sequence[Notification]) -> list[bool]:
+        """Hand notifications to the sender through its queue (retries, dead letters), ten to
+        a SendMessageBatch request (its limit); for each, whether the queue took it."""
+        taken: list[bool] = []
+        for start in range(0, len(found), SEND_MESSAGE_BATCH_ENTRIES):
+            chunk = found[start : start + SEND_MESSAGE_BATCH_ENTRIES]
+            response = self.sqs.send_message_batch(
+                QueueUrl=self.settings.notifications_queue_url,
+                Entries=[
+                    {"Id": str(number), "MessageBody": notification.model_dump_json(by_alias=True)}
+                    for number, notification in enumerate(chunk)
+                ],
+            )
+            refused = {int(failure["Id"]) for failure in response.get("Failed", [])}
+            taken.extend(number not in refused for number in range(len(chunk)))
+        return taken
 
     def page_ops(self, alert: Alert, topic_arn: str | None = None) -> None:
         """Tell the admins at once (the ops topic): NEGATIVE_BALANCE (SPEC §7)."""

@@ -15,18 +15,27 @@ entry once by themselves; the other effects are marked done in an `EffectLog` af
 succeed, and skipped when found done.
 """
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from crm_points import notifications
 from crm_points.alert_store import AlertStore
 from crm_points.alerts import Alert, AlertType, new_alert
 from crm_points.config import PointsConfig
-from crm_points.models import ExpiringReminder, LedgerEntry, TransactionType, iso_utc
+from crm_points.models import (
+    CustomerProfile,
+    ExpiringReminder,
+    LedgerEntry,
+    TransactionType,
+    iso_utc,
+)
 from crm_points.notifications import Notification
 from crm_points.store import AdminStore, EffectLog, model_from_item
+
+logger = logging.getLogger(__name__)
 
 # The events out of SPEC §5, by the entry type that makes them. REVERSAL and
 # EXPIRY_EXTENDED make none (docs/events.md).
@@ -41,26 +50,100 @@ DETAIL_TYPES = {
 POINTS_EXPIRING = "Points Expiring"
 ALERT_RAISED = "Alert Raised"
 
+NewItem = LedgerEntry | ExpiringReminder | Alert
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    """An event for the points bus, `source: crm.points`."""
+
+    detail_type: str
+    detail: dict[str, Any]
+    time: datetime
+
+
+_Message = TypeVar("_Message", "OutgoingEvent", Notification)
+
 
 class Outside(Protocol):
-    """Where the effects go (crm_points.messaging in AWS)."""
+    """Where the effects go (crm_points.messaging in AWS). The batch methods answer, for each
+    message in order, whether it was taken."""
 
-    def put_event(self, detail_type: str, detail: dict[str, Any], time: datetime) -> None: ...
+    def put_events(self, events: Sequence[OutgoingEvent]) -> list[bool]: ...
 
-    def queue_notification(self, notification: Notification) -> None: ...
+    def queue_notifications(self, found: Sequence[Notification]) -> list[bool]: ...
 
     def page_ops(self, alert: Alert, topic_arn: str | None = None) -> None: ...
 
 
 class EntryCounter(Protocol):
-    """The analytics aggregates: count an entry once, however often it is given."""
+    """The analytics aggregates: count each entry once, however often it is given."""
 
-    def count(self, entry: LedgerEntry) -> bool: ...
+    def count_all(self, entries: Sequence[LedgerEntry]) -> int: ...
+
+
+def new_item(image: dict[str, Any]) -> NewItem | None:
+    """A new item of the table as the stream gives it (DynamoDB's typed form), as what it
+    is; None for items that cause nothing (the stream's filter lets few of them through)."""
+    entity = image.get("entity", {}).get("S")
+    if entity == "ENTRY":
+        return model_from_item(LedgerEntry, image)
+    if entity == "REMINDER":
+        return model_from_item(ExpiringReminder, image)
+    if entity == "ALERT":
+        return model_from_item(Alert, image)
+    return None
+
+
+def source_of(item: NewItem) -> str:
+    """The name under which an item's outward effects are marked done."""
+    if isinstance(item, LedgerEntry):
+        return item.transaction_id
+    if isinstance(item, ExpiringReminder):
+        return f"reminder:{item.customer_id}:{iso_utc(item.run_time)}"
+    return f"alert:{item.alert_id}"
+
+
+@dataclass
+class _Plan:
+    """A batch's outward effects, each with the batch position of the item that causes it,
+    sent together and marked done together."""
+
+    events: list[tuple[int, str, str, OutgoingEvent]] = field(default_factory=list)
+    messages: list[tuple[int, str, str, Notification]] = field(default_factory=list)
+    done: dict[str, set[str]] = field(default_factory=dict)
+    failed: set[int] = field(default_factory=set)
+
+    def did(self, source: str, effect: str) -> None:
+        self.done.setdefault(source, set()).add(effect)
+
+    def send(self, outside: Outside) -> None:
+        """Send what was planned: the taken ones are done, the others fail their item."""
+        self._settle(self.events, outside.put_events)
+        self._settle(self.messages, outside.queue_notifications)
+
+    def _settle(
+        self,
+        planned: list[tuple[int, str, str, _Message]],
+        deliver: Callable[[list[_Message]], list[bool]],
+    ) -> None:
+        if not planned:
+            return
+        try:
+            taken = deliver([message for *_, message in planned])
+        except Exception:
+            logger.exception("sending %d messages failed", len(planned))
+            taken = [False] * len(planned)
+        for (index, source, effect, _), ok in zip(planned, taken, strict=True):
+            if ok:
+                self.did(source, effect)
+            else:
+                self.failed.add(index)
 
 
 @dataclass
 class Reactions:
-    """The stream consumer's work, one new item at a time."""
+    """The stream consumer's work, a batch of new items at a time."""
 
     analytics: EntryCounter
     alerts: AlertStore
@@ -70,33 +153,90 @@ class Reactions:
     config: Callable[[], PointsConfig]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
-    def on_new_item(self, image: dict[str, Any]) -> None:
-        """A new item of the table, as the stream gives it (DynamoDB's typed form); items
-        other than entries, reminders and alerts cause nothing."""
-        entity = image.get("entity", {}).get("S")
-        if entity == "ENTRY":
-            self.on_entry(model_from_item(LedgerEntry, image))
-        elif entity == "REMINDER":
-            self.on_reminder(model_from_item(ExpiringReminder, image))
-        elif entity == "ALERT":
-            self.on_alert(model_from_item(Alert, image))
+    def on_batch(self, images: Sequence[dict[str, Any]]) -> int | None:
+        """The new items of one stream batch, in stream order. Answers None when everything
+        they cause is done, else the position of the first item whose effects are not all
+        done: the stream delivers it again with every item after it, and what was done is
+        skipped then.
 
-    def on_entry(self, entry: LedgerEntry) -> None:
-        """A new ledger entry."""
-        self.analytics.count(entry)
-        self._raise_alerts(entry)
-        source = entry.transaction_id
-        done = self.effects.done(source)
-        detail_type = DETAIL_TYPES.get(entry.type)
-        if detail_type and "event" not in done:
-            detail = entry.model_dump(mode="json", by_alias=True, exclude_none=True)
-            self.outside.put_event(detail_type, detail, entry.created_at)
-            self.effects.mark(source, "event", self.clock())
-        self._notify(source, done, self._notifications_for(entry))
+        The DynamoDB requests are per batch, not per item: the entries are counted in one
+        transaction per 98, the done-marks read in one BatchGetItem per 100 items and written
+        in one BatchWriteItem per 25, the profiles read in one BatchGetItem; the events and
+        notifications go out ten to a request. Only alerts (rare) cost requests of their own.
+        """
+        items = [new_item(image) for image in images]
+        found = [(index, item) for index, item in enumerate(items) if item is not None]
+        if not found:
+            return None
+        self.analytics.count_all([item for _, item in found if isinstance(item, LedgerEntry)])
+        done = self.effects.done_many([source_of(item) for _, item in found])
+        profiles = self.admin.profiles(
+            [customer for _, item in found if (customer := self._customer_to_tell(item))]
+        )
+        plan = _Plan()
+        stopped_at = None
+        for index, item in found:
+            try:
+                self._react(index, item, done.get(source_of(item), set()), profiles, plan)
+            except Exception:
+                logger.exception("item %d of the batch failed", index)
+                stopped_at = index
+                break
+        plan.send(self.outside)
+        self.effects.mark_many(plan.done, done, self.clock())
+        failed = plan.failed | ({stopped_at} if stopped_at is not None else set())
+        return min(failed) if failed else None
 
-    def on_reminder(self, reminder: ExpiringReminder) -> None:
-        """A customer's reminder of an expiring-reminders run."""
-        source = f"reminder:{reminder.customer_id}:{iso_utc(reminder.run_time)}"
+    @staticmethod
+    def _customer_to_tell(item: NewItem) -> str | None:
+        """The customer an item may notify (so whose profile is needed), if any."""
+        if isinstance(item, ExpiringReminder):
+            return item.customer_id
+        if isinstance(item, LedgerEntry) and (
+            item.type is TransactionType.EXPIRE
+            or (item.type is TransactionType.AWARD and item.notify_customer)
+        ):
+            return item.customer_id
+        return None
+
+    def _react(
+        self,
+        index: int,
+        item: NewItem,
+        done: set[str],
+        profiles: dict[str, CustomerProfile],
+        plan: _Plan,
+    ) -> None:
+        """Raise the item's alerts now; plan its event and notifications."""
+        source = source_of(item)
+        if isinstance(item, LedgerEntry):
+            self._raise_alerts(item)
+            detail_type = DETAIL_TYPES.get(item.type)
+            if detail_type:
+                detail = item.model_dump(mode="json", by_alias=True, exclude_none=True)
+                event = OutgoingEvent(detail_type, detail, item.created_at)
+            found = self._notifications_for(item, profiles.get(item.customer_id))
+        elif isinstance(item, ExpiringReminder):
+            self._raise_expiring(item, source)
+            detail = item.model_dump(mode="json", by_alias=True)
+            event = OutgoingEvent(POINTS_EXPIRING, detail, item.run_time)
+            profile = profiles.get(item.customer_id)
+            found = notifications.points_expiring(item, profile, self.config())
+        else:
+            if item.type is AlertType.NEGATIVE_BALANCE and "ops" not in done:
+                self.outside.page_ops(item, self.config().ops_topic_arn or None)
+                plan.did(source, "ops")
+            detail = item.model_dump(mode="json", by_alias=True, exclude_none=True)
+            event = OutgoingEvent(ALERT_RAISED, detail, item.created_at)
+            found = []
+        if "event" not in done and (not isinstance(item, LedgerEntry) or detail_type):
+            plan.events.append((index, source, "event", event))
+        for notification in found:
+            effect = f"queued:{notification.channel}"
+            if effect not in done:
+                plan.messages.append((index, source, effect, notification))
+
+    def _raise_expiring(self, reminder: ExpiringReminder, trigger: str) -> None:
         self.alerts.raise_alert(
             new_alert(
                 AlertType.POINTS_EXPIRING,
@@ -107,28 +247,8 @@ class Reactions:
                 ),
                 data=reminder.model_dump(mode="json", by_alias=True),
             ),
-            source,
+            trigger,
         )
-        done = self.effects.done(source)
-        if "event" not in done:
-            detail = reminder.model_dump(mode="json", by_alias=True)
-            self.outside.put_event(POINTS_EXPIRING, detail, reminder.run_time)
-            self.effects.mark(source, "event", self.clock())
-        profile = self.admin.profile(reminder.customer_id)
-        found = notifications.points_expiring(reminder, profile, self.config())
-        self._notify(source, done, found)
-
-    def on_alert(self, alert: Alert) -> None:
-        """A new alert: on the bus, and to the ops topic at once if it is NEGATIVE_BALANCE."""
-        source = f"alert:{alert.alert_id}"
-        done = self.effects.done(source)
-        if alert.type is AlertType.NEGATIVE_BALANCE and "ops" not in done:
-            self.outside.page_ops(alert, self.config().ops_topic_arn or None)
-            self.effects.mark(source, "ops", self.clock())
-        if "event" not in done:
-            detail = alert.model_dump(mode="json", by_alias=True, exclude_none=True)
-            self.outside.put_event(ALERT_RAISED, detail, alert.created_at)
-            self.effects.mark(source, "event", self.clock())
 
     def _raise_alerts(self, entry: LedgerEntry) -> None:
         config = self.config()
@@ -167,20 +287,14 @@ class Reactions:
                 f"{trigger}:{AlertType.NEGATIVE_BALANCE.value}",
             )
 
-    def _notifications_for(self, entry: LedgerEntry) -> list[Notification]:
+    def _notifications_for(
+        self, entry: LedgerEntry, profile: CustomerProfile | None
+    ) -> list[Notification]:
         if entry.type is TransactionType.AWARD and entry.notify_customer:
-            return notifications.points_awarded(entry, self.admin.profile(entry.customer_id))
+            return notifications.points_awarded(entry, profile)
         if entry.type is TransactionType.EXPIRE:
-            profile = self.admin.profile(entry.customer_id)
             return notifications.points_expired(entry, profile, self.config())
         return []
-
-    def _notify(self, source: str, done: set[str], found: list[Notification]) -> None:
-        for notification in found:
-            effect = f"queued:{notification.channel}"
-            if effect not in done:
-                self.outside.queue_notification(notification)
-                self.effects.mark(source, effect, self.clock())
 
 
 class Sender(Protocol):

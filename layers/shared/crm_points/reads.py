@@ -14,7 +14,14 @@ from crm_points.schemas import (
     TransactionHistoryResponse,
     TransactionSearchResponse,
 )
-from crm_points.store import AdminStore, LedgerStore, decode_key, encode_key
+from crm_points.store import (
+    AdminStore,
+    LedgerStore,
+    decode_key,
+    encode_key,
+    to_item,
+    tx_time,
+)
 from crm_points.validation import BUSINESS_TIMEZONE, as_utc, day_bounds
 
 RECENT_TRANSACTIONS = 10
@@ -85,7 +92,10 @@ class TransactionQuery:
 MAX_OFFSET = 10_000
 DEFAULT_RANGE = timedelta(days=366)
 _FIRST_MOMENT = datetime.min.replace(tzinfo=UTC)
-_CURSOR_KEYS = {"PK", "SK", "txShard", "type", "txTime"}
+# A customer's history pages on its partition's key; every customer's on the time of the
+# last entry shown (the sharded indexes are merged by it).
+_CUSTOMER_CURSOR_KEYS = {"PK", "SK"}
+_ALL_CUSTOMERS_CURSOR_KEYS = {"txTime"}
 
 
 def search_transactions(
@@ -93,35 +103,51 @@ def search_transactions(
 ) -> TransactionSearchResponse:
     """Entries of one or every customer between two dates, newest first.
 
-    Each page is one Query: of the customer's partition, or of the index of every entry by
-    time (or by type and time). `offset` skips entries as the seed's API does, reading past
-    them; `cursor` is the efficient path.
+    One customer's: one Query of the customer's partition per page. Every customer's: the
+    shards of the index of every entry by time (or by type and time), read in parallel and
+    merged (AdminStore.transactions). `offset` skips entries as the seed's API does, reading
+    past them; `cursor` is the efficient path.
     """
     time_from, time_to = _time_range(query, now)
     if query.offset and query.cursor:
         raise ValidationFailed("Give offset or cursor, not both", {"field": "offset"})
     if query.offset > MAX_OFFSET:
         raise ValidationFailed(f"offset may be at most {MAX_OFFSET}", {"field": "offset"})
-    start = decode_key(query.cursor, _CURSOR_KEYS) if query.cursor else None
     low, high = iso_utc(time_from), iso_utc(time_to)
+    if query.customer_id:
+        entries, next_cursor = _customer_page(admin, query, low, high)
+    else:
+        before = None
+        if query.cursor:
+            before = decode_key(query.cursor, _ALL_CUSTOMERS_CURSOR_KEYS)["txTime"]["S"]
+        found, more = admin.transactions(
+            query.type, low, f"{high}#~", query.offset + query.limit, before
+        )
+        entries = found[query.offset :]
+        last = {"txTime": tx_time(entries[-1])} if more and entries else None
+        next_cursor = encode_key(to_item(last) if last else None)
+    return TransactionSearchResponse(
+        transactions=entries,
+        limit=query.limit,
+        offset=query.offset,
+        next_cursor=next_cursor,
+    )
+
+
+def _customer_page(
+    admin: AdminStore, query: TransactionQuery, low: str, high: str
+) -> tuple[list[LedgerEntry], str | None]:
+    assert query.customer_id is not None
+    start = decode_key(query.cursor, _CUSTOMER_CURSOR_KEYS) if query.cursor else None
     skip = query.offset
     while True:
-        wanted = query.limit + skip
-        if query.customer_id:
-            entries, last = admin.customer_transactions(
-                query.customer_id, query.type, low, high, wanted, start
-            )
-        else:
-            entries, last = admin.transactions(query.type, low, f"{high}#~", wanted, start)
+        entries, last = admin.customer_transactions(
+            query.customer_id, query.type, low, high, query.limit + skip, start
+        )
         dropped = min(skip, len(entries))
         entries, skip = entries[dropped:], skip - dropped
         if skip == 0 or last is None:
-            return TransactionSearchResponse(
-                transactions=entries[: query.limit],
-                limit=query.limit,
-                offset=query.offset,
-                next_cursor=encode_key(last),
-            )
+            return entries[: query.limit], encode_key(last)
         start = last
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from crm_points.config import PointsConfig, Settings
 from crm_points.service import PointsService
-from crm_points.store import AdminStore, EffectLog, LedgerStore, ScheduleStore
+from crm_points.store import INDEX_SHARDS, AdminStore, EffectLog, LedgerStore, ScheduleStore
 
 if TYPE_CHECKING:
     from crm_points.messaging import Messaging
@@ -86,6 +86,8 @@ def runtime() -> Runtime:
         connect_timeout=2,
         read_timeout=5,
         tcp_keepalive=True,
+        # The sharded indexes are read one Query per shard at once (store.INDEX_SHARDS).
+        max_pool_connections=INDEX_SHARDS,
     )
     client = boto3.client("dynamodb", config=client_config)
     admin = AdminStore(client, settings.table_name)

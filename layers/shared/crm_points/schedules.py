@@ -1,14 +1,13 @@
 """The daily runs of SPEC §6: expire-points, expiring-reminders and system-alerts.
 
 A run takes "now" from its event, so any run can be replayed, and its cost follows what is
-due: it reads the accounts filed under the days it covers in a sparse, date-sharded index,
+due: it reads, from each shard of a sparse index sorted by expiry, the accounts due by then,
 never the table. A run repeated with the same time changes nothing (each customer's write
 is keyed by the run's time); a run stopped half-way and started again finishes the job (the
-customers it did are no longer filed as due; the watermark moves only at the end).
+customers it did are no longer filed as due). The watermark records the last finished run.
 """
 
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pydantic import Field
@@ -25,9 +24,6 @@ from crm_points.store import ScheduleStore
 EXPIRE_POINTS = "expire-points"
 EXPIRING_REMINDERS = "expiring-reminders"
 SYSTEM_ALERTS = "system-alerts"
-# The first expiry run of a table has no earlier run to start from: it reads this many
-# days back (one small Query per day). A table starts empty, so this covers its history.
-FIRST_RUN_LOOKBACK_DAYS = 400
 
 
 class RunReport(CamelModel):
@@ -35,19 +31,10 @@ class RunReport(CamelModel):
 
     schedule: str
     run_time: UtcDateTime
-    days_read: int = 0
     customers_read: int = 0
     customers_changed: int = 0
     points: int = 0
     transactions: list[str] = Field(default_factory=list)
-
-
-def utc_days(first: datetime, last: datetime) -> Iterator[str]:
-    """Every UTC day from `first`'s to `last`'s, inclusive, as `YYYY-MM-DD`."""
-    day: date = first.astimezone(UTC).date()
-    while day <= last.astimezone(UTC).date():
-        yield day.isoformat()
-        day += timedelta(days=1)
 
 
 def expire_points(
@@ -55,24 +42,18 @@ def expire_points(
 ) -> RunReport:
     """EXPIRE every lot due at `now`: one EXPIRE entry per customer (SPEC §6).
 
-    Reads the days from the last finished run's day (or a first-run lookback) to today's.
-    An account is filed under the day its soonest lot falls due, or the day it was last
-    written if that is later, so nothing due can sit on a day a finished run has passed.
+    Reads the accounts whose soonest lot expires by `now` (however long ago: an account due
+    before it was written, or missed by a failed run, is found all the same), all of them
+    before anything is written, since a write moves the account in the index.
     """
     report = RunReport(schedule=EXPIRE_POINTS, run_time=now)
-    last_run = schedules.watermark(EXPIRE_POINTS)
-    start = min(last_run, now) if last_run else now - timedelta(days=FIRST_RUN_LOOKBACK_DAYS)
-    for day in utc_days(start, now):
-        report.days_read += 1
-        # The day is read whole before anything is written: a write moves the account to
-        # another day, which must not disturb the paging of this one.
-        for customer_id in list(schedules.accounts_due(day, now)):
-            report.customers_read += 1
-            result = service.expire(customer_id=customer_id, now=now, request_id=run_id)
-            if result is not None and not result.replayed:
-                report.customers_changed += 1
-                report.points -= sum(entry.points for entry in result.transactions)
-                report.transactions.extend(entry.transaction_id for entry in result.transactions)
+    for customer_id in schedules.accounts_due(now):
+        report.customers_read += 1
+        result = service.expire(customer_id=customer_id, now=now, request_id=run_id)
+        if result is not None and not result.replayed:
+            report.customers_changed += 1
+            report.points -= sum(entry.points for entry in result.transactions)
+            report.transactions.extend(entry.transaction_id for entry in result.transactions)
     schedules.advance_watermark(EXPIRE_POINTS, now)
     return report
 
@@ -84,19 +65,18 @@ def send_expiring_reminders(
     (SPEC §6): the reminder's record drives the POINTS_EXPIRING alert, the pointsExpiring
     notification and the `Points Expiring` event, through the change stream.
 
-    Reads the days from yesterday to the window's end: a reminded lot leaves the index, so
-    every account read has a lot due a reminder (or one about to expire tonight).
+    Reads the accounts whose soonest unreminded lot expires from a day before `now` to the
+    window's end: a reminded lot leaves the index, so every account read has a lot due a
+    reminder (or one about to expire tonight).
     """
     report = RunReport(schedule=EXPIRING_REMINDERS, run_time=now)
     horizon = now + timedelta(days=service.config.expiring_window_days)
-    for day in utc_days(now - timedelta(days=1), horizon):
-        report.days_read += 1
-        for customer_id in list(schedules.accounts_to_remind(day, horizon)):
-            report.customers_read += 1
-            reminder = service.remind_expiring(customer_id=customer_id, now=now)
-            if reminder is not None:
-                report.customers_changed += 1
-                report.points += reminder.points
+    for customer_id in schedules.accounts_to_remind(now - timedelta(days=1), horizon):
+        report.customers_read += 1
+        reminder = service.remind_expiring(customer_id=customer_id, now=now)
+        if reminder is not None:
+            report.customers_changed += 1
+            report.points += reminder.points
     return report
 
 

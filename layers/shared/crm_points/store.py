@@ -5,10 +5,15 @@ step. Every read endpoint is one request; every posting is one TransactWriteItem
 """
 
 import base64
+import heapq
 import json
-from collections.abc import Iterator, Mapping
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -31,12 +36,14 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 _M = TypeVar("_M", bound=BaseModel)
+_T = TypeVar("_T")
 
 ACCOUNT_SK = "STATE"
-# The partition of the cross-customer time index: one today. Time-based shards would not
-# spread the writes (they all land in the newest); hash shards would, at the price of
-# reading all of them per page. See docs/data-model.md.
-LEDGER_SHARD = "LEDGER"
+# The index partitions that every ledger entry or booking writes to (the cross-customer time
+# and type indexes, the expiry and reminder indexes) are spread over this many hash key
+# values, chosen by a hash of the customer: no value takes more than about 1/32 of the
+# writes, and a reader queries the shards in parallel. See docs/capacity.md.
+INDEX_SHARDS = 32
 PROFILE_SK = "PROFILE"
 ENTRY_PREFIX = "LEDGER#"
 REMINDER_PREFIX = "EXPIRING#"
@@ -59,9 +66,35 @@ def idempotency_pk(key: str) -> str:
     return f"IDEMPOTENCY#{key}"
 
 
-def expiry_shard(day: str) -> str:
-    """Partition of the expiry index for one UTC day (`YYYY-MM-DD`)."""
-    return f"EXPIRY#{day}"
+def index_shard(customer_id: str) -> int:
+    """The shard of a customer's entries and account in the sharded indexes: a stable hash."""
+    return zlib.crc32(customer_id.encode()) % INDEX_SHARDS
+
+
+def ledger_shard(shard: int) -> str:
+    """Partition of the cross-customer time index."""
+    return f"LEDGER#{shard:02d}"
+
+
+def type_shard(kind: str, shard: int) -> str:
+    """Partition of the cross-customer type index."""
+    return f"{kind}#{shard:02d}"
+
+
+def expiry_shard(shard: int) -> str:
+    """Partition of the expiry index for one shard."""
+    return f"EXPIRY#{shard:02d}"
+
+
+def tx_time(entry: LedgerEntry) -> str:
+    """An entry's sort key in the cross-customer indexes: its time, then its id (unique)."""
+    return f"{iso_utc(entry.created_at)}#{entry.transaction_id}"
+
+
+def in_parallel(read: Callable[[int], _T], shards: int = INDEX_SHARDS) -> list[_T]:
+    """`read(shard)` for every shard at once (boto3 clients are thread-safe); in order."""
+    with ThreadPoolExecutor(max_workers=shards) as pool:
+        return list(pool.map(read, range(shards)))
 
 
 def to_attribute(value: Any) -> dict[str, Any]:
@@ -114,20 +147,18 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {name: from_attribute(value) for name, value in item.items()}
 
 
-def reminder_shard(day: str) -> str:
-    """Partition of the reminder index for one UTC day (`YYYY-MM-DD`)."""
-    return f"REMIND#{day}"
+def reminder_shard(shard: int) -> str:
+    """Partition of the reminder index for one shard."""
+    return f"REMIND#{shard:02d}"
 
 
 def account_item(account: Account) -> dict[str, Any]:
-    """An account as stored, with the keys of two sparse, date-sharded indexes.
+    """An account as stored, with the keys of two sparse, hash-sharded indexes, each sorted
+    by a moment so that a daily run reads what is due with a key condition:
 
-    Expiry index: while it has lots, under the UTC day its soonest lot falls due — or the
-    day of this write, if that lot is already due (a booking completed long ago earns a lot
-    that expires in the past): the expiry run reads the days since its last run, so nothing
-    due can sit on a day it has already passed.
-    Reminder index: while a lot awaits its pointsExpiring reminder, under the UTC day the
-    soonest such lot expires.
+    Expiry index: while it has lots, under its shard, sorted by when its soonest lot expires.
+    Reminder index: while a lot awaits its pointsExpiring reminder, under its shard, sorted
+    by when the soonest such lot expires.
     """
     values: dict[str, Any] = {
         "PK": customer_pk(account.customer_id),
@@ -135,28 +166,28 @@ def account_item(account: Account) -> dict[str, Any]:
         "entity": "ACCOUNT",
         **account.model_dump(mode="json", by_alias=True, exclude_none=True),
     }
+    shard = index_shard(account.customer_id)
     if account.lots:
         soonest = min(lot.expires_at for lot in account.lots)
-        due_day = iso_utc(max(soonest, account.updated_at))[:10]
-        values["expiryShard"] = expiry_shard(due_day)
+        values["expiryShard"] = expiry_shard(shard)
         values["expirySort"] = f"{iso_utc(soonest)}#{account.customer_id}"
     unreminded = [lot.expires_at for lot in account.lots if lot.needs_reminder]
     if unreminded:
-        next_reminder = iso_utc(min(unreminded))
-        values["reminderShard"] = reminder_shard(next_reminder[:10])
-        values["reminderSort"] = f"{next_reminder}#{account.customer_id}"
+        values["reminderShard"] = reminder_shard(shard)
+        values["reminderSort"] = f"{iso_utc(min(unreminded))}#{account.customer_id}"
     return to_item(values)
 
 
 def entry_item(entry: LedgerEntry) -> dict[str, Any]:
     """A ledger entry as stored, with the keys of the cross-customer indexes."""
-    created = iso_utc(entry.created_at)
+    shard = index_shard(entry.customer_id)
     values = {
         "PK": customer_pk(entry.customer_id),
         "SK": entry_sk(entry.sequence),
         "entity": "ENTRY",
-        "txShard": LEDGER_SHARD,
-        "txTime": f"{created}#{entry.transaction_id}",
+        "txShard": ledger_shard(shard),
+        "typeShard": type_shard(entry.type, shard),
+        "txTime": tx_time(entry),
         **entry.model_dump(mode="json", by_alias=True, exclude_none=True),
     }
     return to_item(values)
@@ -552,6 +583,90 @@ def profile_item(profile: CustomerProfile) -> dict[str, Any]:
     return values
 
 
+@dataclass(frozen=True)
+class ShardedQuery:
+    """The partitions of a sharded index to read newest first: items whose sort key lies
+    between `low` and `high` (either may be left open), kept by an optional filter."""
+
+    table: str
+    index: str
+    hash_key: str
+    partitions: list[str]
+    sort_key: str
+    low: str | None = None
+    high: str | None = None
+    filter: str | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+def newest_across_shards(
+    client: "DynamoDBClient", query: ShardedQuery, count: int, before: str | None
+) -> tuple[list[dict[str, Any]], bool]:
+    """The `count` newest items (typed form) of every partition of `query`, older than the
+    item whose sort key is `before` when given; and whether more match.
+
+    Each partition is queried at once for its newest `count + 1` (one Query each, in
+    parallel), and the pages are merged newest first; a partition is read further only when
+    the merge has taken its whole page (or a filter left it short). So a page is never empty
+    while items match, and the next page starts below the last item's sort key (sort keys
+    are unique: they end with the item's id).
+    """
+    high = before or query.high
+    bounds = {
+        (True, True): "BETWEEN :low AND :high",
+        (True, False): ">= :low",
+        (False, True): "<= :high",
+        (False, False): "",
+    }[(query.low is not None, high is not None)]
+    condition = f"#hash = :partition AND #sort {bounds}" if bounds else "#hash = :partition"
+    names = {"#hash": query.hash_key, "#sort": query.sort_key, **query.names}
+    if not bounds:
+        names.pop("#sort")
+
+    def read(partition: str, start: dict[str, Any] | None) -> dict[str, Any]:
+        values = {":partition": partition, **query.values}
+        if query.low is not None:
+            values[":low"] = query.low
+        if high is not None:
+            values[":high"] = high
+        arguments: dict[str, Any] = {
+            "TableName": query.table,
+            "IndexName": query.index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
+            "ScanIndexForward": False,
+            "Limit": min(count + 1, 1_000),
+        }
+        if query.filter:
+            arguments["FilterExpression"] = query.filter
+        if start:
+            arguments["ExclusiveStartKey"] = start
+        return dict(client.query(**arguments))
+
+    def newest_first(partition: str, page: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        while True:
+            for item in page.get("Items", []):
+                sort = item[query.sort_key]["S"]
+                if sort != before:  # `before` is the last item of the previous page
+                    yield sort, item
+            if "LastEvaluatedKey" not in page:
+                return
+            page = read(partition, page["LastEvaluatedKey"])
+
+    first_pages = in_parallel(
+        lambda shard: read(query.partitions[shard], None), len(query.partitions)
+    )
+    merged = heapq.merge(
+        *(newest_first(query.partitions[n], page) for n, page in enumerate(first_pages)),
+        key=lambda found: found[0],
+        reverse=True,
+    )
+    taken = [item for _, item in islice(merged, count + 1)]
+    return taken[:count], len(taken) > count
+
+
 def encode_key(key: dict[str, Any] | None) -> str | None:
     """A DynamoDB LastEvaluatedKey as an opaque cursor."""
     if not key:
@@ -570,7 +685,7 @@ def decode_key(cursor: str, allowed: set[str]) -> dict[str, Any]:
     if (
         not isinstance(values, dict)
         or not values
-        or not set(values) <= allowed
+        or set(values) != allowed
         or not all(isinstance(v, str) and len(v) <= 300 for v in values.values())
     ):
         raise ValidationFailed("cursor is not valid", {"field": "cursor"})
@@ -716,6 +831,18 @@ class AdminStore:
         item = response.get("Item")
         return model_from_item(CustomerProfile, item) if item else None
 
+    def profiles(self, customer_ids: Sequence[str]) -> dict[str, CustomerProfile]:
+        """The profiles of these customers that exist, by id: one BatchGetItem per 100."""
+        keys = [
+            to_item({"PK": customer_pk(customer_id), "SK": PROFILE_SK})
+            for customer_id in sorted(set(customer_ids))
+        ]
+        found = [
+            model_from_item(CustomerProfile, item)
+            for item in batch_get(self.client, self.table, keys)
+        ]
+        return {profile.customer_id: profile for profile in found}
+
     def customers_by_email(self, email: str) -> list[CustomerProfile]:
         response = self.client.query(
             TableName=self.table,
@@ -729,32 +856,29 @@ class AdminStore:
     # the ledger across customers
 
     def transactions(
-        self,
-        kind: str | None,
-        time_from: str,
-        time_to: str,
-        limit: int,
-        start: dict[str, Any] | None,
-    ) -> tuple[list[LedgerEntry], dict[str, Any] | None]:
-        """Entries of every customer between two times (and of one type), newest first."""
-        if kind:
-            index, key_name, key = "TransactionsByTypeIndex", "#type", kind
-        else:
-            index, key_name, key = "TransactionsByTimeIndex", "#shard", LEDGER_SHARD
-        arguments: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": f"{key_name} = :key AND txTime BETWEEN :from AND :to",
-            "ExpressionAttributeNames": {key_name: "type" if kind else "txShard"},
-            "ExpressionAttributeValues": to_item({":key": key, ":from": time_from, ":to": time_to}),
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if start:
-            arguments["ExclusiveStartKey"] = start
-        response = self.client.query(**arguments)
-        entries = [model_from_item(LedgerEntry, item) for item in response.get("Items", [])]
-        return entries, response.get("LastEvaluatedKey")
+        self, kind: str | None, time_from: str, time_to: str, count: int, before: str | None
+    ) -> tuple[list[LedgerEntry], bool]:
+        """The `count` newest entries of every customer between two `txTime`s (and of one
+        type), older than the entry whose `txTime` is `before` when given; and whether more
+        match. The shards of the time (or type) index, merged (`newest_across_shards`)."""
+        found, more = newest_across_shards(
+            self.client,
+            ShardedQuery(
+                table=self.table,
+                index="TransactionsByTypeIndex" if kind else "TransactionsByTimeIndex",
+                hash_key="typeShard" if kind else "txShard",
+                partitions=[
+                    type_shard(kind, shard) if kind else ledger_shard(shard)
+                    for shard in range(INDEX_SHARDS)
+                ],
+                sort_key="txTime",
+                low=time_from,
+                high=time_to,
+            ),
+            count,
+            before,
+        )
+        return [model_from_item(LedgerEntry, item) for item in found], more
 
     def customer_transactions(
         self,
@@ -805,16 +929,6 @@ class ScheduleStore:
         self.client = client
         self.table = table_name
 
-    def watermark(self, schedule: str) -> datetime | None:
-        """The time of the latest run of `schedule` that finished, if any."""
-        response = self.client.get_item(
-            TableName=self.table,
-            Key=to_item({"PK": f"SCHEDULE#{schedule}", "SK": SCHEDULE_SK}),
-            ConsistentRead=True,
-        )
-        values = from_item(response.get("Item", {}))
-        return datetime.fromisoformat(values["runTime"]) if values else None
-
     def advance_watermark(self, schedule: str, run_time: datetime) -> None:
         """Record that the run at `run_time` finished; an older run never moves it back."""
         try:
@@ -830,36 +944,57 @@ class ScheduleStore:
         except self.client.exceptions.ConditionalCheckFailedException:
             return  # a later run finished already
 
-    def accounts_due(self, day: str, as_of: datetime) -> Iterator[str]:
-        """Customers whose soonest lot, filed under UTC day `day`, is due by `as_of`."""
-        yield from self._customers(
-            "ExpiryIndex", "expiryShard", expiry_shard(day), "expirySort", as_of
+    def accounts_due(self, as_of: datetime) -> list[str]:
+        """Customers whose soonest lot expires by `as_of`: one Query per shard, in parallel."""
+        return self._customers(
+            "ExpiryIndex", "expiryShard", expiry_shard, "expirySort", None, as_of
         )
 
-    def accounts_to_remind(self, day: str, horizon: datetime) -> Iterator[str]:
-        """Customers with a lot awaiting its reminder, expiring on UTC day `day` by `horizon`."""
-        yield from self._customers(
-            "ReminderIndex", "reminderShard", reminder_shard(day), "reminderSort", horizon
+    def accounts_to_remind(self, since: datetime, horizon: datetime) -> list[str]:
+        """Customers with a lot awaiting its reminder whose soonest such lot expires between
+        `since` and `horizon`: one Query per shard, in parallel."""
+        return self._customers(
+            "ReminderIndex",
+            "reminderShard",
+            reminder_shard,
+            "reminderSort",
+            iso_utc(since),
+            horizon,
         )
 
     def _customers(
-        self, index: str, shard_key: str, shard: str, sort_key: str, until: datetime
-    ) -> Iterator[str]:
-        arguments: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": f"{shard_key} = :shard AND {sort_key} <= :until",
-            "ExpressionAttributeValues": to_item(
-                {":shard": shard, ":until": f"{iso_utc(until)}#~"}
-            ),
-        }
-        while True:
-            response = self.client.query(**arguments)
-            for item in response.get("Items", []):
-                yield item["PK"]["S"].removeprefix("CUST#")
-            if "LastEvaluatedKey" not in response:
-                return
-            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        self,
+        index: str,
+        shard_key: str,
+        shard: Callable[[int], str],
+        sort_key: str,
+        low: str | None,
+        until: datetime,
+    ) -> list[str]:
+        """The customers of every shard whose sort key lies between `low` (if any) and
+        `until`."""
+        bounds = "BETWEEN :low AND :until" if low else "<= :until"
+        condition = f"{shard_key} = :shard AND {sort_key} {bounds}"
+        values = {":low": low} if low else {}
+
+        def read(number: int) -> list[str]:
+            arguments: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": index,
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeValues": to_item(
+                    {":shard": shard(number), ":until": f"{iso_utc(until)}#~", **values}
+                ),
+            }
+            found: list[str] = []
+            while True:
+                response = self.client.query(**arguments)
+                found.extend(item["PK"]["S"].removeprefix("CUST#") for item in response["Items"])
+                if "LastEvaluatedKey" not in response:
+                    return found
+                arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+        return [customer for customers in in_parallel(read) for customer in customers]
 
 
 # -- what the change stream has done (SPEC §5, §8) ----------------------------------------------
@@ -869,8 +1004,11 @@ class ScheduleStore:
 DONE_MARK_DAYS = 30
 
 
+DONE_PREFIX = "DONE#"
+
+
 def done_key(source_id: str) -> dict[str, Any]:
-    return to_item({"PK": f"DONE#{source_id}", "SK": "DONE"})
+    return to_item({"PK": f"{DONE_PREFIX}{source_id}", "SK": "DONE"})
 
 
 class EffectLog:
@@ -893,6 +1031,14 @@ class EffectLog:
         )
         return set(from_item(response.get("Item", {})).get("effects", []))
 
+    def done_many(self, source_ids: Sequence[str]) -> dict[str, set[str]]:
+        """The effects done so far of each source: one BatchGetItem per 100 sources."""
+        found: dict[str, set[str]] = {}
+        for item in batch_get(self.client, self.table, [done_key(s) for s in set(source_ids)]):
+            values = from_item(item)
+            found[values["PK"].removeprefix(DONE_PREFIX)] = set(values.get("effects", []))
+        return found
+
     def mark(self, source_id: str, effect: str, now: datetime) -> None:
         expires = int(now.timestamp()) + DONE_MARK_DAYS * 86_400
         self.client.update_item(
@@ -906,3 +1052,73 @@ class EffectLog:
                 ":ttl": {"N": str(expires)},
             },
         )
+
+    def mark_many(
+        self, newly: Mapping[str, set[str]], before: Mapping[str, set[str]], now: datetime
+    ) -> None:
+        """Record effects done, with those done `before` (as read by `done_many`): one
+        BatchWriteItem per 25 sources. The stream hands a record to one consumer at a time,
+        so the effects read are all there are."""
+        expires = int(now.timestamp()) + DONE_MARK_DAYS * 86_400
+        items = [
+            {
+                **done_key(source),
+                "entity": {"S": "DONE"},
+                "effects": {"SS": sorted(effects | before.get(source, set()))},
+                "ttl": {"N": str(expires)},
+            }
+            for source, effects in newly.items()
+            if effects
+        ]
+        batch_put(self.client, self.table, items)
+
+
+# BatchGetItem reads at most 100 keys, BatchWriteItem writes at most 25 items a request.
+BATCH_GET_KEYS = 100
+BATCH_WRITE_ITEMS = 25
+# Rounds for the keys or items DynamoDB leaves unprocessed (under throttling).
+BATCH_ATTEMPTS = 8
+
+
+def batch_get(client: "DynamoDBClient", table: str, keys: list[dict[str, Any]]) -> list[Any]:
+    """The items at `keys` that exist (consistent), BATCH_GET_KEYS to a request; what
+    DynamoDB leaves unprocessed is asked for again."""
+    found: list[Any] = []
+    for start in range(0, len(keys), BATCH_GET_KEYS):
+        pending: list[Any] = keys[start : start + BATCH_GET_KEYS]
+        for attempt in range(BATCH_ATTEMPTS):
+            response = client.batch_get_item(
+                RequestItems={table: {"Keys": pending, "ConsistentRead": True}}
+            )
+            answered: Any = response.get("Responses") or {}
+            unread: Any = response.get("UnprocessedKeys") or {}
+            found.extend(answered.get(table, []))
+            pending = unread.get(table, {}).get("Keys", [])
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise UnprocessedBatch(f"{len(pending)} keys left unread")
+    return found
+
+
+def batch_put(client: "DynamoDBClient", table: str, items: list[dict[str, Any]]) -> None:
+    """Put `items` (typed form), BATCH_WRITE_ITEMS to a request; what DynamoDB leaves
+    unprocessed is written again."""
+    for start in range(0, len(items), BATCH_WRITE_ITEMS):
+        pending: list[Any] = [
+            {"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_ITEMS]
+        ]
+        for attempt in range(BATCH_ATTEMPTS):
+            response = client.batch_write_item(RequestItems={table: pending})
+            unprocessed: Any = response.get("UnprocessedItems") or {}
+            pending = unprocessed.get(table, [])
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise UnprocessedBatch(f"{len(pending)} items left unwritten")
+
+
+class UnprocessedBatch(Exception):
+    """DynamoDB kept leaving part of a batch unprocessed: the caller's work is retried."""
