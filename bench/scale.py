@@ -39,6 +39,7 @@ for _path in (ROOT, ROOT / "layers" / "shared"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from bench.events import stack_for  # noqa: E402
 from crm_points.config import PointsConfig  # noqa: E402
 from crm_points.models import Actor  # noqa: E402
 from crm_points.runtime import runtime  # noqa: E402
@@ -47,8 +48,8 @@ from crm_points.service import PointsService, Request  # noqa: E402
 from crm_points.store import LedgerStore, ScheduleStore  # noqa: E402
 from local.aws_services import AwsServices  # noqa: E402
 from local.dynamodb_local import DynamoDBLocal, client, endpoint_from_environment  # noqa: E402
-from local.functions import environment_set  # noqa: E402
-from local.stack import build_stack  # noqa: E402
+from local.functions import Function, environment_set  # noqa: E402
+from local.stack import LocalStack  # noqa: E402
 from local.streams import read_whole_stream  # noqa: E402
 from local.template import create_table, load_template  # noqa: E402
 
@@ -297,18 +298,8 @@ def partition_spread(
     schedules = ScheduleStore(dynamodb, table)
     send_expiring_reminders(service, schedules, START + timedelta(days=2))
     expire_points(service, schedules, START + timedelta(days=13), "bench-run")
-    stack = build_stack(
-        load_template(),
-        services=services,
-        dynamodb_endpoint=endpoint,
-        table_name=table,
-        state_dir=state,
-        prefix=f"b{uuid.uuid4().hex[:6]}-",
-    )
-    function = stack.functions["LedgerStreamFunction"]
-    stack.runner.module(function)
-    with environment_set(stack.runner.environment_of(function)):
-        tally.attach(runtime().service.store.client)
+    stack, _, function_client = stream_function(endpoint, services, table, state)
+    tally.attach(function_client)
     drained = stack.event_sources.drain(timeout=3600)
     assert drained["caughtUp"], drained
     runtime.cache_clear()
@@ -316,6 +307,20 @@ def partition_spread(
 
 
 # -- the stream consumer --------------------------------------------------------------------
+
+
+def stream_function(
+    endpoint: str, services: AwsServices, table: str, state: Path
+) -> tuple[LocalStack, Function, Any]:
+    """The local stack on `table`, its ledger stream function loaded (a warm function: its
+    configuration read), and that function's DynamoDB client."""
+    stack = stack_for(endpoint, services, table, state)
+    function = stack.functions["LedgerStreamFunction"]
+    stack.runner.module(function)
+    with environment_set(stack.runner.environment_of(function)):
+        dynamodb = runtime().service.store.client
+        assert runtime().service.config is not None
+    return stack, function, dynamodb
 
 
 @contextmanager
@@ -353,20 +358,7 @@ def stream_consumer(
         for r in read_whole_stream(endpoint, table)
         if r["dynamodb"]["NewImage"].get("entity") == {"S": "ENTRY"}
     ]
-    runtime.cache_clear()
-    stack = build_stack(
-        load_template(),
-        services=services,
-        dynamodb_endpoint=endpoint,
-        table_name=table,
-        state_dir=state,
-        prefix=f"b{uuid.uuid4().hex[:6]}-",
-    )
-    function = stack.functions["LedgerStreamFunction"]
-    stack.runner.module(function)
-    with environment_set(stack.runner.environment_of(function)):
-        function_client = runtime().service.store.client
-        assert runtime().service.config is not None  # cached, as in a warm function
+    stack, function, function_client = stream_function(endpoint, services, table, state)
     with counted(function_client) as calls:
         started = time.perf_counter()
         for first in range(0, len(stream), batch):

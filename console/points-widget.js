@@ -304,17 +304,15 @@ export class PointsWidget extends ApiElement {
   }
 
   #extendForm(summary) {
-    // Lots are named by the credits that made them; the schedule only sums them by day.
-    const lots = summary.recentTransactions.filter((entry) => entry.pointBatchId && entry.points > 0);
+    // A lot is the customer's points of one expiry day: the schedule lists them, with their ids.
     // Labelled by `for`: a label around a select would take the chosen option into its name.
     const lot = element("select", { name: "pointBatchId", id: "lot-choice", required: "" }, element("option", { value: "" }, "Choose a lot"));
-    for (const entry of lots) {
-      const expires = entry.expiresAt ? `, expiring ${dayOf(entry.expiresAt)}` : "";
+    for (const item of summary.expirationSchedule) {
       lot.append(
         element(
           "option",
-          { value: entry.pointBatchId },
-          `${POINTS.format(entry.points)} points, ${entry.type} of ${dayOf(entry.createdAt)}${expires}`,
+          { value: item.pointBatchId },
+          `${POINTS.format(item.amount)} points expiring ${DAY.format(new Date(`${item.expiryDate}T00:00:00Z`))}`,
         ),
       );
     }

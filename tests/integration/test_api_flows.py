@@ -28,12 +28,16 @@ def day(days: int) -> str:
 
 def test_award_then_summary_then_history_with_running_balances(lambda_env, customer_id):
     assert award(customer_id, 500).status == 201
-    assert award(customer_id, 300, expiry=day(10)).status == 201
+    soon = award(customer_id, 300, expiry=day(10)).body["transactions"][0]["pointBatchId"]
     summary = call("GET", f"/api/crm/customers/{customer_id}/points").body
     assert summary["currentBalance"] == 800
     assert summary["expiringBalance"] == 300
     assert summary["pointsValue"] == 8.0
-    assert summary["expirationSchedule"][0] == {"amount": 300, "expiryDate": day(10)}
+    assert summary["expirationSchedule"][0] == {
+        "amount": 300,
+        "expiryDate": day(10),
+        "pointBatchId": soon,
+    }
     history = call("GET", f"/api/crm/customers/{customer_id}/points/transactions").body
     assert [(e["points"], e["balanceAfter"]) for e in history["transactions"]] == [
         (300, 800),
@@ -142,7 +146,9 @@ def test_extend_then_recover(lambda_env, service: PointsService, customer_id):
     assert extended.status == 201
     assert extended.body["transactions"][0]["type"] == "EXPIRY_EXTENDED"
     summary = call("GET", f"/api/crm/customers/{customer_id}/points").body
-    assert summary["expirationSchedule"] == [{"amount": 700, "expiryDate": day(60)}]
+    assert summary["expirationSchedule"] == [
+        {"amount": 700, "expiryDate": day(60), "pointBatchId": lot}
+    ]
     assert summary["expiringBalance"] == 0
     expired = service.expire(
         customer_id=customer_id, now=TODAY + timedelta(days=61), request_id="run"

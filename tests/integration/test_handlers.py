@@ -55,7 +55,11 @@ def test_summary_has_every_field_of_the_seed_in_one_query(lambda_env, service, c
     assert body["recentTransactions"][0]["type"] == "AWARD"
     assert body["recentTransactions"][0]["balanceAfter"] == 12_450
     assert body["expirationSchedule"] == [
-        {"amount": 12_450, "expiryDate": (START.date().replace(year=2027)).isoformat()}
+        {
+            "amount": 12_450,
+            "expiryDate": (START.date().replace(year=2027)).isoformat(),
+            "pointBatchId": body["recentTransactions"][0]["pointBatchId"],
+        }
     ]
 
 

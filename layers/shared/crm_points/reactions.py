@@ -10,9 +10,10 @@ follows from the stream, so nothing is lost when a sender fails, and nothing und
   pointsExpiring notification.
 - An alert: `Alert Raised` on the bus; a NEGATIVE_BALANCE one goes to the ops topic at once.
 
-Records come again (retries, redelivery) and out of order. Alerts and analytics count each
-entry once by themselves; the other effects are marked done in an `EffectLog` after they
-succeed, and skipped when found done.
+Records come a batch at a time, again (retries, redelivery) and out of order. Alerts and
+analytics count each entry once by themselves; the other effects are marked done in an
+`EffectLog` after they succeed, and skipped when found done. The DynamoDB requests are per
+batch, not per record (`Reactions.on_batch`).
 """
 
 import logging
@@ -209,32 +210,41 @@ class Reactions:
     ) -> None:
         """Raise the item's alerts now; plan its event and notifications."""
         source = source_of(item)
-        if isinstance(item, LedgerEntry):
-            self._raise_alerts(item)
-            detail_type = DETAIL_TYPES.get(item.type)
-            if detail_type:
-                detail = item.model_dump(mode="json", by_alias=True, exclude_none=True)
-                event = OutgoingEvent(detail_type, detail, item.created_at)
-            found = self._notifications_for(item, profiles.get(item.customer_id))
-        elif isinstance(item, ExpiringReminder):
-            self._raise_expiring(item, source)
-            detail = item.model_dump(mode="json", by_alias=True)
-            event = OutgoingEvent(POINTS_EXPIRING, detail, item.run_time)
-            profile = profiles.get(item.customer_id)
-            found = notifications.points_expiring(item, profile, self.config())
-        else:
-            if item.type is AlertType.NEGATIVE_BALANCE and "ops" not in done:
-                self.outside.page_ops(item, self.config().ops_topic_arn or None)
-                plan.did(source, "ops")
-            detail = item.model_dump(mode="json", by_alias=True, exclude_none=True)
-            event = OutgoingEvent(ALERT_RAISED, detail, item.created_at)
-            found = []
-        if "event" not in done and (not isinstance(item, LedgerEntry) or detail_type):
+        event, found = self._event_and_notifications(item, source, done, profiles, plan)
+        if event is not None and "event" not in done:
             plan.events.append((index, source, "event", event))
         for notification in found:
             effect = f"queued:{notification.channel}"
             if effect not in done:
                 plan.messages.append((index, source, effect, notification))
+
+    def _event_and_notifications(
+        self,
+        item: NewItem,
+        source: str,
+        done: set[str],
+        profiles: dict[str, CustomerProfile],
+        plan: _Plan,
+    ) -> tuple[OutgoingEvent | None, list[Notification]]:
+        if isinstance(item, LedgerEntry):
+            self._raise_alerts(item)
+            detail_type = DETAIL_TYPES.get(item.type)
+            detail = item.model_dump(mode="json", by_alias=True, exclude_none=True)
+            event = OutgoingEvent(detail_type, detail, item.created_at) if detail_type else None
+            return event, self._notifications_for(item, profiles.get(item.customer_id))
+        if isinstance(item, ExpiringReminder):
+            self._raise_expiring(item, source)
+            detail = item.model_dump(mode="json", by_alias=True)
+            profile = profiles.get(item.customer_id)
+            return (
+                OutgoingEvent(POINTS_EXPIRING, detail, item.run_time),
+                notifications.points_expiring(item, profile, self.config()),
+            )
+        if item.type is AlertType.NEGATIVE_BALANCE and "ops" not in done:
+            self.outside.page_ops(item, self.config().ops_topic_arn or None)
+            plan.did(source, "ops")
+        detail = item.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return OutgoingEvent(ALERT_RAISED, detail, item.created_at), []
 
     def _raise_expiring(self, reminder: ExpiringReminder, trigger: str) -> None:
         self.alerts.raise_alert(

@@ -1,12 +1,12 @@
 """The read side: the account summary and the history, each one DynamoDB request."""
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from crm_points.config import PointsConfig
 from crm_points.errors import NotFound, ValidationFailed
+from crm_points.ledger import fifo_order
 from crm_points.models import Account, LedgerEntry, iso_utc
 from crm_points.schemas import (
     CustomerPointsResponse,
@@ -32,9 +32,6 @@ def summarise(
 ) -> CustomerPointsResponse:
     """The summary of an account as of `now` (pure: no I/O)."""
     window_end = now + timedelta(days=config.expiring_window_days)
-    by_day: dict[date, int] = defaultdict(int)
-    for lot in account.lots:
-        by_day[lot.expires_at.astimezone(BUSINESS_TIMEZONE).date()] += lot.remaining_points
     value_cents = Decimal(account.current_balance * config.point_value_cents)
     return CustomerPointsResponse(
         customer_id=account.customer_id,
@@ -48,8 +45,12 @@ def summarise(
         lifetime_expired=account.lifetime_expired,
         recent_transactions=recent,
         expiration_schedule=[
-            ExpirationScheduleItem(amount=amount, expiry_date=day)
-            for day, amount in sorted(by_day.items())
+            ExpirationScheduleItem(
+                amount=lot.remaining_points,
+                expiry_date=lot.expires_at.astimezone(BUSINESS_TIMEZONE).date(),
+                point_batch_id=lot.point_batch_id,
+            )
+            for lot in fifo_order(account.lots)
         ],
     )
 

@@ -28,6 +28,10 @@ PointTransaction = LedgerEntry
 class ExpirationScheduleItem(CamelModel):
     amount: int
     expiry_date: date = Field(description="Day the points expire (Africa/Johannesburg)")
+    point_batch_id: str = Field(
+        description="The lot holding them: a customer's points of one expiry day are one lot "
+        "(what POST /points/extend-expiry takes)"
+    )
 
 
 class CustomerPointsResponse(CamelModel):
