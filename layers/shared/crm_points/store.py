@@ -1,7 +1,9 @@
 """Data access for the single table: every key, expression and transaction lives here.
 
 The item types and access patterns are documented in docs/data-model.md; keep the two in
-step. Every read endpoint is one request; every posting is one TransactWriteItems.
+step. A read of one customer, or of one item, is one request; a read across every customer
+queries the shards of a sharded index at once (`newest_across_shards`); every posting is one
+TransactWriteItems.
 """
 
 import base64
