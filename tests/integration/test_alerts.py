@@ -16,7 +16,10 @@ from crm_points.alert_store import LOCK_SK, AlertStore, lock_pk
 from crm_points.alerts import Alert, AlertStatus, AlertType, new_alert
 from crm_points.errors import Conflict
 from crm_points.models import Actor
+from crm_points.runtime import runtime
 from crm_points.store import INDEX_SHARDS
+from local.dynamodb_local import client
+from local.template import create_table
 from tests.api import call
 
 MANAGER = Actor(user_id="alice", role="MANAGER")
@@ -516,3 +519,15 @@ def test_each_read_is_one_round_of_queries(
     lambda_env.reset()
     assert call("GET", path_of(customer_id), query=query).status == 200
     assert lambda_env.calls == {"Query": queries}
+
+
+def test_a_status_without_alerts_is_an_empty_page(lambda_env, dynamodb_endpoint, monkeypatch):
+    """Every shard empty (a table of its own): 200 with no alerts and no cursor."""
+    table = f"crm-points-no-alerts-{uuid.uuid4().hex[:8]}"
+    create_table(client(dynamodb_endpoint), table)
+    monkeypatch.setenv("TABLE_NAME", table)
+    runtime.cache_clear()
+    answer = call(
+        "GET", "/api/crm/alerts", query={"status": "ACKNOWLEDGED", "type": "LOW_REDEMPTION_RATE"}
+    )
+    assert (answer.status, answer.body["alerts"], answer.body["nextCursor"]) == (200, [], None)

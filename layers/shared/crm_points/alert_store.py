@@ -468,8 +468,10 @@ class AlertStore:
             before,
         )
         alerts = [model_from_item(Alert, item) for item in found]
-        last = {"status": {"S": status.value}, "statusSort": found[-1]["statusSort"]}
-        return alerts, encode_key(last if more and found else None)
+        if not (more and found):
+            return alerts, None
+        place = {"status": {"S": status.value}, "statusSort": found[-1]["statusSort"]}
+        return alerts, encode_key(place)
 
 
 def _start_key(cursor: str, hash_key: str, range_key: str, partition: str) -> dict[str, Any]:
