@@ -374,6 +374,42 @@ def stream_consumer(
     }
 
 
+def print_stream(one: dict[str, float], hundred: dict[str, float]) -> None:
+    print(f"stream consumer: {one['records']:,.0f} entries")
+    print(f"{'':22}{'DynamoDB requests/record':>26}{'records/s':>11}")
+    for name, row in (("one record at a time", one), ("100 to a batch", hundred)):
+        print(f"{name:22}{row['requests_per_record']:>26.3f}{row['records_per_s']:>11.1f}")
+    print(
+        f"batched: {one['requests_per_record'] / hundred['requests_per_record']:.1f}x fewer "
+        f"requests, {hundred['records_per_s'] / one['records_per_s']:.1f}x the records/s\n",
+        flush=True,
+    )
+
+
+def print_spread(customers: int, spread: list[tuple[str, int, int, str, float]]) -> None:
+    print(f"partition spread: mixed workload over {customers:,} customers")
+    print(f"{'table / index':28}{'key values':>11}{'WCU':>9}  {'hottest key value':28}{'share':>7}")
+    for where, values, units, hottest, share in spread:
+        print(f"{where:28}{values:>11,}{units:>9,}  {hottest[:28]:28}{share:>7.1%}")
+    print(f"(goal: no key value above 1/16 = {1 / 16:.1%} of the write units)\n", flush=True)
+
+
+def print_frequent(f: dict[str, float]) -> None:
+    print(f"frequent customer: {f['bookings']:,.0f} bookings in a year, then one redemption")
+    print(f"{'':14}{'first 500':>12}{'last 500':>12}{'ratio':>8}")
+    for name, start, end in (
+        ("ms per earn", f["ms_start"], f["ms_end"]),
+        ("WCU per earn", f["wcu_start"], f["wcu_end"]),
+    ):
+        print(f"{name:14}{start:>12.2f}{end:>12.2f}{end / start:>8.2f}")
+    print(
+        f"lots held at the end {f['lots']:,.0f}; largest item written {f['largest_kb']:.2f} KB; "
+        f"redemption of the whole balance ({f['balance']:,.0f} points): one transaction, "
+        f"{f['allocations']:,.0f} allocations, {f['redeem_wcu']:.0f} WCU, {f['redeem_ms']:.1f} ms",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts")
@@ -384,44 +420,16 @@ def main() -> None:
         local = None if external else DynamoDBLocal().start()
         try:
             endpoint = external or local.endpoint  # type: ignore[union-attr]
+            # Each part prints as soon as it is measured.
             one = stream_consumer(endpoint, services, records, 1, Path(state) / "one")
             hundred = stream_consumer(endpoint, services, records, 100, Path(state) / "hundred")
+            print_stream(one, hundred)
             spread = partition_spread(endpoint, services, customers, Path(state) / "spread")
-            frequent = frequent_customer(endpoint, bookings)
+            print_spread(customers, spread)
+            print_frequent(frequent_customer(endpoint, bookings))
         finally:
             if local is not None:
                 local.stop()
-    f = frequent
-    print(f"frequent customer: {f['bookings']:,.0f} bookings in a year, then one redemption")
-    print(f"{'':14}{'first 500':>12}{'last 500':>12}{'ratio':>8}")
-    print(
-        f"{'ms per earn':14}{f['ms_start']:>12.2f}{f['ms_end']:>12.2f}"
-        f"{f['ms_end'] / f['ms_start']:>8.2f}"
-    )
-    print(
-        f"{'WCU per earn':14}{f['wcu_start']:>12.2f}{f['wcu_end']:>12.2f}"
-        f"{f['wcu_end'] / f['wcu_start']:>8.2f}"
-    )
-    print(
-        f"lots held at the end {f['lots']:,.0f}; largest item written {f['largest_kb']:.2f} KB; "
-        f"redemption of the whole balance ({f['balance']:,.0f} points): one transaction, "
-        f"{f['allocations']:,.0f} allocations, {f['redeem_wcu']:.0f} WCU, {f['redeem_ms']:.1f} ms"
-    )
-    print()
-    print(f"partition spread: mixed workload over {customers:,} customers")
-    print(f"{'table / index':28}{'key values':>11}{'WCU':>9}  {'hottest key value':28}{'share':>7}")
-    for where, values, units, hottest, share in spread:
-        print(f"{where:28}{values:>11,}{units:>9,}  {hottest[:28]:28}{share:>7.1%}")
-    print(f"(goal: no key value above 1/16 = {1 / 16:.1%} of the write units)")
-    print()
-    print(f"stream consumer: {one['records']:,.0f} entries")
-    print(f"{'':22}{'DynamoDB requests/record':>26}{'records/s':>11}")
-    for name, row in (("one record at a time", one), ("100 to a batch", hundred)):
-        print(f"{name:22}{row['requests_per_record']:>26.3f}{row['records_per_s']:>11.1f}")
-    print(
-        f"batched: {one['requests_per_record'] / hundred['requests_per_record']:.1f}x fewer "
-        f"requests, {hundred['records_per_s'] / one['records_per_s']:.1f}x the records/s"
-    )
 
 
 if __name__ == "__main__":
