@@ -14,9 +14,10 @@ AWS_ENDPOINT_URL_DYNAMODB) and moto's server for SQS, SNS, SES and EventBridge.
   written when the item's index keys change, or when an ALL-projected item changes; a key
   that moves costs a delete on the old value too). The hottest key value's share of the
   write units, per table and index and overall.
-- stream consumer: DynamoDB requests per record and records per second, the same 1,000
-  entries handed to the ledger stream function one record at a time (as the consumer was
-  before it worked in batches) and 100 to a batch, in one run.
+- stream consumer: DynamoDB requests per record and records per second, 2,000 entries
+  handed to the ledger stream function a hundred at a time, alternately one record to an
+  invocation (as the consumer was before it worked in batches) and all hundred in one batch,
+  so that both ways see the same machine.
 """
 
 import argparse
@@ -338,12 +339,13 @@ def counted(dynamodb: Any) -> Iterator[Counter[str]]:
 
 
 def stream_consumer(
-    endpoint: str, services: AwsServices, records: int, batch: int, state: Path
-) -> dict[str, float]:
+    endpoint: str, services: AwsServices, records: int, state: Path
+) -> tuple[dict[str, float], dict[str, float]]:
     """`records` awards (a quarter of them with notifyCustomer and a profile) handed to the
-    stream function `batch` records to an invocation."""
+    stream function, a hundred at a time alternately one record to an invocation and all in
+    one batch, so that both ways see the same machine; (one at a time, batched)."""
     dynamodb = client(endpoint)
-    table = new_table(dynamodb, f"stream{batch}")
+    table = new_table(dynamodb, "stream")
     service = PointsService(LedgerStore(dynamodb, table), PointsConfig(), sleep=lambda _: None)
     for number in range(records):
         service.award(
@@ -359,23 +361,36 @@ def stream_consumer(
         if r["dynamodb"]["NewImage"].get("entity") == {"S": "ENTRY"}
     ]
     stack, function, function_client = stream_function(endpoint, services, table, state)
-    with counted(function_client) as calls:
-        started = time.perf_counter()
-        for first in range(0, len(stream), batch):
-            part = stream[first : first + batch]
-            invocation = stack.runner.invoke(function, {"Records": part})
-            assert invocation.result == {"batchItemFailures": []}, invocation.result
-        seconds = time.perf_counter() - started
+    totals = {size: {"records": 0.0, "requests": 0.0, "seconds": 0.0} for size in (1, 100)}
+    for round_number, first in enumerate(range(0, len(stream), 100)):
+        hundred = stream[first : first + 100]
+        size = 1 if round_number % 2 == 0 else 100
+        with counted(function_client) as calls:
+            started = time.perf_counter()
+            for start in range(0, len(hundred), size):
+                part = hundred[start : start + size]
+                invocation = stack.runner.invoke(function, {"Records": part})
+                assert invocation.result == {"batchItemFailures": []}, invocation.result
+            totals[size]["seconds"] += time.perf_counter() - started
+        totals[size]["records"] += len(hundred)
+        totals[size]["requests"] += sum(calls.values())
     runtime.cache_clear()
-    return {
-        "records": len(stream),
-        "requests_per_record": sum(calls.values()) / len(stream),
-        "records_per_s": len(stream) / seconds,
-    }
+    one, batched = (
+        {
+            "records": totals[size]["records"],
+            "requests_per_record": totals[size]["requests"] / totals[size]["records"],
+            "records_per_s": totals[size]["records"] / totals[size]["seconds"],
+        }
+        for size in (1, 100)
+    )
+    return one, batched
 
 
 def print_stream(one: dict[str, float], hundred: dict[str, float]) -> None:
-    print(f"stream consumer: {one['records']:,.0f} entries")
+    print(
+        f"stream consumer: {one['records'] + hundred['records']:,.0f} entries, a hundred at a "
+        "time alternately"
+    )
     print(f"{'':22}{'DynamoDB requests/record':>26}{'records/s':>11}")
     for name, row in (("one record at a time", one), ("100 to a batch", hundred)):
         print(f"{name:22}{row['requests_per_record']:>26.3f}{row['records_per_s']:>11.1f}")
@@ -413,20 +428,23 @@ def print_frequent(f: dict[str, float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts")
-    quick = parser.parse_args().quick
-    bookings, customers, records = (2_000, 200, 300) if quick else (10_000, 1_000, 1_000)
+    parser.add_argument("--only", choices=("stream", "spread", "frequent"), help="one part")
+    arguments = parser.parse_args()
+    quick, only = arguments.quick, arguments.only
+    bookings, customers, records = (2_000, 200, 400) if quick else (10_000, 1_000, 2_000)
     external = endpoint_from_environment()
     with AwsServices() as services, tempfile.TemporaryDirectory() as state:
         local = None if external else DynamoDBLocal().start()
         try:
             endpoint = external or local.endpoint  # type: ignore[union-attr]
             # Each part prints as soon as it is measured.
-            one = stream_consumer(endpoint, services, records, 1, Path(state) / "one")
-            hundred = stream_consumer(endpoint, services, records, 100, Path(state) / "hundred")
-            print_stream(one, hundred)
-            spread = partition_spread(endpoint, services, customers, Path(state) / "spread")
-            print_spread(customers, spread)
-            print_frequent(frequent_customer(endpoint, bookings))
+            if only in (None, "stream"):
+                print_stream(*stream_consumer(endpoint, services, records, Path(state) / "s"))
+            if only in (None, "spread"):
+                spread = partition_spread(endpoint, services, customers, Path(state) / "spread")
+                print_spread(customers, spread)
+            if only in (None, "frequent"):
+                print_frequent(frequent_customer(endpoint, bookings))
         finally:
             if local is not None:
                 local.stop()
