@@ -4,26 +4,32 @@
 import { MOMENT, POINTS, Submissions, callApi, element, errorText, say, submit } from "./staff-api.js";
 
 const submissions = new Submissions();
+// Which showing of the queue is current: the answer to an earlier one (the section opened
+// twice in quick succession) arrives late and is dropped, not appended.
+let showing = 0;
 
 /** Load the first page of pending approvals into the section. */
 export async function showApprovals() {
+  showing += 1;
   const list = document.getElementById("approvals-list");
   const status = document.getElementById("approvals-status");
   list.replaceChildren();
   document.getElementById("approvals-more").hidden = true;
-  await loadPage(null, list, status);
+  await loadPage(null, list, status, showing);
 }
 
-async function loadPage(cursor, list, status) {
+async function loadPage(cursor, list, status, shown) {
   const query = new URLSearchParams({ status: "PENDING", limit: "20" });
   if (cursor) query.set("cursor", cursor);
   let answer;
   try {
     answer = await callApi("GET", `/api/crm/points/approvals?${query}`);
   } catch {
+    if (shown !== showing) return;
     say(status, "The API could not be reached; try again.", true);
     return;
   }
+  if (shown !== showing) return;
   if (!answer.ok) {
     say(status, errorText(answer), true);
     return;
@@ -33,7 +39,7 @@ async function loadPage(cursor, list, status) {
   document.getElementById("approvals-empty").hidden = !empty;
   const more = document.getElementById("approvals-more");
   more.hidden = !answer.body.nextCursor;
-  more.onclick = () => loadPage(answer.body.nextCursor, list, status);
+  more.onclick = () => loadPage(answer.body.nextCursor, list, status, shown);
 }
 
 function approvalItem(approval) {

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from tests.browser.conftest import Console, ConsoleWatch
 from tests.browser.test_console import api, call, find, grouped, plain, sign_in
@@ -99,6 +99,35 @@ def test_a_deduct_asked_by_one_manager_is_refused_to_them_and_approved_by_anothe
     balance = page.get_by_test_id("balance")
     expect(balance).to_have_attribute("data-value", str(after))
     assert plain(balance.inner_text()) == f"{grouped(after)} points"
+
+
+def test_a_late_answer_to_an_earlier_opening_of_the_approvals_is_dropped(
+    page: Page, console_stack: Console
+) -> None:
+    customer_id = console_stack.customer_ids[1]
+    body = {"customerId": customer_id, "amount": 1, "reason": "Held", "requireApproval": True}
+    path = "/api/crm/points/deduct"
+    status, approval = call_as(console_stack, "POST", path, "MANAGER", "ali", body)
+    assert status == 202, approval
+    held: list[Route] = []
+
+    def hold_the_first(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/crm/points/approvals?*", hold_the_first)
+    sign_in(page, console_stack, "MANAGER", user="riley")
+    open_section(page, "Approvals")  # its answer is held
+    open_section(page, "Customers")
+    open_section(page, "Approvals")  # answered at once
+    item = page.locator(f'li[data-approval-id="{approval["approvalId"]}"]')
+    expect(item).to_have_count(1)
+    with page.expect_response("**/api/crm/points/approvals?*"):
+        held[0].continue_()
+    page.wait_for_timeout(500)  # time for the late answer to be shown, were it not dropped
+    expect(item).to_have_count(1)
 
 
 def _refusal_to_the_requester(console: Console, approval_id: str) -> Any:
