@@ -37,7 +37,7 @@ from crm_points.config import PointsConfig  # noqa: E402
 from crm_points.models import Account, Actor, Lot  # noqa: E402
 from crm_points.runtime import runtime  # noqa: E402
 from crm_points.service import PointsService, Request  # noqa: E402
-from crm_points.store import LedgerStore, account_item  # noqa: E402
+from crm_points.store import LedgerStore, account_items  # noqa: E402
 from local.aws_services import AwsServices  # noqa: E402
 from local.dynamodb_local import (  # noqa: E402
     DynamoDBLocal,
@@ -56,7 +56,8 @@ def fill_accounts(
     dynamodb: Any, table: str, accounts: int, due_accounts: int, now: datetime
 ) -> None:
     """`accounts` accounts of ten lots each; one lot of each of the first `due_accounts` is
-    due at `now`, every other lot a year later. Written directly (BatchWriteItem)."""
+    due at `now`, every other lot a year later. Written directly (BatchWriteItem: the account
+    and its pages, at most 25 items to a request)."""
     written = now - timedelta(days=200)
     batch: list[dict[str, Any]] = []
     for number in range(accounts):
@@ -80,8 +81,8 @@ def fill_accounts(
             created_at=written,
             updated_at=written,
         )
-        batch.append({"PutRequest": {"Item": account_item(account)}})
-        if len(batch) == 25 or number == accounts - 1:
+        batch.extend({"PutRequest": {"Item": item}} for item in account_items(account))
+        if len(batch) >= 23 or number == accounts - 1:
             pending: dict[str, Any] = {table: batch}
             while pending:
                 pending = dynamodb.batch_write_item(RequestItems=pending)["UnprocessedItems"]

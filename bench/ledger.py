@@ -12,11 +12,12 @@ Each with 1 and with 8 threads. Every write goes to its own prepared account, so
 contend for an account (no optimistic-concurrency retries are measured); the summary reads
 one prepared account per thread. Each thread has its own client.
 
-The "bare" baseline replays, with plain boto3 calls, the requests our code made: a GetItem and
-a TransactWriteItems with the same items, conditions and sizes (fresh keys and ids), or the
-same Query. The ratio ours/bare is what the domain code (planning, validation, serialising)
-costs on top of the calls themselves. Capacity units come from ReturnConsumedCapacity=TOTAL,
-added to every request by a botocore hook, since the store does not ask for them.
+The "bare" baseline replays, with plain boto3 calls, the requests our code made: the Query of
+the account and its pages, and a TransactWriteItems with the same items, conditions and sizes
+(fresh keys and ids), or the same summary Query. The ratio ours/bare is what the domain code
+(planning, validation, serialising) costs on top of the calls themselves. Capacity units come
+from ReturnConsumedCapacity=TOTAL, added to every request by a botocore hook, since the store
+does not ask for them.
 """
 
 import argparse
@@ -44,7 +45,7 @@ from crm_points import reads  # noqa: E402
 from crm_points.config import PointsConfig  # noqa: E402
 from crm_points.models import Account, Actor  # noqa: E402
 from crm_points.service import PointsService, Request  # noqa: E402
-from crm_points.store import LedgerStore, account_item  # noqa: E402
+from crm_points.store import LedgerStore, account_items  # noqa: E402
 from local.dynamodb_local import DynamoDBLocal, client, endpoint_from_environment  # noqa: E402
 from local.template import create_table  # noqa: E402
 
@@ -313,69 +314,75 @@ def fresh_id() -> str:
 
 @dataclass(frozen=True)
 class CapturedWrite:
-    """The TransactWriteItems our code made for one posting, to replay with fresh keys."""
+    """The account read and the TransactWriteItems our code made for one posting, to replay
+    with fresh keys: the claim, the account, the entry, and the account's pages put or
+    deleted."""
 
     customer_id: str
-    puts: dict[str, dict[str, Any]]  # "claim", "account", "entry": the Put of each item
-    order: tuple[str, ...]  # the roles in the order our code sent them
+    read: dict[str, Any]  # the Query of the account and its pages
+    items: list[dict[str, Any]]  # the transaction's items, in the order our code sent them
 
     @classmethod
-    def of(cls, customer_id: str, params: dict[str, Any]) -> "CapturedWrite":
-        puts: dict[str, dict[str, Any]] = {}
-        for item in params["TransactItems"]:
-            put = item["Put"]  # a posting without guards is Puts only
-            sort_key = put["Item"]["SK"]["S"]
-            role = (
-                "claim" if sort_key == "REQUEST" else "account" if sort_key == "STATE" else "entry"
-            )
-            puts[role] = put
-        if set(puts) != {"claim", "account", "entry"} or len(params["TransactItems"]) != 3:
-            raise RuntimeError(f"unexpected transaction shape: {sorted(puts)}")
-        return cls(customer_id, puts, tuple(puts))
+    def of(cls, customer_id: str, read: dict[str, Any], write: dict[str, Any]) -> "CapturedWrite":
+        items = copy.deepcopy(write["TransactItems"])
+        if any(set(item) - {"Put", "Delete"} for item in items):
+            raise RuntimeError("a posting without guards is Puts and Deletes only")
+        return cls(customer_id, copy.deepcopy(read), items)
 
 
 def bare_write(
     setup: Setup, template: CapturedWrite, accounts: Sequence[Sequence[str]]
 ) -> Workload:
-    """GetItem of the account, then the captured TransactWriteItems with fresh keys and ids."""
-    account_put = template.puts["account"]
-    entry_put = template.puts["entry"]
-    claim_put = template.puts["claim"]
-    (version_name,) = account_put["ExpressionAttributeValues"]
-    entry_time = entry_put["Item"]["txTime"]["S"].split("#")[0]
+    """The account's Query, then the captured TransactWriteItems with fresh keys and ids."""
+    captured_pk = {"S": f"CUST#{template.customer_id}"}
+    values = template.read["ExpressionAttributeValues"]
+    (pk_name,) = [name for name, value in values.items() if value == captured_pk]
 
-    def workload(dynamodb: "DynamoDBClient", thread: int) -> Operation:
-        mine = accounts[thread]
-
-        def operation(number: int) -> None:
-            customer_id = mine[number]
-            key = {"PK": {"S": f"CUST#{customer_id}"}, "SK": {"S": "STATE"}}
-            read = dynamodb.get_item(TableName=setup.table, Key=key, ConsistentRead=True)
-            version = int(read["Item"]["version"]["N"])
-            account = {**account_put["Item"], "PK": key["PK"], "version": {"N": str(version + 1)}}
+    def replayed(item: dict[str, Any], pk: dict[str, str], version: int) -> dict[str, Any]:
+        if "Delete" in item:
+            return {"Delete": {**item["Delete"], "Key": {**item["Delete"]["Key"], "PK": pk}}}
+        put = item["Put"]
+        sort_key = put["Item"]["SK"]["S"]
+        if sort_key == "REQUEST":
+            claim = {**put["Item"], "PK": {"S": f"IDEMPOTENCY#{uuid.uuid4().hex}"}}
+            return {"Put": {**put, "Item": claim}}
+        if sort_key == "STATE":
+            account = {**put["Item"], "PK": pk, "version": {"N": str(version + 1)}}
             if "expirySort" in account:
-                sort = account["expirySort"]["S"].replace(template.customer_id, customer_id)
+                sort = account["expirySort"]["S"].replace(template.customer_id, pk["S"][5:])
                 account["expirySort"] = {"S": sort}
+            (version_name,) = put["ExpressionAttributeValues"]
+            return {
+                "Put": {
+                    **put,
+                    "Item": account,
+                    "ExpressionAttributeValues": {version_name: {"N": str(version)}},
+                }
+            }
+        if sort_key.startswith("LEDGER#"):
             transaction_id = fresh_id()
+            entry_time = put["Item"]["txTime"]["S"].split("#")[0]
             entry = {
-                **entry_put["Item"],
-                "PK": key["PK"],
+                **put["Item"],
+                "PK": pk,
                 "transactionId": {"S": transaction_id},
                 "txTime": {"S": f"{entry_time}#{transaction_id}"},
             }
             if "pointBatchId" in entry:
                 entry["pointBatchId"] = {"S": fresh_id()}
-            claim = {**claim_put["Item"], "PK": {"S": f"IDEMPOTENCY#{uuid.uuid4().hex}"}}
-            puts = {
-                "claim": {**claim_put, "Item": claim},
-                "account": {
-                    **account_put,
-                    "Item": account,
-                    "ExpressionAttributeValues": {version_name: {"N": str(version)}},
-                },
-                "entry": {**entry_put, "Item": entry},
-            }
-            items = [{"Put": puts[role]} for role in template.order]
+            return {"Put": {**put, "Item": entry}}
+        return {"Put": {**put, "Item": {**put["Item"], "PK": pk}}}  # a page of the account
+
+    def workload(dynamodb: "DynamoDBClient", thread: int) -> Operation:
+        mine = accounts[thread]
+
+        def operation(number: int) -> None:
+            pk = {"S": f"CUST#{mine[number]}"}
+            read = dynamodb.query(
+                **{**template.read, "ExpressionAttributeValues": {**values, pk_name: pk}}
+            )
+            version = int(read["Items"][0]["version"]["N"])
+            items = [replayed(item, pk, version) for item in template.items]
             dynamodb.transact_write_items(
                 TransactItems=cast("list[TransactWriteItemTypeDef]", items)
             )
@@ -416,10 +423,11 @@ def new_ids(kind: str, count: int) -> list[str]:
 def clone_accounts(
     dynamodb: "DynamoDBClient", table: str, template: Account, ids: list[str]
 ) -> None:
-    """Write a copy of `template`'s account item under each id (BatchWriteItem)."""
+    """Write a copy of `template`'s account (its item and pages) under each id."""
     requests = [
-        {"PutRequest": {"Item": account_item(template.model_copy(update={"customer_id": cid}))}}
+        {"PutRequest": {"Item": item}}
         for cid in ids
+        for item in account_items(template.model_copy(update={"customer_id": cid}))
     ]
     for start in range(0, len(requests), BATCH_WRITE_LIMIT):
         pending = {table: requests[start : start + BATCH_WRITE_LIMIT]}
@@ -468,9 +476,12 @@ def prepare_writes(setup: Setup, counts: Counts, kind: str, template: Account, p
     dynamodb = client(setup.endpoint)
     clone_accounts(dynamodb, setup.table, template, [*everyone, captured_id])
 
-    with captured(dynamodb, "TransactWriteItems") as seen:
+    with (
+        captured(dynamodb, "Query") as reads_seen,
+        captured(dynamodb, "TransactWriteItems") as seen,
+    ):
         post(setup, setup.service(dynamodb), kind, captured_id)
-    replay = CapturedWrite.of(captured_id, seen[-1])
+    replay = CapturedWrite.of(captured_id, reads_seen[-1], seen[-1])
     for variant, threads, ids in layouts:
         if variant == "ours":
             workload = ours_write(setup, kind, ids)

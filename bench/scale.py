@@ -4,10 +4,12 @@ Run from the repository root: `.venv/bin/python bench/scale.py` (`make bench`), 
 `--quick` for smaller counts. It starts DynamoDB Local in memory (or uses the DynamoDB at
 AWS_ENDPOINT_URL_DYNAMODB) and moto's server for SQS, SNS, SES and EventBridge.
 
-- frequent customer: 10,000 completed bookings for one customer over a year (rolling expiry,
-  the default), with a bonus of its own expiry date every 500 bookings, then one redemption
-  of the whole balance. Time and write units per earn over the first and the last 500, the
-  largest item written, the lots held at the end.
+- frequent customer: 10,000 completed bookings for one customer over a year, with a bonus
+  of its own expiry date every 500 bookings, then one redemption of the whole balance; with
+  rolling expiry (the default: one lot), and without it and a validity of ten years (a lot
+  per day of bookings, in pages by quarter). Time and write units per earn over the first
+  and the last 500, the largest item written, the lots held at the end, and the size of an
+  item that would hold them all.
 - partition spread: a mixed workload over 1,000 customers (bookings, awards, redemptions,
   the expiry and reminder runs, the stream consumer's counting), with every write's items
   tallied, per partition key value of the table and of each index it lands in (a GSI is
@@ -46,7 +48,7 @@ from crm_points.models import Actor  # noqa: E402
 from crm_points.runtime import runtime  # noqa: E402
 from crm_points.schedules import expire_points, send_expiring_reminders  # noqa: E402
 from crm_points.service import PointsService, Request  # noqa: E402
-from crm_points.store import LedgerStore, ScheduleStore  # noqa: E402
+from crm_points.store import LedgerStore, ScheduleStore, account_items, to_item  # noqa: E402
 from local.aws_services import AwsServices  # noqa: E402
 from local.dynamodb_local import DynamoDBLocal, client, endpoint_from_environment  # noqa: E402
 from local.functions import Function, environment_set  # noqa: E402
@@ -126,12 +128,16 @@ class UnitMeter:
         self.units.append(sum(float(record.get("CapacityUnits", 0)) for record in consumed))
 
 
-def frequent_customer(endpoint: str, bookings: int) -> dict[str, float]:
+# Points that keep their own dates for ten years: every day of bookings is a lot of its own.
+DATED = PointsConfig(rolling_expiry=False, validity_days=3650)
+
+
+def frequent_customer(endpoint: str, bookings: int, config: PointsConfig) -> dict[str, float]:
     dynamodb = client(endpoint)
     table = new_table(dynamodb, "frequent")
     meter = UnitMeter()
     meter.attach(dynamodb)
-    service = PointsService(LedgerStore(dynamodb, table), PointsConfig(), sleep=lambda _: None)
+    service = PointsService(LedgerStore(dynamodb, table), config, sleep=lambda _: None)
     customer = "frequent-customer"
     every = timedelta(days=365) / bookings
     window = min(500, bookings // 4)
@@ -167,8 +173,16 @@ def frequent_customer(endpoint: str, bookings: int) -> dict[str, float]:
         reason="Everything at once",
     )
     redeem_seconds = time.perf_counter() - started
+    # The same lots as one item, as the account held them before pages.
+    lots = [lot.model_dump(mode="json", by_alias=True, exclude_none=True) for lot in account.lots]
+    one_item = item_size(account_items(account)[0]) + item_size(to_item({"lots": lots}))
     return {
         "bookings": bookings,
+        "rolling": config.rolling_expiry,
+        "validity": config.validity_days,
+        "pages": len(account.pages),
+        "one_item_kb": one_item / 1024,
+        "one_item_wcu": write_units(one_item, transactional=True),
         "lots": len(account.lots),
         "balance": balance,
         "ms_start": 1000 * sum(seconds[:window]) / window,
@@ -217,6 +231,8 @@ class PartitionTally:
                     self._put(operation["Put"]["Item"], transactional=True)
                 elif "Update" in operation:
                     self._update(operation["Update"]["Key"], transactional=True)
+                elif "Delete" in operation:
+                    self._delete(operation["Delete"]["Key"])
         elif name == "PutItem":
             self._put(params["Item"], transactional=False)
         elif name == "UpdateItem":
@@ -230,6 +246,11 @@ class PartitionTally:
     def _update(self, key: dict[str, Any], transactional: bool) -> None:
         # The updates here are the small ADDs of the aggregates and marks (no index keys).
         self.units["table"][key["PK"]["S"]] += write_units(300, transactional)
+
+    def _delete(self, key: dict[str, Any]) -> None:
+        # The deletes here are of an account's emptied pages (no index keys), in transactions.
+        gone = self.items.pop((key["PK"]["S"], key["SK"]["S"]), {})
+        self.units["table"][key["PK"]["S"]] += write_units(item_size(gone), transactional=True)
 
     def _put(self, item: dict[str, Any], transactional: bool) -> None:
         key = (item["PK"]["S"], item["SK"]["S"])
@@ -410,7 +431,11 @@ def print_spread(customers: int, spread: list[tuple[str, int, int, str, float]])
 
 
 def print_frequent(f: dict[str, float]) -> None:
-    print(f"frequent customer: {f['bookings']:,.0f} bookings in a year, then one redemption")
+    rolling = "rolling expiry" if f["rolling"] else "no rolling expiry"
+    print(
+        f"frequent customer: {f['bookings']:,.0f} bookings in a year, then one redemption "
+        f"({rolling}, validity {f['validity']:,.0f} days)"
+    )
     print(f"{'':14}{'first 500':>12}{'last 500':>12}{'ratio':>8}")
     for name, start, end in (
         ("ms per earn", f["ms_start"], f["ms_end"]),
@@ -418,9 +443,11 @@ def print_frequent(f: dict[str, float]) -> None:
     ):
         print(f"{name:14}{start:>12.2f}{end:>12.2f}{end / start:>8.2f}")
     print(
-        f"lots held at the end {f['lots']:,.0f}; largest item written {f['largest_kb']:.2f} KB; "
-        f"redemption of the whole balance ({f['balance']:,.0f} points): one transaction, "
-        f"{f['allocations']:,.0f} allocations, {f['redeem_wcu']:.0f} WCU, {f['redeem_ms']:.1f} ms",
+        f"lots held at the end {f['lots']:,.0f} in {f['pages']:,.0f} pages; largest item "
+        f"written {f['largest_kb']:.2f} KB (the lots as one item: {f['one_item_kb']:.1f} KB, "
+        f"{f['one_item_wcu']:,.0f} WCU a write); redemption of the whole balance "
+        f"({f['balance']:,.0f} points): one transaction, {f['allocations']:,.0f} allocations, "
+        f"{f['redeem_wcu']:.0f} WCU, {f['redeem_ms']:.1f} ms\n",
         flush=True,
     )
 
@@ -444,7 +471,8 @@ def main() -> None:
                 spread = partition_spread(endpoint, services, customers, Path(state) / "spread")
                 print_spread(customers, spread)
             if only in (None, "frequent"):
-                print_frequent(frequent_customer(endpoint, bookings))
+                print_frequent(frequent_customer(endpoint, bookings, PointsConfig()))
+                print_frequent(frequent_customer(endpoint, bookings, DATED))
         finally:
             if local is not None:
                 local.stop()

@@ -17,6 +17,7 @@ const POINTS = new Intl.NumberFormat("en-ZA", { maximumFractionDigits: 0 });
 const DAY = new Intl.DateTimeFormat("en-ZA", { dateStyle: "long", timeZone: "UTC" });
 const LOCAL_DAY = new Intl.DateTimeFormat("en-ZA", { dateStyle: "long", timeZone: "Africa/Johannesburg" });
 const ISO_DAY = new Intl.DateTimeFormat("en-CA", { timeZone: "Africa/Johannesburg" }); // YYYY-MM-DD
+const DAY_MS = 24 * 60 * 60 * 1000;
 // What each role is offered (SPEC §4); the API still decides.
 const VIEWING_ROLES = new Set(["SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM"]);
 const AWARDING_ROLES = new Set(["SUPPORT_AGENT", "MANAGER", "ADMIN"]);
@@ -178,7 +179,8 @@ export class PointsWidget extends ApiElement {
       lifetime.append(element("dt", {}, label), element("dd", { "data-testid": id }, POINTS.format(amount)));
     }
     parts.push(element("h3", {}, "Lifetime"), lifetime, element("h3", { id: "schedule-title" }, "Expiration schedule"));
-    if (summary.expirationSchedule.length === 0) {
+    const later = summary.laterExpirations ?? [];
+    if (summary.expirationSchedule.length === 0 && later.length === 0) {
       parts.push(element("p", {}, "No points are due to expire."));
     } else {
       const body = element("tbody");
@@ -189,6 +191,20 @@ export class PointsWidget extends ApiElement {
             {},
             element("td", {}, DAY.format(new Date(`${item.expiryDate}T00:00:00Z`))),
             element("td", { class: "number" }, POINTS.format(item.amount)),
+          ),
+        );
+      }
+      // Lots more than two years ahead come summed per quarter (docs/ledger.md, "Account pages").
+      for (const quarter of later) {
+        const first = DAY.format(new Date(`${quarter.firstExpiryDate}T00:00:00Z`));
+        const last = DAY.format(new Date(`${quarter.lastExpiryDate}T00:00:00Z`));
+        const days = quarter.lots === 1 ? "1 expiry day" : `${POINTS.format(quarter.lots)} expiry days`;
+        body.append(
+          element(
+            "tr",
+            { "data-quarter": quarter.quarter },
+            element("td", {}, `${first} to ${last} (${days})`),
+            element("td", { class: "number" }, POINTS.format(quarter.amount)),
           ),
         );
       }
@@ -316,7 +332,7 @@ export class PointsWidget extends ApiElement {
         ),
       );
     }
-    const date = element("input", { name: "newExpiryDate", type: "date", required: "", min: tomorrow() });
+    const date = element("input", { name: "newExpiryDate", type: "date", required: "", min: tomorrow(), max: latestExpiry() });
     const reason = element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
     const { details, form } = this.#quickAction(
       "extend",
@@ -350,7 +366,7 @@ export class PointsWidget extends ApiElement {
       }
     };
     offer(summary.recentTransactions);
-    const date = element("input", { name: "newExpiryDate", type: "date", required: "", min: tomorrow() });
+    const date = element("input", { name: "newExpiryDate", type: "date", required: "", min: tomorrow(), max: latestExpiry() });
     const reason = element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
     const { details, form } = this.#quickAction(
       "recover",
@@ -479,7 +495,14 @@ function dayOf(moment) {
 
 /** Tomorrow in Africa/Johannesburg as YYYY-MM-DD: the earliest new expiry the API takes. */
 function tomorrow() {
-  return ISO_DAY.format(new Date(Date.now() + 24 * 60 * 60 * 1000));
+  return ISO_DAY.format(new Date(Date.now() + DAY_MS));
+}
+
+// The API refuses an expiry more than this many days ahead (docs/ledger.md, "Account pages").
+const EXPIRY_HORIZON_DAYS = 3660;
+
+function latestExpiry() {
+  return ISO_DAY.format(new Date(Date.now() + EXPIRY_HORIZON_DAYS * DAY_MS));
 }
 
 

@@ -72,7 +72,9 @@ class DynamoDBLocal:
         command = [
             java,
             f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}",
-            "-Xmx1g",
+            # The test suite keeps tens of thousands of items in one process; with 1 GB the
+            # JVM spent its time collecting garbage near the end of a run.
+            "-Xmx2g",
             "-jar",
             str(jar_dir / "DynamoDBLocal.jar"),
             "-port",

@@ -36,30 +36,36 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return data
 
 
-def table_definition(template: dict[str, Any] | None = None) -> dict[str, Any]:
+def table_definition(template: dict[str, Any] | None = None, stream: bool = True) -> dict[str, Any]:
     """CreateTable arguments for the points table, from its resource in template.yaml.
 
     Only the properties that shape the data are taken (keys, attributes, indexes, billing,
     stream); deletion protection, PITR and encryption are the deployed table's concerns.
+    Without `stream`, the table has no change stream: for tests that never read one, since
+    DynamoDB Local's writes slow down as the stream records of its tables pile up.
     """
     resource = (template or load_template())["Resources"]["PointsTable"]["Properties"]
     definition: dict[str, Any] = {
         "KeySchema": resource["KeySchema"],
         "AttributeDefinitions": resource["AttributeDefinitions"],
         "BillingMode": resource["BillingMode"],
-        "StreamSpecification": {"StreamEnabled": True, **resource["StreamSpecification"]},
     }
+    if stream:
+        definition["StreamSpecification"] = {
+            "StreamEnabled": True,
+            **resource["StreamSpecification"],
+        }
     if resource.get("GlobalSecondaryIndexes"):
         definition["GlobalSecondaryIndexes"] = resource["GlobalSecondaryIndexes"]
     return definition
 
 
-def create_table(dynamodb: Any, table_name: str) -> bool:
+def create_table(dynamodb: Any, table_name: str, stream: bool = True) -> bool:
     """Create the points table if it does not exist; True when it was created now."""
     existing = dynamodb.list_tables()["TableNames"]
     if table_name in existing:
         return False
-    dynamodb.create_table(TableName=table_name, **table_definition())
+    dynamodb.create_table(TableName=table_name, **table_definition(stream=stream))
     dynamodb.get_waiter("table_exists").wait(TableName=table_name)
     return True
 

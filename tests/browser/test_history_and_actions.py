@@ -10,6 +10,7 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
+from crm_points.validation import business_day
 from tests.browser.conftest import Console, ConsoleWatch
 from tests.browser.test_console import api, call, find, grouped, plain, shows_summary, sign_in
 
@@ -205,6 +206,30 @@ def test_a_manager_extends_a_lots_expiration(page: Page, console_stack: Console)
     assert [item["expiryDate"] for item in summary["expirationSchedule"]] == [new_day]
     newest = history_of(console_stack, customer_id)[0]
     assert (newest["type"], newest["pointBatchId"]) == ("EXPIRY_EXTENDED", award["pointBatchId"])
+
+
+def test_lots_more_than_two_years_ahead_are_shown_summed_by_quarter(
+    page: Page, console_stack: Console
+) -> None:
+    customer_id = new_customer(console_stack, [700])
+    far = (business_day(console_stack.clock()) + timedelta(days=1500)).isoformat()
+    body = {"customerId": customer_id, "amount": 50, "reason": "Long service", "expiryDate": far}
+    status, answer = call(console_stack, "POST", "/api/crm/points/award", "ADMIN", body)
+    assert status == 201, answer
+    summary = api(console_stack, f"/api/crm/customers/{customer_id}/points")
+    (later,) = summary["laterExpirations"]
+    assert (later["amount"], later["lots"], later["firstExpiryDate"]) == (50, 1, far)
+    sign_in(page, console_stack, "MANAGER")
+    find(page, customer_id)
+
+    schedule = page.get_by_role("table", name="Expiration schedule")
+    expect(schedule.locator("tbody tr")).to_have_count(2)
+    expect(schedule.locator(f'tbody tr[data-quarter="{later["quarter"]}"]')).to_have_text(
+        f"{long_day(page, far)} to {long_day(page, far)} (1 expiry day)50"
+    )
+    # Only the lots listed one by one can be picked for an extension.
+    page.get_by_text("Extend Expiration", exact=True).click()
+    expect(page.get_by_label("Lot", exact=True).locator("option")).to_have_count(2)
 
 
 def test_an_admin_recovers_an_expiry_picked_from_the_history(

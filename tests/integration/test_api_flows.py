@@ -307,19 +307,19 @@ def test_cross_customer_query_by_type_and_date(lambda_env, service: PointsServic
             "POST",
             lambda c: "/api/crm/points/award",
             lambda c: {"customerId": c, "amount": 5, "reason": "Counted"},
-            {"GetItem": 1, "TransactWriteItems": 1},
+            {"Query": 1, "TransactWriteItems": 1},
         ),
         (
             "POST",
             lambda c: "/api/crm/points/redeem",
             lambda c: {"customerId": c, "amount": 5, "reason": "Counted"},
-            {"GetItem": 1, "TransactWriteItems": 1},
+            {"Query": 1, "TransactWriteItems": 1},
         ),
         (
             "POST",
             lambda c: "/api/crm/points/deduct",
             lambda c: {"customerId": c, "amount": 5, "reason": "Counted"},
-            {"GetItem": 1, "TransactWriteItems": 1},
+            {"Query": 1, "TransactWriteItems": 1},
         ),
     ],
 )

@@ -208,7 +208,7 @@ def test_a_json_job_awards_the_good_rows_and_each_bad_row_fails_alone_with_its_r
     assert by_row[3]["customerId"] == "not an id"
     assert balance(alice) == 575
     assert balance(bob) == 250
-    entry = runtime().service.store.read_summary(bob, 1)[1][0]
+    entry = runtime().service.store.read_history(bob, 1, None)[1][0]
     assert entry.transaction_id == by_row[2]["transactionId"]
     assert (entry.type, entry.actor.user_id, entry.actor.role) == ("AWARD", ADMIN, "ADMIN")
     assert entry.expires_at is not None
@@ -237,7 +237,7 @@ def test_a_csv_job_is_read_by_its_header(queue):
     assert "amount" in rows[3]["error"]["message"]
     assert "expected 4 fields" in rows[4]["error"]["message"]
     assert (balance(alice), balance(bob), balance(carol)) == (500, 250, 120)
-    entries = runtime().service.store.read_summary(carol, 1)[1]
+    entries = runtime().service.store.read_history(carol, 1, None)[1]
     assert entries[0].reason == 'He said "thanks"'
 
 
@@ -394,7 +394,7 @@ def test_a_message_delivered_twice_awards_once_and_counts_once(queue):
     )
     assert [balance(c) for c in customers] == [30, 30, 30]
     for customer in customers:
-        assert len(runtime().service.store.read_summary(customer, 10)[1]) == 1
+        assert len(runtime().service.store.read_history(customer, 10, None)[1]) == 1
 
 
 def test_an_award_made_before_a_crash_is_counted_once_on_redelivery(queue):
@@ -444,14 +444,15 @@ def test_a_transient_failure_fails_only_its_message_and_the_retry_completes_the_
     unavailable = f"CUST#{down}"
 
     def connection_lost(params: dict[str, Any], **_: Any) -> None:
-        if params.get("Key", {}).get("PK", {}).get("S") == unavailable:
+        # The account is read with a Query of its partition.
+        if params.get("ExpressionAttributeValues", {}).get(":pk", {}).get("S") == unavailable:
             raise ConnectionClosedError(endpoint_url="https://dynamodb.invalid")
 
-    client.meta.events.register("before-parameter-build.dynamodb.GetItem", connection_lost)
+    client.meta.events.register("before-parameter-build.dynamodb.Query", connection_lost)
     try:
         failed = deliver(messages)
     finally:
-        client.meta.events.unregister("before-parameter-build.dynamodb.GetItem", connection_lost)
+        client.meta.events.unregister("before-parameter-build.dynamodb.Query", connection_lost)
 
     assert failed == {messages[1]["MessageId"]}
     job = job_page(job_id).body["job"]

@@ -49,6 +49,7 @@ def test_summary_has_every_field_of_the_seed_in_one_query(lambda_env, service, c
         "lifetimeExpired",
         "recentTransactions",
         "expirationSchedule",
+        "laterExpirations",
     }
     assert body["currentBalance"] == 12_450
     assert body["pointsValue"] == 124.5

@@ -3,6 +3,7 @@ checked after every step (hypothesis stateful testing)."""
 
 import uuid
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -19,10 +20,11 @@ from hypothesis.stateful import (
 )
 
 from crm_points.config import PointsConfig
-from crm_points.errors import Conflict, InsufficientPoints, PointsError
+from crm_points.errors import Conflict, InsufficientPoints, PointsError, ValidationFailed
 from crm_points.models import Account, Actor, LedgerEntry, PostingResult
 from crm_points.service import PointsService, Request
 from crm_points.store import LedgerStore
+from crm_points.validation import end_of_business_day, latest_expiry
 from tests.conftest import START
 from tests.invariants import check_ledger
 
@@ -80,7 +82,10 @@ class LedgerMachine(RuleBasedStateMachine):
             self.request(), customer_id=self.customer_id, amount=500, reason="Sign-up bonus"
         )
 
-    @rule(target=replays, amount=amounts, days=st.none() | st.integers(1, 400))
+    # Expiries up to the horizon spread the lots over many quarters, so over many pages.
+    expiry_days = st.none() | st.integers(1, 400) | st.integers(1, 3660)
+
+    @rule(target=replays, amount=amounts, days=expiry_days)
     def award(self, amount: int, days: int | None) -> Any:
         expiry = None if days is None else self.now + timedelta(days=days)
         request = self.request()
@@ -226,12 +231,20 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         lot = data.draw(st.sampled_from(account.lots))
         new_date = max(lot.expires_at, self.now) + timedelta(days=days)
-        self.service.extend_expiry(
+        extend = partial(
+            self.service.extend_expiry,
             self.request(),
             point_batch_id=lot.point_batch_id,
             new_expiry_date=new_date,
             reason="Extend",
         )
+        if end_of_business_day(new_date) <= latest_expiry(self.now):
+            extend()
+            return
+        # Beyond the horizon: refused, and nothing written.
+        with pytest.raises(ValidationFailed):
+            extend()
+        assert self.account() == account
 
     @rule(previous=replays)
     def replay(self, previous: Any) -> None:

@@ -72,7 +72,7 @@ def test_replay_answers_the_first_response_in_one_transaction(service, customer_
     assert again.replayed
     assert again.transactions == first.transactions
     # The replay is answered from the cancelled transaction's reasons: no extra read.
-    assert requests.calls == {"GetItem": 1, "TransactWriteItems": 1}
+    assert requests.calls == {"Query": 1, "TransactWriteItems": 1}
     assert service.account(customer_id).current_balance == 10
 
 
@@ -232,7 +232,7 @@ def test_booking_cancelled_before_completion_earns_nothing(service, customer_id)
 
 def test_one_transaction_per_write(service, customer_id, requests: RequestCounter):
     service.award(request(), customer_id=customer_id, amount=10, reason="Points")
-    assert requests.calls == {"GetItem": 1, "TransactWriteItems": 1}
+    assert requests.calls == {"Query": 1, "TransactWriteItems": 1}
 
 
 def test_a_redemption_across_150_lots_is_one_transaction(service, customer_id, requests):
@@ -247,7 +247,7 @@ def test_a_redemption_across_150_lots_is_one_transaction(service, customer_id, r
         )
     requests.reset()
     result = service.redeem(request(), customer_id=customer_id, amount=299, reason="All")
-    assert requests.calls == {"GetItem": 1, "TransactWriteItems": 1}
+    assert requests.calls == {"Query": 1, "TransactWriteItems": 1}
     assert len(result.transactions[0].allocations) == 150
     account = service.account(customer_id)
     assert (account.current_balance, len(account.lots)) == (1, 1)

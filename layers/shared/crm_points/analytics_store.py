@@ -39,7 +39,7 @@ from crm_points.analytics import (
 )
 from crm_points.errors import Conflict
 from crm_points.models import LedgerEntry
-from crm_points.store import from_item, to_item
+from crm_points.store import TRANSACTION_ITEMS, from_item, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -57,9 +57,6 @@ MARKER_LIFETIME_SECONDS = 30 * 24 * 3600
 MAX_ATTEMPTS = 12
 # The aggregate items of a month (and the running totals) a count may update.
 AGGREGATE_SHARDS = 8
-# A transaction's items: DynamoDB takes at most 100; a count of entries writes a marker per
-# entry, an update per month they fall in, and the running totals.
-TRANSACTION_ITEMS = 100
 
 # Attribute names of the month and running totals: the camelCase of the fields.
 _MONTH_ATTRIBUTES = {item.name: to_camel(item.name) for item in fields(MonthTotals)}

@@ -33,11 +33,13 @@ from crm_points.models import (
     ReminderLot,
     TransactionType,
 )
-from crm_points.validation import end_of_business_day
+from crm_points.validation import EXPIRY_HORIZON, end_of_business_day, latest_expiry
 
-# Entries one posting may append: one transaction holds at most 100 items, of which the
-# account, the idempotency record and one condition check take three.
-MAX_ENTRIES_PER_POSTING = 90
+# Entries one posting may append. One transaction holds at most 100 items: the account, the
+# idempotency record, at most two condition checks, the entries, and the account's pages
+# that change (at most 44 lot pages, and one page of expiries per entry); 4 + 20 + 44 + 20
+# = 88. The arithmetic is in docs/capacity.md.
+MAX_ENTRIES_PER_POSTING = 20
 
 
 class Figure(Enum):
@@ -60,11 +62,17 @@ class Context:
 
 @dataclass
 class Posting:
-    """An account's new state and the entries that got it there."""
+    """An account's new state, the entries that got it there, and the account as it was read
+    (None for a new account): the store writes only the parts of the account that changed."""
 
     account: Account
     entries: list[LedgerEntry] = field(default_factory=list)
-    previous_version: int | None = None
+    before: Account | None = None
+
+    @property
+    def previous_version(self) -> int | None:
+        """The version the account was read at: the write's optimistic-concurrency check."""
+        return self.before.version if self.before else None
 
 
 def new_id(moment: datetime) -> str:
@@ -92,11 +100,10 @@ class _Book:
 
     def __init__(self, account: Account | None, customer_id: str, ctx: Context) -> None:
         self.ctx = ctx
+        self.before = account
         if account is None:
-            self.previous_version: int | None = None
             account = Account(customer_id=customer_id, created_at=ctx.now, updated_at=ctx.now)
         else:
-            self.previous_version = account.version
             account = account.model_copy(deep=True)
         self.account = account
         self.entries: list[LedgerEntry] = []
@@ -108,7 +115,7 @@ class _Book:
             raise ValueError("too many entries for one transaction")
         self.account.version += 1
         self.account.updated_at = self.ctx.now
-        return Posting(self.account, self.entries, self.previous_version)
+        return Posting(self.account, self.entries, self.before)
 
     def _adjust(self, figure: Figure, balance_change: int) -> None:
         account = self.account
@@ -155,6 +162,7 @@ class _Book:
         """Add points to the lot of their expiry day, made if there is none; a debt is
         settled first (SPEC §2.8)."""
         expires_at = end_of_business_day(expires_at)
+        _require_within_horizon(expires_at, self.ctx.now, "expiresAt")
         debt = max(0, -self.account.current_balance)
         settled = min(points, debt)
         lot = next((x for x in self.account.lots if x.expires_at == expires_at), None)
@@ -366,6 +374,16 @@ def _require_future(moment: datetime, now: datetime, field_name: str) -> None:
         )
 
 
+def _require_within_horizon(moment: datetime, now: datetime, field_name: str) -> None:
+    """No lot may expire beyond the horizon: it bounds the pages an account's lots span."""
+    latest = latest_expiry(now)
+    if moment > latest:
+        raise ValidationFailed(
+            f"{field_name} must be at most {EXPIRY_HORIZON.days:,} days ahead",
+            {"field": field_name, "value": moment.isoformat(), "latest": latest.isoformat()},
+        )
+
+
 def _require_account(account: Account | None, customer_id: str) -> Account:
     if account is None:
         raise NotFound(f"Customer {customer_id} has no points account", {"customerId": customer_id})
@@ -514,9 +532,10 @@ def expire(account: Account | None, ctx: Context, *, customer_id: str) -> Postin
 
 def remind_expiring(
     account: Account | None, now: datetime, window_days: int
-) -> tuple[Account, ExpiringReminder] | None:
-    """The account with its lots that entered the expiring window marked as reminded, and
-    the reminder to send; None when no lot is due a reminder (a repeated run).
+) -> tuple[Posting, ExpiringReminder] | None:
+    """The account with its lots that entered the expiring window marked as reminded (a
+    posting without entries), and the reminder to send; None when no lot is due a reminder
+    (a repeated run).
 
     A lot is reminded of once per expiry: if its expiry moves later (a booking, an
     extension), it is reminded again when the new date comes near.
@@ -546,7 +565,7 @@ def remind_expiring(
             for lot in fifo_order(due)
         ],
     )
-    return updated, reminder
+    return Posting(updated, [], account), reminder
 
 
 def recover_expired(
@@ -582,6 +601,7 @@ def extend_expiry(
     """Move one active lot's expiry later; an EXPIRY_EXTENDED entry audits it (0 points)."""
     _require_future(new_expiry_date, ctx.now, "newExpiryDate")
     new_expiry_date = end_of_business_day(new_expiry_date)
+    _require_within_horizon(new_expiry_date, ctx.now, "newExpiryDate")
     book = _Book(_require_account(account, customer_id), customer_id, ctx)
     lot = next((x for x in book.account.lots if x.point_batch_id == point_batch_id), None)
     if lot is None:

@@ -113,11 +113,32 @@ class ExpiredPoints(CamelModel):
     allocations: list[Allocation] = Field(default_factory=list)
 
 
+class LotQuarter(CamelModel):
+    """An account's lots that expire in one calendar quarter (Africa/Johannesburg), summed."""
+
+    quarter: str = Field(description="As 2028-Q3")
+    points: int
+    lots: int
+    first_expiry: UtcDateTime
+    last_expiry: UtcDateTime
+
+
+class AccountPage(CamelModel):
+    """One page of an account as the account item names it (crm_points.store keeps the lots
+    and the recoverable expiries in pages of their own, one per quarter): the account
+    version it was last written at, and for a page of lots, what it holds in sum."""
+
+    page: str
+    version: int
+    lots: LotQuarter | None = None
+
+
 class Account(CamelModel):
-    """A customer's balance figures and ACTIVE lots; rewritten whole by every ledger write.
+    """A customer's balance figures, ACTIVE lots and recoverable expiries, as one record.
 
     `version` is the optimistic-concurrency counter; `entry_count` numbers the entries, so
-    history sorts in the order the entries were committed.
+    history sorts in the order the entries were committed. `pages` belongs to the store: it
+    names the pages the lots and expiries were read from; the ledger leaves it alone.
     """
 
     customer_id: str
@@ -131,6 +152,7 @@ class Account(CamelModel):
     unrecovered_expiries: list[ExpiredPoints] = Field(default_factory=list)
     created_at: UtcDateTime
     updated_at: UtcDateTime
+    pages: list[AccountPage] = Field(default_factory=list)
 
 
 class LedgerEntry(CamelModel):

@@ -1,5 +1,6 @@
 """The read side: the account summary and the history, each one DynamoDB request."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -7,10 +8,11 @@ from decimal import Decimal
 from crm_points.config import PointsConfig
 from crm_points.errors import NotFound, ValidationFailed
 from crm_points.ledger import fifo_order
-from crm_points.models import Account, LedgerEntry, iso_utc
+from crm_points.models import Account, LedgerEntry, LotQuarter, iso_utc
 from crm_points.schemas import (
     CustomerPointsResponse,
     ExpirationScheduleItem,
+    LaterExpirations,
     TransactionHistoryResponse,
     TransactionSearchResponse,
 )
@@ -22,15 +24,23 @@ from crm_points.store import (
     to_item,
     tx_time,
 )
-from crm_points.validation import BUSINESS_TIMEZONE, as_utc, day_bounds
+from crm_points.validation import as_utc, business_day, day_bounds
 
 RECENT_TRANSACTIONS = 10
 
 
 def summarise(
-    account: Account, recent: list[LedgerEntry], now: datetime, config: PointsConfig
+    account: Account,
+    recent: list[LedgerEntry],
+    now: datetime,
+    config: PointsConfig,
+    later: Sequence[LotQuarter] = (),
 ) -> CustomerPointsResponse:
-    """The summary of an account as of `now` (pure: no I/O)."""
+    """The summary of an account as of `now` (pure: no I/O).
+
+    The schedule lists the account's lots one by one; its `later` lots (more than two years
+    ahead, not read) are summed per calendar quarter.
+    """
     window_end = now + timedelta(days=config.expiring_window_days)
     value_cents = Decimal(account.current_balance * config.point_value_cents)
     return CustomerPointsResponse(
@@ -47,10 +57,20 @@ def summarise(
         expiration_schedule=[
             ExpirationScheduleItem(
                 amount=lot.remaining_points,
-                expiry_date=lot.expires_at.astimezone(BUSINESS_TIMEZONE).date(),
+                expiry_date=business_day(lot.expires_at),
                 point_batch_id=lot.point_batch_id,
             )
             for lot in fifo_order(account.lots)
+        ],
+        later_expirations=[
+            LaterExpirations(
+                quarter=lots.quarter,
+                amount=lots.points,
+                first_expiry_date=business_day(lots.first_expiry),
+                last_expiry_date=business_day(lots.last_expiry),
+                lots=lots.lots,
+            )
+            for lots in later
         ],
     )
 
@@ -59,10 +79,10 @@ def customer_points(
     store: LedgerStore, customer_id: str, now: datetime, config: PointsConfig
 ) -> CustomerPointsResponse:
     """The account summary (one Query), or 404 for a customer with no account."""
-    account, recent = store.read_summary(customer_id, RECENT_TRANSACTIONS)
+    account, recent, later = store.read_summary(customer_id, RECENT_TRANSACTIONS, now)
     if account is None:
         raise NotFound(f"Customer {customer_id} has no points account", {"customerId": customer_id})
-    return summarise(account, recent, now, config)
+    return summarise(account, recent, now, config, later)
 
 
 def customer_history(

@@ -34,6 +34,16 @@ class ExpirationScheduleItem(CamelModel):
     )
 
 
+class LaterExpirations(CamelModel):
+    """The lots of one calendar quarter more than two years ahead, summed."""
+
+    quarter: str = Field(description="The calendar quarter, as 2028-Q3")
+    amount: int
+    first_expiry_date: date = Field(description="The first of their expiry days")
+    last_expiry_date: date = Field(description="The last of their expiry days")
+    lots: int = Field(description="How many lots (expiry days)")
+
+
 class CustomerPointsResponse(CamelModel):
     """GET /customers/{customerId}/points: the seed's CustomerPointsResponse plus pointsValue."""
 
@@ -45,7 +55,14 @@ class CustomerPointsResponse(CamelModel):
     lifetime_redeemed: int
     lifetime_expired: int
     recent_transactions: list[PointTransaction]
-    expiration_schedule: list[ExpirationScheduleItem]
+    expiration_schedule: list[ExpirationScheduleItem] = Field(
+        description="Every lot expiring within two years (to the end of that quarter), soonest "
+        "first"
+    )
+    later_expirations: list[LaterExpirations] = Field(
+        default_factory=list,
+        description="The lots beyond those, one row per calendar quarter (docs/ledger.md)",
+    )
 
 
 class TransactionHistoryResponse(CamelModel):

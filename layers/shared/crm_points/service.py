@@ -353,10 +353,10 @@ class PointsService:
             try:
                 account = self.store.load_account(customer_id)
                 planned = ledger.remind_expiring(account, now, window)
-                if planned is None or account is None:
+                if planned is None:
                     return None
-                updated, reminder = planned
-                if not self.store.save_reminder(updated, account.version, reminder):
+                posting, reminder = planned
+                if not self.store.save_reminder(posting, reminder):
                     return None
                 return reminder
             except WriteConflict:

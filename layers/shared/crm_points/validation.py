@@ -1,7 +1,7 @@
 """Input rules shared by every route (SPEC §3 validation) and what dates mean."""
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -10,6 +10,9 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 from crm_points.errors import ValidationFailed
 
 BUSINESS_TIMEZONE = ZoneInfo("Africa/Johannesburg")
+# How far ahead a lot may expire: the longest validity (3,650 days) and a booking clock up to
+# ten days ahead of ours. It bounds how many pages an account's lots span (docs/capacity.md).
+EXPIRY_HORIZON = timedelta(days=3_660)
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -61,6 +64,11 @@ def as_utc(moment: datetime) -> datetime:
         return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
+def business_day(moment: datetime) -> date:
+    """The day a moment falls on in Africa/Johannesburg."""
+    return moment.astimezone(BUSINESS_TIMEZONE).date()
+
+
 def expiry_moment(value: datetime | date) -> datetime:
     """When points given this expiry date expire: a day means its last millisecond."""
     if isinstance(value, datetime):
@@ -80,14 +88,25 @@ def end_of_business_day(moment: datetime) -> datetime:
     return expiry_moment(day)
 
 
+def latest_expiry(now: datetime) -> datetime:
+    """The latest expiry a lot may have as of `now`: the end of the horizon's last day."""
+    return end_of_business_day(now + EXPIRY_HORIZON)
+
+
 def future_expiry(value: datetime | date, now: datetime, field: str) -> datetime:
-    """An expiry that must lie after today (a day) or after now (a moment), else 422."""
+    """An expiry that must lie after today (a day) or after now (a moment), and within
+    `EXPIRY_HORIZON`, else 422."""
     moment = expiry_moment(value)
     today = now.astimezone(BUSINESS_TIMEZONE).date()
     too_early = value <= today if not isinstance(value, datetime) else moment <= now
     if too_early:
         raise ValidationFailed(
             f"{field} must be later than today", {"field": field, "value": value.isoformat()}
+        )
+    if end_of_business_day(moment) > latest_expiry(now):
+        raise ValidationFailed(
+            f"{field} must be at most {EXPIRY_HORIZON.days:,} days ahead",
+            {"field": field, "value": value.isoformat()},
         )
     return moment
 

@@ -1,0 +1,275 @@
+"""An account's lots and recoverable expiries live in pages, one per calendar quarter: what a
+write touches, what a summary reads, the horizon that bounds the pages, and a read that
+meets a write half-way (docs/ledger.md, "Account pages")."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from crm_points import reads
+from crm_points.config import PointsConfig
+from crm_points.errors import Conflict, ValidationFailed
+from crm_points.models import Account
+from crm_points.service import PointsService
+from crm_points.store import (
+    MAX_POSTING_ITEMS,
+    LedgerStore,
+    WriteConflict,
+    account_item,
+    account_items,
+    customer_pk,
+    quarter,
+    to_item,
+)
+from crm_points.validation import business_day
+from tests.api import CLOCK, call
+from tests.conftest import START, RequestCounter, request
+
+DAY = timedelta(days=1)
+# Points that keep their own dates: bookings do not move them (no rolling expiry).
+DATED = PointsConfig(rolling_expiry=False, validity_days=3650)
+
+
+@pytest.fixture
+def dated(store: LedgerStore) -> PointsService:
+    return PointsService(store, DATED, sleep=lambda _: None)
+
+
+@contextmanager
+def transactions(dynamodb: Any) -> Iterator[list[list[dict[str, Any]]]]:
+    """The items of every TransactWriteItems made through `dynamodb` meanwhile."""
+    seen: list[list[dict[str, Any]]] = []
+
+    def keep(params: dict[str, Any], **_: Any) -> None:
+        seen.append(params["TransactItems"])
+
+    event = "provide-client-params.dynamodb.TransactWriteItems"
+    dynamodb.meta.events.register(event, keep)
+    try:
+        yield seen
+    finally:
+        dynamodb.meta.events.unregister(event, keep)
+
+
+def roles(items: list[dict[str, Any]]) -> list[str]:
+    """What each item of a transaction is, in order: `Put account`, `Delete page`, …"""
+    named = []
+    for item in items:
+        ((action, body),) = item.items()
+        key = body["Item"] if action == "Put" else body["Key"]
+        pk, sk = key["PK"]["S"], key["SK"]["S"]
+        role = (
+            "claim"
+            if sk == "REQUEST"
+            else "account"
+            if sk == "STATE"
+            else "page"
+            if sk.startswith("STATE#")
+            else "entry"
+            if sk.startswith("LEDGER#")
+            else pk.split("#")[0].lower()
+        )
+        named.append(f"{action} {role}")
+    return named
+
+
+def lots_to_the_horizon(service: PointsService, customer_id: str) -> int:
+    """A lot every 30 days, up to the latest expiry there may be: lots in every quarter."""
+    days = range(30, 3661, 30)
+    for ahead in days:
+        service.award(
+            request(),
+            customer_id=customer_id,
+            amount=10,
+            reason="Dated",
+            expiry_date=START + ahead * DAY,
+        )
+    return len(days)
+
+
+def page_keys(dynamodb: Any, table_name: str, customer_id: str) -> list[str]:
+    response = dynamodb.query(
+        TableName=table_name,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :pages)",
+        ExpressionAttributeValues=to_item({":pk": customer_pk(customer_id), ":pages": "STATE#"}),
+    )
+    return [item["SK"]["S"] for item in response["Items"]]
+
+
+def test_a_write_to_an_account_with_lots_in_every_quarter_rewrites_one_page(
+    dated, customer_id, dynamodb
+):
+    lots = lots_to_the_horizon(dated, customer_id)
+    account = dated.account(customer_id)
+    quarters = {quarter(lot.expires_at) for lot in account.lots}
+    assert len(account.lots) == lots
+    assert len(quarters) >= 40
+    with transactions(dynamodb) as seen:
+        dated.award(request(), customer_id=customer_id, amount=5, reason="One more")
+        dated.earn_for_booking(
+            request(),
+            customer_id=customer_id,
+            booking_id=f"bk-{customer_id}",
+            completed_at=START,
+            amount_cents=10_000,
+        )
+    # The claim (for a booking, its record, and the check that it was not cancelled), the
+    # account, the one page the new points joined, the entry: no other page.
+    assert [roles(items) for items in seen] == [
+        ["Put claim", "Put account", "Put page", "Put entry"],
+        ["Put booking", "ConditionCheck booking", "Put account", "Put page", "Put entry"],
+    ]
+    # No item grows with the lots: the account names its pages, a page holds one quarter.
+    assert max(len(str(item)) for item in account_items(dated.account(customer_id))) < 12_000
+
+
+def test_a_redemption_of_lots_in_every_quarter_is_one_transaction(
+    dated, customer_id, dynamodb, table_name
+):
+    lots = lots_to_the_horizon(dated, customer_id)
+    quarters = len(page_keys(dynamodb, table_name, customer_id))
+    with transactions(dynamodb) as seen:
+        result = dated.redeem(request(), customer_id=customer_id, amount=lots * 10, reason="All")
+    ((items,),) = [seen]
+    assert len(items) <= MAX_POSTING_ITEMS
+    # Every page emptied is deleted in the same transaction.
+    assert sum("Delete" in item for item in items) == quarters
+    assert len(result.transactions[0].allocations) == lots
+    assert page_keys(dynamodb, table_name, customer_id) == []
+    account = dated.account(customer_id)
+    assert (account.current_balance, account.lots, account.pages) == (0, [], [])
+
+
+def test_the_summary_lists_two_years_of_lots_and_sums_later_ones_by_quarter(
+    dated, store, customer_id, requests: RequestCounter
+):
+    for ahead, amount in [(10, 1), (200, 2), (1000, 4), (1001, 8), (2000, 16)]:
+        dated.award(
+            request(),
+            customer_id=customer_id,
+            amount=amount,
+            reason="Dated",
+            expiry_date=START + ahead * DAY,
+        )
+    requests.reset()
+    summary = reads.customer_points(store, customer_id, START, DATED)
+    assert requests.calls == {"Query": 1}
+    assert summary.current_balance == 31
+    assert summary.expiring_balance == 1
+    assert [row.amount for row in summary.expiration_schedule] == [1, 2]
+    later = [
+        (row.quarter, row.amount, row.lots, row.first_expiry_date, row.last_expiry_date)
+        for row in summary.later_expirations
+    ]
+    at = [business_day(START + ahead * DAY) for ahead in (1000, 1001, 2000)]
+    assert later == [
+        (quarter(START + 1000 * DAY), 12, 2, at[0], at[1]),
+        (quarter(START + 2000 * DAY), 16, 1, at[2], at[2]),
+    ]
+    # Every recent entry is still there, after the pages the read went through.
+    assert len(summary.recent_transactions) == 5
+
+
+class Tear:
+    """Within its `with`, makes Queries see an account's pages one version behind the
+    account, as a read would that a write overtook half-way; for the first `times` Queries."""
+
+    def __init__(self, dynamodb: Any, times: int) -> None:
+        self.dynamodb = dynamodb
+        self.left = times
+        self.queries = 0
+
+    def __enter__(self) -> "Tear":
+        self.dynamodb.meta.events.register("after-call.dynamodb.Query", self._tear)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.dynamodb.meta.events.unregister("after-call.dynamodb.Query", self._tear)
+
+    def _tear(self, parsed: dict[str, Any], **_: Any) -> None:
+        self.queries += 1
+        pages = [item for item in parsed.get("Items", []) if item["SK"]["S"].startswith("STATE#")]
+        if pages and self.left:
+            self.left -= 1
+            for page in pages:
+                page["version"] = {"N": str(int(page["version"]["N"]) - 1)}
+
+
+def test_a_read_that_meets_a_write_half_way_reads_again(dated, store, customer_id, dynamodb):
+    for days in (20, 200):  # two pages, both within a summary's year
+        expiry = START + days * DAY
+        dated.award(request(), customer_id=customer_id, amount=10, reason="Due", expiry_date=expiry)
+    whole = store.load_account(customer_id)
+    with Tear(dynamodb, times=1) as tear:
+        assert store.load_account(customer_id) == whole
+    assert tear.queries == 2
+    with Tear(dynamodb, times=1) as tear:
+        assert reads.customer_points(store, customer_id, START, DATED).expiring_balance == 10
+    assert tear.queries == 2
+    # Torn on every read: a write is refused as a conflict, never made on half an account.
+    with Tear(dynamodb, times=100), pytest.raises(WriteConflict):
+        store.load_account(customer_id)
+    with Tear(dynamodb, times=100), pytest.raises(Conflict):
+        reads.customer_points(store, customer_id, START, DATED)
+
+
+def test_an_account_stored_whole_moves_into_pages_at_its_next_write(
+    dated, store, customer_id, dynamodb, table_name
+):
+    """An account item that still holds its lots (as written before pages) reads the same
+    and is split into pages by its next write."""
+    dated.award(request(), customer_id=customer_id, amount=10, reason="Points")
+    account = store.load_account(customer_id)
+    assert account is not None
+    whole = Account.model_validate({**account.model_dump(), "pages": []})
+    lots = [lot.model_dump(mode="json", by_alias=True, exclude_none=True) for lot in whole.lots]
+    (page,) = page_keys(dynamodb, table_name, customer_id)
+    dynamodb.delete_item(
+        TableName=table_name, Key=to_item({"PK": customer_pk(customer_id), "SK": page})
+    )
+    stored_whole = {**account_item(whole), **to_item({"lots": lots})}
+    dynamodb.put_item(TableName=table_name, Item=stored_whole)
+    assert store.load_account(customer_id).lots == whole.lots
+    dated.award(request(), customer_id=customer_id, amount=5, reason="More")
+    assert len(page_keys(dynamodb, table_name, customer_id)) == 1
+    assert [lot.remaining_points for lot in store.load_account(customer_id).lots] == [15]
+
+
+def test_no_lot_may_expire_beyond_the_horizon(dated, customer_id):
+    def award(days: int) -> None:
+        expiry = START + days * DAY
+        dated.award(request(), customer_id=customer_id, amount=1, reason="Day", expiry_date=expiry)
+
+    award(3660)
+    with pytest.raises(ValidationFailed):
+        award(3661)
+    lot = dated.award(request(), customer_id=customer_id, amount=1, reason="Soon").transactions[0]
+    assert lot.point_batch_id is not None
+    with pytest.raises(ValidationFailed):
+        dated.extend_expiry(
+            request(),
+            point_batch_id=lot.point_batch_id,
+            new_expiry_date=START + 3661 * DAY,
+            reason="Too far",
+        )
+
+
+def test_the_api_refuses_an_expiry_beyond_the_horizon(lambda_env, customer_id):
+    today = business_day(CLOCK())
+
+    def award(days: int) -> Any:
+        body = {
+            "customerId": customer_id,
+            "amount": 1,
+            "reason": "Dated",
+            "expiryDate": (today + timedelta(days=days)).isoformat(),
+        }
+        return call("POST", "/api/crm/points/award", body=body)
+
+    assert award(3660).status == 201
+    refused = award(3661)
+    assert refused.status == 422
+    assert refused.body["error"]["details"]["field"] == "expiryDate"
