@@ -212,10 +212,14 @@ def test_lots_more_than_two_years_ahead_are_shown_summed_by_quarter(
     page: Page, console_stack: Console
 ) -> None:
     customer_id = new_customer(console_stack, [700])
-    far = (business_day(console_stack.clock()) + timedelta(days=1500)).isoformat()
-    body = {"customerId": customer_id, "amount": 50, "reason": "Long service", "expiryDate": far}
-    status, answer = call(console_stack, "POST", "/api/crm/points/award", "ADMIN", body)
-    assert status == 201, answer
+    today = business_day(console_stack.clock())
+    far = (today + timedelta(days=1500)).isoformat()
+    # More lots than an account holds in its own item, so that they are kept in pages.
+    days = [(today + timedelta(days=10 * n)).isoformat() for n in range(1, 8)] + [far]
+    for day in days:
+        body = {"customerId": customer_id, "amount": 50, "reason": "Dated", "expiryDate": day}
+        status, answer = call(console_stack, "POST", "/api/crm/points/award", "ADMIN", body)
+        assert status == 201, answer
     summary = api(console_stack, f"/api/crm/customers/{customer_id}/points")
     (later,) = summary["laterExpirations"]
     assert (later["amount"], later["lots"], later["firstExpiryDate"]) == (50, 1, far)
@@ -223,13 +227,13 @@ def test_lots_more_than_two_years_ahead_are_shown_summed_by_quarter(
     find(page, customer_id)
 
     schedule = page.get_by_role("table", name="Expiration schedule")
-    expect(schedule.locator("tbody tr")).to_have_count(2)
+    expect(schedule.locator("tbody tr")).to_have_count(9)
     expect(schedule.locator(f'tbody tr[data-quarter="{later["quarter"]}"]')).to_have_text(
         f"{long_day(page, far)} to {long_day(page, far)} (1 expiry day)50"
     )
     # Only the lots listed one by one can be picked for an extension.
     page.get_by_text("Extend Expiration", exact=True).click()
-    expect(page.get_by_label("Lot", exact=True).locator("option")).to_have_count(2)
+    expect(page.get_by_label("Lot", exact=True).locator("option")).to_have_count(1 + 8)
 
 
 def test_an_admin_recovers_an_expiry_picked_from_the_history(

@@ -539,8 +539,15 @@ class PointsService:
     # -- reads ------------------------------------------------------------------------
 
     def account(self, customer_id: str) -> Account:
-        """The account as of now, or 404."""
-        account = self.store.load_account(customer_id)
+        """The account as of now, or 404; 409 (retryable) if it kept changing while read."""
+        try:
+            account = self.store.load_account(customer_id)
+        except WriteConflict:
+            raise Conflict(
+                "The account changed while it was being read; try again",
+                {"customerId": customer_id},
+                retryable=True,
+            ) from None
         if account is None:
             raise NotFound(
                 f"Customer {customer_id} has no points account", {"customerId": customer_id}
