@@ -534,16 +534,17 @@ def dynamodb_endpoint() -> Iterator[tuple[str, str]]:
 
 
 NOTES = (
-    "award:   GetItem + TransactWriteItems (account, entry, idempotency record); 1 lot before.",
-    f"redeem:  the same shape; {REDEEM_POINTS} points drawn FIFO from "
-    f"{REDEEM_LOTS} lots of {REDEEM_LOT_POINTS} ({REDEEM_LOTS} allocations).",
+    "award:   Query of the account + TransactWriteItems (account holding its 1 lot, entry,",
+    "         idempotency record).",
+    f"redeem:  the same; {REDEEM_POINTS} points drawn FIFO from {REDEEM_LOTS} lots of "
+    f"{REDEEM_LOT_POINTS} ({REDEEM_LOTS} allocations), kept in pages: their deletes too.",
     f"summary: one Query (account + 10 newest entries); the account has {SUMMARY_ENTRIES} entries.",
     "Writes: one prepared account per operation, so threads never contend for an account;",
     "summary: one account per thread. Each thread has its own boto3 client.",
     "bare = the same requests (items, conditions, sizes; fresh keys) sent with plain boto3.",
     "ours/bare = throughput ratio over all rounds; by round = its lowest and highest round.",
     "calls/op = DynamoDB requests per operation of ours (more than 2 or 1 means retries).",
-    "Units: ReturnConsumedCapacity=TOTAL as the server reports it (GetItem strongly consistent).",
+    "Units: ReturnConsumedCapacity=TOTAL as the server reports it (reads strongly consistent).",
     "DynamoDB Local numbers are relative (ours beside bare on one machine and run); they are",
     "not AWS latency or throughput, and the server shares the CPUs with this client.",
 )
