@@ -9,6 +9,7 @@ import pytest
 from crm_points.models import Actor
 from crm_points.service import PointsService
 from crm_points.store import INDEX_SHARDS, index_shard
+from crm_points.validation import business_day
 from tests.api import CLOCK, ROOT, call
 from tests.conftest import request
 
@@ -291,6 +292,18 @@ def test_cross_customer_query_by_type_and_date(lambda_env, service: PointsServic
     ).body
     assert second["transactions"] == by_offset["transactions"]
     assert second["transactions"] != first["transactions"]
+
+
+def test_a_query_from_a_day_still_to_come_answers_an_empty_page(lambda_env, customer_id):
+    assert award(customer_id, 5).status == 201
+    coming = (business_day(TODAY) + timedelta(days=10)).isoformat()
+    for extra in ({}, {"customerId": customer_id}, {"type": "AWARD"}):
+        found = call("GET", "/api/crm/points/transactions", query={"dateFrom": coming, **extra})
+        assert found.status == 200
+        assert (found.body["transactions"], found.body["nextCursor"]) == ([], None)
+    # A range that ends before it starts is still the caller's mistake.
+    backwards = {"dateFrom": coming, "dateTo": business_day(TODAY).isoformat()}
+    assert call("GET", "/api/crm/points/transactions", query=backwards).status == 422
 
 
 @pytest.mark.parametrize(

@@ -179,10 +179,13 @@ def _time_range(query: TransactionQuery, now: datetime) -> tuple[datetime, datet
         first_moment, last_moment = day_bounds(value)
         return last_moment if last else first_moment
 
-    time_to = bound(query.date_to, last=True) if query.date_to else now
-    if query.date_from:
-        time_from = bound(query.date_from, last=False)
+    time_from = bound(query.date_from, last=False) if query.date_from else None
+    if query.date_to:
+        time_to = bound(query.date_to, last=True)
     else:
+        # Open-ended: to now, or for a dateFrom still to come, from it on (nothing yet).
+        time_to = max(now, time_from) if time_from else now
+    if time_from is None:
         time_from = max(time_to, _FIRST_MOMENT + DEFAULT_RANGE) - DEFAULT_RANGE
     if time_from > time_to:
         raise ValidationFailed("dateFrom is after dateTo", {"field": "dateFrom"})
