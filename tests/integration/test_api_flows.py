@@ -186,6 +186,12 @@ def test_a_replay_answers_the_first_response_and_a_reused_key_is_refused(lambda_
     [
         "not json",
         "[]",
+        # A key twice: which amount was meant is not ours to guess.
+        '{"customerId": "c-1", "amount": 1, "amount": 999999, "reason": "Bonus"}',
+        # The body must be one object, not a list of them.
+        '[{"customerId": "c-1", "amount": 10, "reason": "Bonus"}]',
+        # Nested far past what the parser can follow.
+        '{"customerId": "c-1", "amount": 10, "x": ' + "[" * 10_000 + "]" * 10_000 + "}",
         {"customerId": "c-1", "amount": 10, "reason": "Bonus", "surprise": True},
         {"customerId": "c-1", "amount": 0, "reason": "Bonus"},
         {"customerId": "c-1", "amount": 1_000_001, "reason": "Bonus"},

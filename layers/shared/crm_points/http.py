@@ -3,6 +3,7 @@
 Every domain error is mapped to its HTTP response here and nowhere else.
 """
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -115,10 +116,41 @@ class _JsonBodyValidation(OpenAPIRequestValidationMiddleware):
                 message, errors=[{"loc": ("body",), "msg": message}]
             )
         try:
-            return super()._get_body(app)
+            text = app.current_event.decoded_body
         except UnicodeDecodeError:
-            problem = {"type": "json_invalid", "loc": ("body",), "msg": "The body is not UTF-8"}
-            raise RequestValidationError([problem]) from None
+            raise _invalid_body("The body is not UTF-8") from None
+        if not text:
+            return super()._get_body(app)
+        try:
+            body = json.loads(text, object_pairs_hook=_without_repeated_keys)
+        except json.JSONDecodeError as error:
+            raise _invalid_body(f"The body is not JSON: {error.msg}") from None
+        except _RepeatedKey as repeated:
+            raise _invalid_body(f"The key {repeated} appears more than once") from None
+        except RecursionError:
+            raise _invalid_body("The body is nested too deeply") from None
+        if body is None:  # `null`: no body, as the optional bodies allow
+            return super()._get_body(app)
+        if not isinstance(body, dict):
+            raise _invalid_body("The body must be a JSON object")
+        return body
+
+
+class _RepeatedKey(Exception):
+    """A JSON object with one key twice: which value was meant is not ours to guess."""
+
+
+def _without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in body:
+            raise _RepeatedKey(json.dumps(key))
+        body[key] = value
+    return body
+
+
+def _invalid_body(message: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": message}])
 
 
 def resolver(router: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
