@@ -205,7 +205,9 @@ def _lot_pages(account: Account | None) -> dict[str, list[Lot]]:
     return pages
 
 
-def _page_contents(account: Account | None) -> dict[str, dict[str, Any]]:
+def _page_contents(
+    account: Account | None, lots: dict[str, list[Lot]] | None = None
+) -> dict[str, dict[str, Any]]:
     """An account's lots and recoverable expiries as pages: page name to stored attributes.
 
     Within a page, lots and expiries keep the account's order, so a page that nothing
@@ -214,7 +216,8 @@ def _page_contents(account: Account | None) -> dict[str, dict[str, Any]]:
     if account is None:
         return {}
     pages: dict[str, dict[str, list[Any]]] = {
-        name: {"lots": [_stored(lot) for lot in lots]} for name, lots in _lot_pages(account).items()
+        name: {"lots": [_stored(lot) for lot in page]}
+        for name, page in (lots if lots is not None else _lot_pages(account)).items()
     }
     for expired in account.unrecovered_expiries:
         page = pages.setdefault(
@@ -292,7 +295,7 @@ def account_writes(posting: Posting) -> tuple[dict[str, Any], list[dict[str, Any
     lots = _lot_pages(account)
     references: list[AccountPage] = []
     puts: list[dict[str, Any]] = []
-    for name, contents in _page_contents(account).items():
+    for name, contents in _page_contents(account, lots).items():
         unchanged = name in written and before.get(name) == contents
         version = written[name] if unchanged else account.version
         references.append(_page_reference(name, version, lots.get(name, [])))
