@@ -146,7 +146,7 @@ def frequent_customer(endpoint: str, bookings: int, config: PointsConfig) -> dic
     for number in range(bookings):
         moment = START + number * every
         started = time.perf_counter()
-        service.earn_for_booking(
+        service.complete_booking(
             request(moment, SYSTEM),
             customer_id=customer,
             booking_id=f"B-{uuid.uuid4().hex[:12]}",
@@ -300,7 +300,7 @@ def partition_spread(
         moment = START + timedelta(seconds=number * 40)
         for visit in range(3):
             completed = moment + timedelta(hours=visit * 7)
-            service.earn_for_booking(
+            service.complete_booking(
                 request(completed, SYSTEM),
                 customer_id=customer,
                 booking_id=f"{customer}-{visit}",

@@ -409,7 +409,7 @@ class _Story:
         assert event.booking_id is not None
         points_used = self.redeemed.get(event.booking_id, 0)
         paid = event.price_cents - points_used * self.service.config.point_value_cents
-        return self.service.earn_for_booking(
+        return self.service.complete_booking(
             self._request(event.at, SYSTEM),
             customer_id=self.customer_id,
             booking_id=event.booking_id,

@@ -17,5 +17,7 @@ logger = Logger(service="crm-points")
 @event_parser(model=BookingCompletedEvent)
 def lambda_handler(event: BookingCompletedEvent, context: LambdaContext) -> dict[str, Any]:
     """A malformed event or a failed write raises: the event is retried, then dead-lettered."""
-    results = bookings.booking_completed(runtime().service, event.detail, event.id, event.time)
-    return {"transactions": [entry.transaction_id for r in results for entry in r.transactions]}
+    result = bookings.booking_completed(runtime().service, event.detail, event.id, event.time)
+    return {
+        "transactions": [entry.transaction_id for entry in result.transactions] if result else []
+    }

@@ -108,7 +108,7 @@ def test_a_write_to_an_account_with_lots_in_every_quarter_rewrites_one_page(
     assert len(quarters) >= 40
     with transactions(dynamodb) as seen:
         dated.award(request(), customer_id=customer_id, amount=5, reason="One more")
-        dated.earn_for_booking(
+        dated.complete_booking(
             request(),
             customer_id=customer_id,
             booking_id=f"bk-{customer_id}",

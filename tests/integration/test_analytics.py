@@ -78,7 +78,7 @@ def run_scenario(service: PointsService) -> list[LedgerEntry]:
 
     def booking(customer: str, booking_id: str, cents: int, when: str) -> None:
         keep(
-            service.earn_for_booking(
+            service.complete_booking(
                 request(at(when)),
                 customer_id=customer,
                 booking_id=booking_id,

@@ -141,11 +141,44 @@ def test_a_booking_whose_earn_is_refused_fails_the_event(lambda_env, customer_id
         deliver("booking_completed", overspent)
 
 
+def test_a_booking_that_cannot_apply_in_full_writes_nothing_until_replayed(
+    lambda_env, service: PointsService, customer_id
+):
+    """Earn and checkout redemption are one transaction: a redemption the points cannot
+    cover leaves no EARN behind, and the same event replayed once the points are there
+    applies both, once."""
+    paid = event("booking_completed", customer_id, "B-11", pointsRedeemed=2_000)
+    with pytest.raises(InsufficientPoints):
+        deliver("booking_completed", paid)
+    summary = call("GET", f"/api/crm/customers/{customer_id}/points").body
+    assert (summary["currentBalance"], summary["recentTransactions"]) == (0, [])
+
+    service.award(request(), customer_id=customer_id, amount=200, reason="Goodwill")
+    lambda_env.reset()
+    first = deliver("booking_completed", paid)
+    assert lambda_env.calls["TransactWriteItems"] == 1
+    again = deliver("booking_completed", {**paid, "id": str(uuid.uuid4())})
+    assert first == again
+    account = service.account(customer_id)
+    assert (account.lifetime_earned, account.lifetime_redeemed) == (200 + 1_850, 2_000)
+    assert account.current_balance == 200 + 1_850 - 2_000
+
+
+def test_a_cancelled_booking_redeems_nothing_when_its_completion_arrives(
+    lambda_env, service: PointsService, customer_id
+):
+    service.award(request(), customer_id=customer_id, amount=1_000, reason="Points")
+    deliver("booking_cancelled", event("booking_cancelled", customer_id, "B-12"))
+    late = event("booking_completed", customer_id, "B-12", pointsRedeemed=300)
+    assert deliver("booking_completed", late) == {"transactions": []}
+    assert service.account(customer_id).current_balance == 1_000
+
+
 def test_only_the_named_no_op_outcomes_pass_quietly(lambda_env, customer_id, monkeypatch):
     def refuse(*_: Any, **__: Any) -> None:
         raise Conflict("The account cannot take this credit", {"customerId": customer_id})
 
-    monkeypatch.setattr(runtime().service, "earn_for_booking", refuse)
+    monkeypatch.setattr(runtime().service, "complete_booking", refuse)
     with pytest.raises(Conflict):
         deliver("booking_completed", event("booking_completed", customer_id, "B-9"))
 

@@ -107,7 +107,7 @@ def test_one_booking_delivered_ten_times_at_once_earns_once(
     def deliver(_: int) -> PostingResult:
         service = make_service(dynamodb_endpoint, table_name)
         barrier.wait()
-        return service.earn_for_booking(
+        return service.complete_booking(
             request(),
             customer_id=customer_id,
             booking_id=booking_id,

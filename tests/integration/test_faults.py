@@ -104,7 +104,7 @@ def _redeem(service: PointsService, customer_id: str) -> PostingResult:
 
 
 def _earn(service: PointsService, customer_id: str, booking: str = "new") -> PostingResult:
-    return service.earn_for_booking(
+    return service.complete_booking(
         request(),
         customer_id=customer_id,
         booking_id=f"bk-{booking}-{customer_id}",

@@ -28,7 +28,7 @@ def test_ten_thousand_bookings_then_everything_a_ledger_does(
     for number in range(BOOKINGS):
         moment = START + number * every
         booking = f"{customer_id}-B{number}"
-        service.earn_for_booking(
+        service.complete_booking(
             request(now=moment, actor=SYSTEM),
             customer_id=customer_id,
             booking_id=booking,
@@ -89,7 +89,7 @@ def test_ten_thousand_bookings_then_everything_a_ledger_does(
     assert -expiry.points >= BOOKINGS * 100 - 100
 
     # A booking within the reinstatement window brings every expired point back, then earns.
-    back = service.earn_for_booking(
+    back = service.complete_booking(
         request(now=due + timedelta(days=10), actor=SYSTEM),
         customer_id=customer_id,
         booking_id=f"{customer_id}-back",

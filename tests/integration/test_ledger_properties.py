@@ -137,7 +137,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def complete_booking(self, amount_cents: int) -> Any:
         booking_id = f"bk-{uuid.uuid4().hex[:10]}"
         try:
-            self.service.earn_for_booking(
+            self.service.complete_booking(
                 self.request(),
                 customer_id=self.customer_id,
                 booking_id=booking_id,

@@ -182,7 +182,7 @@ def test_extend_expiry_moves_one_lot_and_audits_it(service, customer_id):
 
 def test_booking_earns_once_and_reversal_returns_redeemed_points(service, customer_id):
     completed = START + timedelta(days=1)
-    earn = service.earn_for_booking(
+    earn = service.complete_booking(
         request(now=completed),
         customer_id=customer_id,
         booking_id="bk-1",
@@ -190,7 +190,7 @@ def test_booking_earns_once_and_reversal_returns_redeemed_points(service, custom
         amount_cents=123_456,
     )
     assert earn.transactions[0].points == 1234
-    again = service.earn_for_booking(
+    again = service.complete_booking(
         request(now=completed),
         customer_id=customer_id,
         booking_id="bk-1",
@@ -221,7 +221,7 @@ def test_booking_cancelled_before_completion_earns_nothing(service, customer_id)
         request(), customer_id=customer_id, booking_id="bk-early", reason="Cancelled"
     )
     with pytest.raises(Conflict):
-        service.earn_for_booking(
+        service.complete_booking(
             request(),
             customer_id=customer_id,
             booking_id="bk-early",

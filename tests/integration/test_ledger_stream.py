@@ -213,7 +213,7 @@ def test_a_negative_balance_raises_the_alert_and_tells_the_ops_topic(
     queue = sqs.create_queue(QueueName=f"ops-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"])
-    stack.service.earn_for_booking(
+    stack.service.complete_booking(
         request(),
         customer_id=customer_id,
         booking_id=f"{customer_id}-b",

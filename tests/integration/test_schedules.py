@@ -90,7 +90,7 @@ def test_a_lot_that_was_due_before_it_was_written_still_expires(
 ) -> None:
     run("expire-points", START + 10 * DAY)
     # A booking completed long ago (the booking system's clock) earns a lot already expired.
-    ledger.earn_for_booking(
+    ledger.complete_booking(
         request(now=START + 10 * DAY + timedelta(hours=1)),
         customer_id=customer_id,
         booking_id=f"{customer_id}-old",
@@ -150,7 +150,7 @@ def test_customers_are_reminded_once_per_lot_and_expiry(
     later = run("expiring-reminders", START + 16 * DAY)
     assert (later["customersChanged"], later["points"]) == (1, 700)
     # A booking moves every lot's expiry a year on: each is reminded again when it comes near.
-    ledger.earn_for_booking(
+    ledger.complete_booking(
         request(now=START + 17 * DAY),
         customer_id=customer_id,
         booking_id=f"{customer_id}-b1",

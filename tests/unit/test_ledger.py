@@ -173,7 +173,7 @@ def test_booking_rolls_expiry_and_reinstates_recent_expiries():
     expired = ledger.expire(account, ctx(expired_at), customer_id=CUSTOMER)
     assert expired is not None
     completed = expired_at + timedelta(days=30)
-    posting = ledger.earn_for_booking(
+    posting = ledger.complete_booking(
         expired.account,
         ctx(completed),
         customer_id=CUSTOMER,
@@ -193,12 +193,62 @@ def test_booking_rolls_expiry_and_reinstates_recent_expiries():
     assert identity_holds(posting.account)
 
 
+def test_a_booking_with_a_checkout_redemption_is_one_posting_within_the_entry_bound():
+    account = None
+    for day in range(1, 26):  # 25 lots expiring on 25 days, so 25 separate expiries
+        account = ledger.award(
+            account,
+            ctx(),
+            customer_id=CUSTOMER,
+            amount=10,
+            reason="Setup",
+            expiry_date=NOW + timedelta(days=day),
+        ).account
+    for day in range(2, 27):
+        assert account is not None
+        run = ledger.expire(account, ctx(NOW + timedelta(days=day)), customer_id=CUSTOMER)
+        assert run is not None
+        account = run.account
+    assert account is not None
+    assert len(account.unrecovered_expiries) == 25
+    completed = NOW + timedelta(days=27)
+    posting = ledger.complete_booking(
+        account,
+        ctx(completed),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        completed_at=completed,
+        amount_cents=50_000,
+        points_redeemed=600,
+    )
+    kinds = [entry.type for entry in posting.entries]
+    assert len(kinds) == ledger.MAX_ENTRIES_PER_POSTING
+    assert kinds == [TransactionType.RECOVER] * 18 + [TransactionType.EARN, TransactionType.REDEEM]
+    assert posting.account.current_balance == 180 + 500 - 600
+    assert posting.entries[-1].booking_id == "b-1"
+    assert identity_holds(posting.account)
+
+
+def test_a_booking_whose_redemption_the_points_cannot_cover_is_refused_whole():
+    account = awarded((40, 5))
+    with pytest.raises(InsufficientPoints):
+        ledger.complete_booking(
+            account,
+            ctx(),
+            customer_id=CUSTOMER,
+            booking_id="b-1",
+            completed_at=NOW,
+            amount_cents=1_000,
+            points_redeemed=51,
+        )
+
+
 def test_reinstatement_window_is_respected():
     account = awarded((40, 5))
     expired = ledger.expire(account, ctx(NOW + timedelta(days=6)), customer_id=CUSTOMER)
     assert expired is not None
     completed = NOW + timedelta(days=6 + 91)
-    posting = ledger.earn_for_booking(
+    posting = ledger.complete_booking(
         expired.account,
         ctx(completed),
         customer_id=CUSTOMER,
@@ -212,7 +262,7 @@ def test_reinstatement_window_is_respected():
 def test_rolling_expiry_can_be_switched_off():
     account = awarded((40, 5))
     config = PointsConfig(rolling_expiry=False)
-    posting = ledger.earn_for_booking(
+    posting = ledger.complete_booking(
         account,
         ctx(config=config),
         customer_id=CUSTOMER,
@@ -263,7 +313,7 @@ def test_extend_expiry_only_later_and_only_active_lots():
 def test_rolling_expiry_makes_the_rolled_lots_one_and_says_so_on_the_earn():
     account = awarded((100, 20), (50, 5), (70, 900))
     first, second, far = account.lots
-    posting = ledger.earn_for_booking(
+    posting = ledger.complete_booking(
         account,
         ctx(),
         customer_id=CUSTOMER,
@@ -312,7 +362,7 @@ def test_an_extension_onto_a_day_held_by_another_lot_keeps_the_extended_lots_id(
 
 def test_reversal_takes_the_booking_lot_first_and_may_go_negative():
     account = awarded((100, 5))
-    earned = ledger.earn_for_booking(
+    earned = ledger.complete_booking(
         account,
         ctx(),
         customer_id=CUSTOMER,
@@ -388,7 +438,7 @@ def refund(account: Account, earn: LedgerEntry, when: datetime) -> Posting:
 
 
 def test_cancelling_a_booking_whose_points_expired_does_not_take_them_twice():
-    earned = ledger.earn_for_booking(
+    earned = ledger.complete_booking(
         awarded((200, 400)),
         ctx(),
         customer_id=CUSTOMER,
@@ -416,7 +466,7 @@ def test_cancelling_a_booking_whose_points_expired_does_not_take_them_twice():
 
 
 def test_cancelling_after_part_of_the_points_expired_takes_only_the_rest():
-    earned = ledger.earn_for_booking(
+    earned = ledger.complete_booking(
         None,
         ctx(),
         customer_id=CUSTOMER,
@@ -447,7 +497,7 @@ def test_a_customer_with_ten_thousand_bookings_a_year_earns_on_every_one():
     every = timedelta(days=365) / 10_000
     for number in range(10_000):
         moment = NOW + number * every
-        account = ledger.earn_for_booking(
+        account = ledger.complete_booking(
             account,
             ctx(moment),
             customer_id=CUSTOMER,

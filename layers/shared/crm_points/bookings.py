@@ -3,7 +3,7 @@
 from contextlib import suppress
 from datetime import datetime
 
-from crm_points.errors import CancelledBeforeCompletion, NothingToEarn, RedemptionExists
+from crm_points.errors import CancelledBeforeCompletion, NothingToEarn
 from crm_points.events import BookingCancelled, BookingCompleted, CustomerUpdated
 from crm_points.models import SYSTEM, CustomerProfile, PostingResult
 from crm_points.service import PointsService, Request
@@ -11,13 +11,13 @@ from crm_points.service import PointsService, Request
 
 def booking_completed(
     service: PointsService, detail: BookingCompleted, event_id: str, now: datetime
-) -> list[PostingResult]:
-    """EARN for the booking (with reinstatement and rolling expiry), then the REDEEM the
-    booking system reports, unless the booking already has one; the profile is updated.
+) -> PostingResult | None:
+    """The profile is updated; then the booking's EARN (with reinstatement and rolling
+    expiry) and the REDEEM the booking system reports are one transaction: all or none.
 
-    Every step is idempotent per booking, so a redelivered event changes nothing, and a
-    failed step (points the ledger does not hold) fails the event for retry and the
-    dead-letter queue, after the steps before it were kept.
+    A redelivered event changes nothing. None when there is nothing to do. Any other
+    refusal (points the ledger does not hold for the redemption) raises, writing nothing,
+    so that the event is retried, dead-lettered and alarmed rather than reported done.
     """
     if detail.customer is not None:
         customer = detail.customer
@@ -32,34 +32,19 @@ def booking_completed(
             ),
             keep_preferences=True,
         )
-    request = Request(SYSTEM, event_id, now, f"booking:{detail.booking_id}:checkout-redeem")
-    results = []
-    # Only the outcomes suppressed here are "nothing to do" (under R1 with nothing to bring
-    # back; cancelled before its completion arrived; redeemed at checkout through the API
-    # already). Any other refusal fails the event, so that it is retried, dead-lettered and
-    # alarmed rather than reported done.
+    request = Request(SYSTEM, event_id, now, f"booking:{detail.booking_id}:completed")
+    # The only "nothing to do" outcomes: under R1 with nothing to bring back and no
+    # redemption; cancelled before its completion arrived.
     with suppress(NothingToEarn, CancelledBeforeCompletion):
-        results.append(
-            service.earn_for_booking(
-                request,
-                customer_id=detail.customer_id,
-                booking_id=detail.booking_id,
-                completed_at=detail.completed_at,
-                amount_cents=detail.amount_cents,
-            )
+        return service.complete_booking(
+            request,
+            customer_id=detail.customer_id,
+            booking_id=detail.booking_id,
+            completed_at=detail.completed_at,
+            amount_cents=detail.amount_cents,
+            points_redeemed=detail.points_redeemed,
         )
-    if detail.points_redeemed:
-        with suppress(RedemptionExists):
-            results.append(
-                service.redeem(
-                    request,
-                    customer_id=detail.customer_id,
-                    amount=detail.points_redeemed,
-                    reason="Points redeemed at checkout",
-                    booking_id=detail.booking_id,
-                )
-            )
-    return results
+    return None
 
 
 def booking_cancelled(

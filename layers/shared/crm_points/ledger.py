@@ -464,7 +464,7 @@ def redeem(
     return book.posting()
 
 
-def earn_for_booking(
+def complete_booking(
     account: Account | None,
     ctx: Context,
     *,
@@ -472,13 +472,14 @@ def earn_for_booking(
     booking_id: str,
     completed_at: datetime,
     amount_cents: int,
+    points_redeemed: int = 0,
 ) -> Posting:
-    """EARN for a completed booking, with reinstatement and rolling expiry (SPEC §2.7, §5).
+    """A completed booking's effects as one posting (SPEC §2.7, §5): all of them or none.
 
-    Effects are computed as of `completed_at`, the booking system's clock. Points that
-    expired within `reinstatementDays` before the booking come back first (RECOVER, actor
-    system); then the EARN; then every active lot lives at least `validityDays` past the
-    booking.
+    Effects are computed as of `completed_at`, the booking system's clock. Every active lot
+    first lives at least `validityDays` past the booking (rolling expiry); points that
+    expired within `reinstatementDays` before it come back (RECOVER, actor system); then the
+    EARN; then the REDEEM made at checkout, if any, which may spend what the booking earned.
     """
     config = ctx.config
     book = _Book(account, customer_id, ctx)
@@ -492,7 +493,8 @@ def earn_for_booking(
             for item in book.account.unrecovered_expiries
             if window_start <= item.expired_at <= completed_at
         ]
-        for item in reinstatable[: MAX_ENTRIES_PER_POSTING - 1]:
+        room = MAX_ENTRIES_PER_POSTING - 1 - (1 if points_redeemed else 0)
+        for item in reinstatable[:room]:
             book.recover(
                 item.transaction_id,
                 keep_until,
@@ -513,6 +515,15 @@ def earn_for_booking(
         )
     if book.entries:
         book.entries[-1].merged_lots = merges
+    if points_redeemed:
+        book.debit(
+            TransactionType.REDEEM,
+            points_redeemed,
+            Figure.REDEEMED,
+            description=f"Redeemed on booking {booking_id}",
+            reason="Points redeemed at checkout",
+            booking_id=booking_id,
+        )
     if not book.entries:
         raise NothingToEarn(
             "The booking earns no points", {"bookingId": booking_id, "amountCents": amount_cents}

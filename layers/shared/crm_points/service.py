@@ -223,7 +223,7 @@ class PointsService:
             new_expiry_date=new_expiry_date,
         )
 
-    def earn_for_booking(
+    def complete_booking(
         self,
         request: Request,
         *,
@@ -231,17 +231,24 @@ class PointsService:
         booking_id: str,
         completed_at: datetime,
         amount_cents: int,
+        points_redeemed: int = 0,
     ) -> PostingResult:
-        """EARN for a completed booking, at most once per booking however often delivered.
+        """A completed booking's EARN, reinstatement, rolling expiry and checkout REDEEM in
+        one transaction, at most once per booking however often delivered.
 
-        The booking's record is its idempotency key; a booking already cancelled earns
-        nothing (409 CONFLICT, not retryable).
+        The booking's record is its idempotency key. A booking already cancelled writes
+        nothing (CancelledBeforeCompletion); a redemption the booking system already made
+        through the API is not made again; a redemption the points cannot cover refuses the
+        whole booking (InsufficientPoints), so that a replay once the cause is fixed applies
+        all of it.
         """
-        payload = {
+        payload: dict[str, Any] = {
             "customerId": customer_id,
             "completedAt": completed_at,
             "amountCents": amount_cents,
         }
+        if points_redeemed:
+            payload["pointsRedeemed"] = points_redeemed
         claim = Claim(
             booking_pk(booking_id),
             "EARN",
@@ -253,19 +260,37 @@ class PointsService:
             "REVERSAL",
             CancelledBeforeCompletion(booking_id),
         )
-        return self._post(
-            customer_id,
-            claim,
-            lambda account, ctx: ledger.earn_for_booking(
-                account,
-                ctx,
-                customer_id=customer_id,
-                booking_id=booking_id,
-                completed_at=completed_at,
-                amount_cents=amount_cents,
-            ),
-            request,
-            guards=(cancelled,),
+        for _ in range(self.max_attempts):
+            redeem = points_redeemed
+            if redeem and "REDEEM" in self._read(partial(self.store.booking_records, booking_id)):
+                redeem = 0
+            # The redemption's record is written with the posting, and only if still absent:
+            # one made through the API meanwhile sends us round again, to skip it.
+            guards: tuple[Guard, ...] = (cancelled,)
+            if redeem:
+                made = _BookingChanged("REDEEM")
+                guards += (Guard(booking_pk(booking_id), "REDEEM", made, put_result=True),)
+            try:
+                return self._post(
+                    customer_id,
+                    claim,
+                    partial(
+                        ledger.complete_booking,
+                        customer_id=customer_id,
+                        booking_id=booking_id,
+                        completed_at=completed_at,
+                        amount_cents=amount_cents,
+                        points_redeemed=redeem,
+                    ),
+                    request,
+                    guards=guards,
+                )
+            except _BookingChanged:
+                continue
+        raise Conflict(
+            "The booking changed while it was being completed; try again",
+            {"bookingId": booking_id},
+            retryable=True,
         )
 
     def reverse_booking(
