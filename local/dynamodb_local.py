@@ -5,12 +5,23 @@ and it answers anyone without checking a signature, so from another machine the 
 would be readable and writable. It is therefore not run through its own `main` but through a
 small launcher (`LAUNCHER_SOURCE`, run by Java from source) that makes the same server with
 DynamoDB Local's own classes and binds its Jetty connector to 127.0.0.1 before starting it.
+
+Its lifetime is tied to the process that started it: on Linux the kernel sends it SIGTERM
+when that process dies, however it dies (PR_SET_PDEATHSIG), and the launcher also exits when
+its standard input, a pipe from that process, is closed. A persistent data folder is locked
+(`LOCK_FILE`, an flock shared with the JVM) while DynamoDB Local uses it, so a second one is
+refused rather than left to write the same files.
 """
 
+import ctypes
+import ctypes.util
+import fcntl
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +40,7 @@ REGION = "af-south-1"
 # DynamoDB Local accepts any credentials; these stand-ins are not secrets.
 LOCAL_ACCESS_KEY = "local"
 HOST = "127.0.0.1"
+LOCK_FILE = "dynamodb-local.lock"
 
 # Started as `java -cp DynamoDBLocal.jar Launcher.java HOST OPTIONS...`. It does what the jar's
 # ServerRunner.main does, less the telemetry, with the connector's host set: the field holding
@@ -58,6 +70,17 @@ public class Launcher {
             ((ServerConnector) connector).setHost(host);
         }
         proxy.start();
+        // The parent holds the other end of stdin: end of input means it is gone.
+        Thread watcher = new Thread(() -> {
+            try {
+                while (System.in.read() != -1) {
+                }
+            } catch (java.io.IOException ignored) {
+            }
+            System.exit(0);
+        });
+        watcher.setDaemon(true);
+        watcher.start();
     }
 }
 """
@@ -92,6 +115,42 @@ def client(endpoint: str) -> "DynamoDBClient":
     )
 
 
+class DataInUse(RuntimeError):
+    """Another process holds the lock of a local data folder."""
+
+
+def lock_exclusively(path: Path, what: str) -> int:
+    """An open descriptor of `path` holding an exclusive flock on it, with this process's id
+    written in it; DataInUse (naming the holder) when another holds it. The lock lasts until
+    every copy of the descriptor is closed, a child's inherited copy included, so it also
+    outlives a crash for as long as such a child runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+        os.close(descriptor)
+        raise DataInUse(
+            f"{what} is in use by another process (pid {holder or 'unknown'}, lock {path}): "
+            "stop the stack that uses it first, or set CRM_POINTS_LOCAL_DIR"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    return descriptor
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child before exec: SIGTERM when the parent dies (kept across exec)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+
+
 def _launcher(directory: Path) -> Path:
     path = directory / "Launcher.java"
     path.write_text(LAUNCHER_SOURCE)
@@ -106,6 +165,7 @@ class DynamoDBLocal:
         self.data_dir = data_dir
         self.endpoint = f"http://{HOST}:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -113,7 +173,8 @@ class DynamoDBLocal:
         return self._process.pid if self._process is not None else None
 
     def start(self, timeout: float = 60.0) -> "DynamoDBLocal":
-        """Start it and wait until it answers; RuntimeError when it cannot."""
+        """Start it and wait until it answers; RuntimeError (DataInUse for a locked data
+        folder) when it cannot."""
         java = shutil.which("java")
         if java is None:
             raise RuntimeError("Java 17+ is needed for DynamoDB Local (see scripts/check-java)")
@@ -121,7 +182,7 @@ class DynamoDBLocal:
         jar_dir = jar_directory()
         storage = ["-inMemory"]
         if self.data_dir is not None:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = lock_exclusively(self.data_dir / LOCK_FILE, f"{self.data_dir}")
             storage = ["-dbPath", str(self.data_dir.resolve())]
         try:
             # Java reads the source once, at start: the folder is gone once it answers.
@@ -150,12 +211,18 @@ class DynamoDBLocal:
             "-disableTelemetry",
             *storage,
         ]
+        parent = os.getpid()
         self._process = subprocess.Popen(
             command,
             cwd=jar_dir,
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            # Its own session, so that a Ctrl-C at the terminal reaches only the stack, which
+            # stops it in order. It inherits the lock, so the folder stays locked while it runs.
             start_new_session=True,
+            pass_fds=() if self._lock is None else (self._lock,),
+            preexec_fn=(lambda: _die_with_parent(parent)) if sys.platform == "linux" else None,
         )
 
     def _wait_until_ready(self, timeout: float) -> None:
@@ -173,7 +240,7 @@ class DynamoDBLocal:
         raise RuntimeError(f"DynamoDB Local did not answer on {self.endpoint} in {timeout}s")
 
     def stop(self) -> None:
-        """Stop the JVM (SIGTERM, then SIGKILL after 10 s)."""
+        """Stop the JVM (SIGTERM, then SIGKILL after 10 s) and release the data folder."""
         if self._process is not None:
             self._process.terminate()
             try:
@@ -181,9 +248,13 @@ class DynamoDBLocal:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-            if self._process.stderr is not None:
-                self._process.stderr.close()
+            for stream in (self._process.stdin, self._process.stderr):
+                if stream is not None:
+                    stream.close()
             self._process = None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def __enter__(self) -> "DynamoDBLocal":
         return self.start()

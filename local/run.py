@@ -36,13 +36,21 @@ from local.api_server import ApiServer, api_port, ensure_port_free
 from local.aws_services import AwsServices
 from local.clock import Clock
 from local.demo_data import DEFAULT_CUSTOMERS, customer_id, load_demo_data, showcase
-from local.dynamodb_local import ROOT, DynamoDBLocal, client, endpoint_from_environment
+from local.dynamodb_local import (
+    ROOT,
+    DataInUse,
+    DynamoDBLocal,
+    client,
+    endpoint_from_environment,
+    lock_exclusively,
+)
 from local.event_sources import EventSources
 from local.stack import build_stack
 from local.template import create_table, load_template, recreate_table, schema_differs
 
 DEFAULT_TABLE = "crm-points-local"
 STACK_FILE = "stack.json"
+STACK_LOCK = "stack.lock"
 
 
 def local_dir() -> Path:
@@ -152,6 +160,20 @@ def run() -> int:
             file=sys.stderr,
         )
         return 1
+    try:
+        # stack.json appears only once the stack is up, and a stack killed with SIGKILL
+        # leaves it behind: the lock is what keeps two stacks off the same state.
+        stack_lock = lock_exclusively(state / STACK_LOCK, f"the local stack's state {shown(state)}")
+    except DataInUse as busy:
+        print(f"A local stack already runs: {busy}", file=sys.stderr)
+        return 1
+    try:
+        return _run(state, path)
+    finally:
+        os.close(stack_lock)
+
+
+def _run(state: Path, path: Path) -> int:
     table = table_name()
     database: DynamoDBLocal | None = None
     api: ApiServer | None = None
