@@ -35,10 +35,11 @@ its first import.
 Not API Gateway at all: `/docs` (Swagger UI, from the npm package `swagger-ui-dist`) and
 `/openapi.json` (docs/openapi.json, read at each request), both without a token; and, when
 the local stack gives them, its own endpoints under `/local/` (local/control.py,
-docs/local.md) and, with them, the CRM console: `/` and `/console/*`, the static files of
-console/ (docs/console.md), `/config.json` (its settings: local sign-in), and
-`/vendor/chart.js/*` (the npm package `chart.js`'s dist/, for the console's dashboard). The
-deployed API has none of these: CloudFront serves the console (`make console-deploy`).
+docs/local.md; without CORS: they are for this origin's pages alone) and, with them, the CRM
+console: `/` and `/console/*`, the static files of console/ (docs/console.md), `/config.json`
+(its settings: local sign-in), and `/vendor/chart.js/*` (the npm package `chart.js`'s dist/,
+for the console's dashboard). The deployed API has none of these: CloudFront serves the
+console (`make console-deploy`).
 """
 
 import base64
@@ -619,7 +620,10 @@ class ApiServer:
     def _wsgi(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
         request = Request(environ)
         request_id = new_request_id()
-        response = self.cors.preflight(request)
+        # The local endpoints are for this origin alone: no CORS, so a preflight for them
+        # reaches them and is refused (405) like any other method they do not take.
+        local = self.local_endpoints is not None and request.path.startswith("/local/")
+        response = None if local else self.cors.preflight(request)
         if response is None:
             try:
                 response = self._respond(request, request_id)
@@ -628,7 +632,8 @@ class ApiServer:
                 response = error_response(
                     500, "INTERNAL_ERROR", "Internal Server Error", request_id
                 )
-            self.cors.decorate(request, response)
+            if not local:
+                self.cors.decorate(request, response)
         response.headers["apigw-requestid"] = request_id
         return response(environ, start_response)
 

@@ -10,9 +10,18 @@ stack has no such route, and the API server answers them before looking at the t
 
 Errors are SPEC §3's format: 422 VALIDATION_ERROR for a bad body, 404 NOT_FOUND for an
 unknown schedule or path, 405 METHOD_NOT_ALLOWED for a known path with another method.
+
+They take no token, so no other web page may reach them through the browser of whoever runs
+the stack (a page can send a form or a text/plain POST anywhere without asking): a POST must
+be `Content-Type: application/json` (415 UNSUPPORTED_MEDIA_TYPE otherwise), which a page of
+another origin can send only after a CORS preflight, and the API server refuses every
+preflight for `/local/*`; a request whose `Origin` is not the server's own, or whose `Host`
+is not a loopback name (a DNS-rebound page), is 403 FORBIDDEN. Either way nothing is done.
 """
 
 import json
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -33,6 +42,10 @@ CONSOLE_TOKEN_MINUTES = 60
 
 # EventBridge's own limits on a PutEvents request.
 MAX_ENTRIES = 10
+
+# The names the server is reached by on this machine; any other `Host` is a name that some
+# site's DNS points at 127.0.0.1 to make its page "same-origin" with the stack.
+_LOOPBACK_HOST = re.compile(r"^(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?$")
 
 
 class PutEventsEntry(BaseModel):
@@ -184,23 +197,63 @@ class LocalEndpoints:
         self.clock = clock
 
     def respond(self, request: Request, request_id: str) -> Response:
+        """The answer to a request for `/local/...`."""
         path = request.path.rstrip("/")
+        found = self._endpoint(path, request, request_id)
+        if found is None:
+            return _error(404, "NOT_FOUND", f"No local endpoint {request.path}", request_id)
+        method, action = found
+        return (
+            self._only(method, request, request_id)
+            or self._refuse_cross_site(request, request_id)
+            or action()
+        )
+
+    def _endpoint(
+        self, path: str, request: Request, request_id: str
+    ) -> tuple[str, Callable[[], Response]] | None:
+        """The method `path` takes and what answers it; None for no such endpoint."""
         if path == "/local/events":
-            return self._only("POST", request, request_id) or self._events(request, request_id)
+            return "POST", lambda: self._events(request, request_id)
         if path.startswith("/local/schedules/") and path.count("/") == 3:
             name = path.rpartition("/")[2]
-            return self._only("POST", request, request_id) or self._schedule(
-                request, name, request_id
-            )
+            return "POST", lambda: self._schedule(request, name, request_id)
         if path == "/local/drain":
-            return self._only("POST", request, request_id) or self._drain(request, request_id)
+            return "POST", lambda: self._drain(request, request_id)
         if path == "/local/token":
-            return self._only("POST", request, request_id) or self._token(request, request_id)
+            return "POST", lambda: self._token(request, request_id)
         if path == "/local/outbox":
-            return self._only("GET", request, request_id) or _ok(
-                {"messages": self.outbox.messages()}
+            return "GET", lambda: _ok({"messages": self.outbox.messages()})
+        return None
+
+    @staticmethod
+    def _refuse_cross_site(request: Request, request_id: str) -> Response | None:
+        """A refusal for what another site's page could have sent; None for the others."""
+        if request.method == "POST" and request.mimetype != "application/json":
+            return _error(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"{request.path} takes a JSON body with Content-Type: application/json, not "
+                f"{request.mimetype or 'none'}",
+                request_id,
             )
-        return _error(404, "NOT_FOUND", f"No local endpoint {request.path}", request_id)
+        host = request.headers.get("Host", "")
+        if not _LOOPBACK_HOST.match(host):
+            return _error(
+                403,
+                "FORBIDDEN",
+                f"The local endpoints answer requests to 127.0.0.1 or localhost, not {host!r}",
+                request_id,
+            )
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"http://{host}":
+            return _error(
+                403,
+                "FORBIDDEN",
+                f"The local endpoints answer pages of http://{host} only, not {origin!r}",
+                request_id,
+            )
+        return None
 
     @staticmethod
     def _only(method: str, request: Request, request_id: str) -> Response | None:

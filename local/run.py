@@ -242,7 +242,7 @@ def _run(state: Path, path: Path) -> int:
             f"  AWS stand-ins   {services.endpoint}  (moto: SQS, SNS, SES, EventBridge, "
             "Scheduler)\n"
             f"  Event sources   {_event_sources_line(stack)}\n"
-            "\nThe local endpoints (docs/local.md):\n"
+            "\nThe local endpoints (docs/local.md; JSON bodies, this machine's pages only):\n"
             f"  POST {api.url}/local/events          "
             '{"entries": [{"Source", "DetailType", "Detail"}]}, to the rules that match\n'
             f"  POST {api.url}/local/schedules/NAME  "
@@ -251,7 +251,8 @@ def _run(state: Path, path: Path) -> int:
             "answers once the stream, queues and bus are processed\n"
             f"  GET  {api.url}/local/outbox          the e-mails and SMS sent\n"
             "  e.g. a completed booking:\n"
-            f"  curl -X POST {api.url}/local/events -d '{_BOOKING_EXAMPLE}'\n"
+            f"  curl -X POST -H 'Content-Type: application/json' {api.url}/local/events \\\n"
+            f"    -d '{_BOOKING_EXAMPLE}'\n"
             "\nCall the API with a local token (make token ROLE=... USER=... prints one):\n"
             '  curl -H "Authorization: Bearer $(make -s token ROLE=MANAGER USER=alice)" '
             f"{api.url}/api/crm/customers/demo-001/points\n"

@@ -175,11 +175,16 @@ def test_the_local_sign_in_refuses_an_unknown_role_and_signs_a_known_one(
 ) -> None:
     connection = http.client.HTTPConnection(urlsplit(console_stack.url).netloc, timeout=30)
     try:
-        connection.request("POST", "/local/token", json.dumps({"userId": "x", "role": "ROOT"}))
+        as_json = {"Content-Type": "application/json"}
+        connection.request(
+            "POST", "/local/token", json.dumps({"userId": "x", "role": "ROOT"}), as_json
+        )
         refused = connection.getresponse()
         assert refused.status == 422
         assert json.loads(refused.read())["error"]["code"] == "VALIDATION_ERROR"
-        connection.request("POST", "/local/token", json.dumps({"userId": "x", "role": "ADMIN"}))
+        connection.request(
+            "POST", "/local/token", json.dumps({"userId": "x", "role": "ADMIN"}), as_json
+        )
         signed = connection.getresponse()
         assert signed.status == 200
         token = json.loads(signed.read())["token"]

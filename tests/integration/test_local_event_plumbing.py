@@ -292,15 +292,28 @@ class Stack:
         lines = [json.loads(line) for line in self.record_file.read_text().splitlines()]
         return [line["payload"] for line in lines if line["kind"] == kind]
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """One request, its body as JSON (Content-Type: application/json unless `headers`
+        say otherwise): status and the parsed answer."""
+        return self.raw_call(method, path, body, headers)[0:2]
+
+    def raw_call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
+        """As `call`, with the response's headers (lower-cased names) too."""
         connection = http.client.HTTPConnection(self.server.host, self.server.port, timeout=60)
         try:
             data = body if isinstance(body, bytes) else None
             if body is not None and data is None:
                 data = json.dumps(body).encode()
-            connection.request(method, path, body=data)
+            sent = {"Content-Type": "application/json"} if data is not None else {}
+            connection.request(method, path, body=data, headers=sent | (headers or {}))
             response = connection.getresponse()
-            return response.status, json.loads(response.read() or b"null")
+            answer = json.loads(response.read() or b"null")
+            received = {name.lower(): value for name, value in response.getheaders()}
+            return response.status, answer, received
         finally:
             connection.close()
 
@@ -508,6 +521,72 @@ def test_bad_events_are_422_and_run_nothing(plumbing, body, problem):
     assert problem in answer["error"]["message"]
     assert set(answer) == {"error", "requestId"}
     assert plumbing.records("event:BookingFunction") == []
+
+
+# -- no other site's page reaches /local/* -----------------------------------------------------
+
+
+_BOOKING = {"amountCents": 1500}  # what BookingFunction's rule takes
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/local/events", {"entries": [_entry("Booking Completed", _BOOKING)]}),
+        ("/local/token", {"userId": "mallory", "role": "ADMIN"}),
+    ],
+)
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_a_post_any_page_could_send_is_415_and_does_nothing(plumbing, path, body, content_type):
+    """What a form, or a fetch without a preflight, can send from any site: refused."""
+    for origin in ({}, {"Origin": "http://attacker.example"}):
+        status, answer = plumbing.call(
+            "POST", path, json.dumps(body).encode(), {"Content-Type": content_type} | origin
+        )
+        assert status == 415, answer
+        assert answer["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+        assert "token" not in answer
+    assert plumbing.records("event:BookingFunction") == []
+
+
+def test_the_local_endpoints_refuse_other_origins_and_their_preflights(plumbing):
+    own = f"http://{plumbing.server.host}:{plumbing.server.port}"
+    for origin in ("http://attacker.example", "http://localhost:5173", "null"):
+        status, _, headers = plumbing.raw_call(
+            "OPTIONS",
+            "/local/token",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        )
+        assert status >= 400
+        assert "access-control-allow-origin" not in headers
+        status, answer, headers = plumbing.raw_call(
+            "POST",
+            "/local/events",
+            {"entries": [_entry("Booking Completed", _BOOKING)]},
+            {"Origin": origin},
+        )
+        assert (status, answer["error"]["code"]) == (403, "FORBIDDEN")
+        assert "access-control-allow-origin" not in headers
+    assert plumbing.records("event:BookingFunction") == []
+    # A page rebound by its own DNS to 127.0.0.1 is "same-origin" by name, but not ours.
+    rebound = {"Host": f"attacker.example:{plumbing.server.port}"}
+    assert plumbing.call("GET", "/local/outbox", headers=rebound)[0] == 403
+    status, _ = plumbing.call(
+        "POST", "/local/token", {"userId": "mallory", "role": "ADMIN"}, rebound
+    )
+    assert status == 403
+    # The console, served by the stack itself, signs in from its own origin.
+    status, signed = plumbing.call(
+        "POST", "/local/token", {"userId": "alice", "role": "MANAGER"}, {"Origin": own}
+    )
+    assert status == 200
+    assert signed["role"] == "MANAGER"
 
 
 # -- POST /local/schedules/{name} --------------------------------------------------------------
