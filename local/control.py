@@ -3,7 +3,8 @@ stack has no such route, and the API server answers them before looking at the t
 
 - `POST /local/events` `{"entries": [PutEvents entries]}`: each entry to the rules that match.
 - `POST /local/schedules/{name}` `{"time": "2026-01-31T22:30:00Z"}`: the schedule's function.
-- `POST /local/drain` (optional `{"timeoutSeconds": n}`): once every change so far is processed.
+- `POST /local/drain` (optional `{"timeoutSeconds": n}`): once every change so far is processed;
+  503 SERVICE_UNAVAILABLE, with what failed, when a source cannot be read.
 - `GET /local/outbox`: the e-mails and SMS sent.
 - `POST /local/token` `{"userId": "alice", "role": "MANAGER"}`: a token signed as
   local/token.py signs them, for the console's local sign-in (docs/console.md).
@@ -21,6 +22,7 @@ is not a loopback name (a DNS-rebound page), is 403 FORBIDDEN. Either way nothin
 
 import json
 import re
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -322,4 +324,33 @@ class LocalEndpoints:
         parsed = self._parse(DrainRequest, request, request_id)
         if isinstance(parsed, Response):
             return parsed
-        return _ok(self.event_sources.drain(parsed.timeout_seconds))
+        try:
+            drained = self.event_sources.drain(parsed.timeout_seconds)
+        except Exception as error:
+            # The trace is for the stack's own log; the caller gets what failed, as JSON.
+            traceback.print_exc()
+            drained = {
+                "caughtUp": False,
+                "errors": [
+                    {
+                        "source": "drain",
+                        "errorType": type(error).__name__,
+                        "errorMessage": str(error),
+                    }
+                ],
+            }
+        if not drained.get("errors"):
+            return _ok(drained)
+        # The stack could not read its sources (DynamoDB Local's stream, moto's queues): not
+        # a failing function, which a 200 reports, but a stand-in that is not answering.
+        failed = "; ".join(
+            f"{error['source']}: {error['errorType']}: {error['errorMessage']}"
+            for error in drained["errors"]
+        )
+        return _error(
+            503,
+            "SERVICE_UNAVAILABLE",
+            f"The drain could not read every source: {failed}",
+            request_id,
+            drained,
+        )

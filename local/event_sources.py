@@ -7,21 +7,34 @@ every consumed queue. A pass and a drain never overlap (one lock), so no record 
 two invocations at once. A drain runs passes until one finds nothing to do: the streams at
 their tip, the consumed queues empty with nothing in flight, nothing new on the buses; what a
 consumer caused in turn (a message it sent, an event it put) is done by then too.
+
+A source that fails (DynamoDB Local or moto answering an error) does not stop the others: the
+pass records the error and goes on, the background thread tries again at its next pass, and a
+drain whose passes keep failing answers what failed (`errors`) instead of raising. The lock
+is this module's alone: the API's requests never take it, so they are answered while a pass
+or a drain runs, each function invocation of theirs waiting at most for the one under way
+(the runner runs one at a time).
 """
 
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from local.bus import BusDispatcher
 from local.queues import QueueConsumer, QueueProgress
 from local.streams import StreamConsumer, StreamProgress
 
+T = TypeVar("T")
+
 DEFAULT_POLL_INTERVAL_S = 0.5
 DEFAULT_DRAIN_TIMEOUT_S = 60.0
+# A drain gives up after this many passes in a row that only failed: an error that persists
+# (DynamoDB Local gone) is reported at once rather than after the whole timeout.
+FAILED_PASSES_BEFORE_GIVING_UP = 3
 
 
 @dataclass
@@ -32,6 +45,7 @@ class Pass:
     queue: QueueProgress = field(default_factory=QueueProgress)
     bus_events: int = 0
     queues_outstanding: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, str]] = field(default_factory=list)  # source, errorType, message
 
     @property
     def busy(self) -> bool:
@@ -44,6 +58,7 @@ class Pass:
             or self.bus_events
             or not self.stream.caught_up
             or any(self.queues_outstanding.values())
+            or self.errors
         )
 
     @property
@@ -62,6 +77,7 @@ class Pass:
         self.queue.add(other.queue)
         self.bus_events += other.bus_events
         self.queues_outstanding = other.queues_outstanding
+        self.errors = other.errors
 
     def counts(self) -> dict[str, int]:
         return {
@@ -74,6 +90,19 @@ class Pass:
             "queueBatches": self.queue.batches,
             "busEvents": self.bus_events,
         }
+
+
+def _pending(done: Pass) -> list[str]:
+    """What the last pass left to do, for a drain that stops before the end."""
+    pending = [
+        f"queue {name}: {count} message(s) not yet processed"
+        for name, count in done.queues_outstanding.items()
+        if count
+    ]
+    if not done.stream.caught_up:
+        pending.append("stream: a batch keeps failing (retried until it succeeds)")
+    pending += [f"{error['source']}: could not be read" for error in done.errors]
+    return pending
 
 
 class EventSources:
@@ -102,22 +131,42 @@ class EventSources:
 
     def _pass(self) -> Pass:
         done = Pass()
-        if self.bus is not None:
-            done.bus_events += self.bus.relay()
+        bus = self.bus
+        if bus is not None:
+            done.bus_events += self._guarded(done, "bus", bus.relay, 0)
         for stream in self.streams:
-            done.stream.add(stream.poll())
+            unread = StreamProgress(caught_up=False)
+            source = f"stream {stream.mapping.key}"
+            done.stream.add(self._guarded(done, source, stream.poll, unread))
         for queue in self.queues:
-            done.queue.add(queue.poll())
-        if self.bus is not None:
-            done.bus_events += self.bus.relay()
-        done.queues_outstanding = {queue.mapping.key: queue.outstanding() for queue in self.queues}
+            source = f"queue {queue.mapping.key}"
+            done.queue.add(self._guarded(done, source, queue.poll, QueueProgress()))
+        if bus is not None:
+            done.bus_events += self._guarded(done, "bus", bus.relay, 0)
+        for queue in self.queues:
+            done.queues_outstanding[queue.mapping.key] = self._guarded(
+                done, f"queue {queue.mapping.key}", queue.outstanding, 0
+            )
         return done
+
+    @staticmethod
+    def _guarded(done: Pass, source: str, work: Callable[[], T], failed: T) -> T:
+        """`work()`, or `failed` when it raises, the error noted in `done` and on stderr."""
+        try:
+            return work()
+        except Exception as error:
+            print(f"Polling {source} failed (tried again at the next pass):", file=sys.stderr)
+            traceback.print_exc()
+            done.errors.append(
+                {"source": source, "errorType": type(error).__name__, "errorMessage": str(error)}
+            )
+            return failed
 
     def drain(self, timeout: float = DEFAULT_DRAIN_TIMEOUT_S) -> dict[str, Any]:
         """Passes until one finds nothing to do, or `timeout` seconds: what they did."""
         deadline = time.monotonic() + timeout
         total = Pass()
-        passes = 0
+        passes = failed_in_a_row = 0
         with self._lock:
             while True:
                 done = self._pass()
@@ -125,20 +174,24 @@ class EventSources:
                 total.add(done)
                 if not done.busy:
                     return {"caughtUp": True, "passes": passes, "processed": total.counts()}
-                if time.monotonic() >= deadline:
-                    pending = [
-                        f"queue {name}: {count} message(s) not yet processed"
-                        for name, count in done.queues_outstanding.items()
-                        if count
-                    ]
-                    if not done.stream.caught_up:
-                        pending.append("stream: a batch keeps failing (retried until it succeeds)")
+                failing = bool(done.errors) and not done.progressed
+                failed_in_a_row = failed_in_a_row + 1 if failing else 0
+                if failed_in_a_row >= FAILED_PASSES_BEFORE_GIVING_UP:
                     return {
                         "caughtUp": False,
                         "passes": passes,
                         "processed": total.counts(),
-                        "pending": pending,
+                        "pending": _pending(done),
+                        "errors": done.errors,
                     }
+                if time.monotonic() >= deadline:
+                    answer = {
+                        "caughtUp": False,
+                        "passes": passes,
+                        "processed": total.counts(),
+                        "pending": _pending(done),
+                    }
+                    return answer | ({"errors": done.errors} if done.errors else {})
 
     # -- the background thread --
 

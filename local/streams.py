@@ -12,9 +12,12 @@ skipped). A failed batch is retried from its start, or, with `FunctionResponseTy
 expires) the batch is dead-lettered: recorded, and sent to the `DestinationConfig.OnFailure`
 queue in Lambda's on-failure record shape when the template names one.
 
-Each mapping's position (per shard, the last sequence number done) is kept in the state
-folder, so a restart continues after it; a mapping with no position, or whose table was
-made anew (another stream ARN), starts at TRIM_HORIZON: it sees every change of the table.
+A shard iterator that has expired (they last 15 minutes) or points at trimmed records is
+replaced as Lambda's poller replaces it: AFTER_SEQUENCE_NUMBER of the last record done, or
+TRIM_HORIZON when there is none. Each mapping's position (per shard, the last sequence
+number done) is kept in the state folder, so a restart continues after it; a mapping with no
+position, or whose table was made anew (another stream ARN), starts at TRIM_HORIZON: it sees
+every change of the table.
 """
 
 import base64
@@ -316,11 +319,24 @@ class StreamConsumer:
         progress = StreamProgress()
         tries_this_pass = 0
         while True:
+            fresh = position.iterator is None
             if position.iterator is None:
                 position.iterator = self._iterator(stream_arn, shard_id, position)
-            answer = self.streams.get_records(
-                ShardIterator=position.iterator, Limit=self.mapping.batch_size
-            )
+            try:
+                answer = self.streams.get_records(
+                    ShardIterator=position.iterator, Limit=self.mapping.batch_size
+                )
+            except (
+                self.streams.exceptions.ExpiredIteratorException,
+                self.streams.exceptions.TrimmedDataAccessException,
+            ):
+                # An iterator lasts 15 minutes, and one kept between passes outlives that
+                # behind a long batch or an idle stack. As Lambda's poller does: a new one
+                # after the last record done (TRIM_HORIZON if none, or if that is trimmed).
+                position.iterator = None
+                if fresh:  # a new iterator refused at once: not an expiry, do not loop
+                    raise
+                continue
             records = answer.get("Records", [])
             next_iterator = answer.get("NextShardIterator")
             if not records:

@@ -5,6 +5,7 @@ moto, with a template and tiny functions of this test's own; then the real booki
 import http.client
 import json
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -757,6 +758,140 @@ def test_a_permanently_failing_batch_is_dead_lettered_and_the_stream_moves_on(pl
     plumbing.put("b3", entity="ENTRY")
     plumbing.call("POST", "/local/drain", {})
     assert plumbing.records("stream")[-1]["dynamodb"]["NewImage"]["SK"]["S"] == "b3"
+
+
+class FlakyStreams:
+    """The consumers' dynamodbstreams client, failing or pausing as a test says."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.exceptions = real.exceptions
+        self.stale: set[str] = set()  # iterators refused with `stale_code`
+        self.stale_code = "ExpiredIteratorException"
+        self.failing: str | None = None  # every GetRecords refused with this code
+        self.reading = threading.Event()  # set once a GetRecords waits on `release`
+        self.release: threading.Event | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def _error(self, code: str) -> Exception:
+        kind: type[Exception] = self.real.exceptions.from_code(code)
+        return kind({"Error": {"Code": code, "Message": f"{code} (this test's)"}}, "GetRecords")
+
+    def get_records(self, **arguments: Any) -> Any:
+        if self.release is not None:
+            self.reading.set()
+            self.release.wait(60)
+        if self.failing is not None:
+            raise self._error(self.failing)
+        if arguments["ShardIterator"] in self.stale:
+            raise self._error(self.stale_code)
+        return self.real.get_records(**arguments)
+
+
+def _flaky_streams(plumbing: Stack) -> FlakyStreams:
+    flaky = FlakyStreams(plumbing.stack.streams[0].streams)
+    for consumer in plumbing.stack.streams:
+        consumer.streams = flaky
+    return flaky
+
+
+def _stream_keys(plumbing: Stack) -> list[str]:
+    return [r["dynamodb"]["NewImage"]["SK"]["S"] for r in plumbing.records("stream")]
+
+
+@pytest.mark.parametrize("code", ["ExpiredIteratorException", "TrimmedDataAccessException"])
+def test_an_expired_iterator_is_replaced_after_the_last_record_done(plumbing, code):
+    """Iterators last 15 minutes; the one kept since the last pass is refused after a long
+    bulk job. The consumer takes a new one after the last record done, as Lambda does."""
+    flaky = _flaky_streams(plumbing)
+    plumbing.put("i1", entity="ENTRY")
+    assert plumbing.call("POST", "/local/drain", {})[1]["caughtUp"] is True
+    flaky.stale_code = code
+    flaky.stale = {
+        position.iterator
+        for consumer in plumbing.stack.streams
+        for position in consumer.shards.values()
+        if position.iterator is not None
+    }
+    assert flaky.stale
+    plumbing.put("i2", entity="ENTRY")
+    plumbing.put("i3", entity="ENTRY")
+    status, drained = plumbing.call("POST", "/local/drain", {})
+    assert status == 200, drained
+    assert drained["caughtUp"] is True
+    assert drained["processed"]["streamRecords"] == 2
+    assert _stream_keys(plumbing) == ["i1", "i2", "i3"]  # each once, none skipped
+
+
+def test_a_stream_that_cannot_be_read_is_a_503_in_json_and_the_queues_go_on(plumbing):
+    flaky = _flaky_streams(plumbing)
+    flaky.failing = "InternalServerError"
+    plumbing.put("s1", entity="ENTRY")
+    sqs = plumbing.services.client("sqs")
+    sqs.send_message(
+        QueueUrl=plumbing.stack.resources.queue_urls["WorkQueue"], MessageBody='{"n": 1}'
+    )
+    status, answer, headers = plumbing.raw_call("POST", "/local/drain", {"timeoutSeconds": 30})
+    assert status == 503
+    assert headers["content-type"] == "application/json"
+    assert answer["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "Traceback" not in json.dumps(answer)
+    details = answer["error"]["details"]
+    assert details["caughtUp"] is False
+    [error] = details["errors"]
+    assert error["source"].startswith("stream ")
+    assert error["errorType"] == "InternalServerError"
+    assert details["processed"]["queueMessages"] == 1  # the queue was served all the same
+    # Once the stream answers again, the drain catches up from where it was.
+    flaky.failing = None
+    status, drained = plumbing.call("POST", "/local/drain", {})
+    assert (status, drained["caughtUp"]) == (200, True)
+    assert _stream_keys(plumbing) == ["s1"]
+
+
+def test_a_drain_that_raises_is_a_503_in_json(plumbing, monkeypatch):
+    def broken(timeout: float) -> Any:
+        raise RuntimeError("the stand-ins went away")
+
+    monkeypatch.setattr(plumbing.stack.event_sources, "drain", broken)
+    status, answer = plumbing.call("POST", "/local/drain", {})
+    assert status == 503
+    assert answer["error"]["details"]["errors"] == [
+        {"source": "drain", "errorType": "RuntimeError", "errorMessage": "the stand-ins went away"}
+    ]
+
+
+def test_requests_are_answered_while_a_pass_is_under_way(plumbing):
+    """The background pass and a drain hold the event sources' lock for as long as they run;
+    nothing the API does needs it, so a request (one that runs a function too) is answered
+    while a pass is stuck reading the stream."""
+    flaky = _flaky_streams(plumbing)
+    flaky.release = threading.Event()
+    drained: list[tuple[int, Any]] = []
+    drain = threading.Thread(
+        target=lambda: drained.append(plumbing.call("POST", "/local/drain", {}))
+    )
+    plumbing.stack.event_sources.start()
+    try:
+        assert flaky.reading.wait(30), "the background pass never read the stream"
+        status, answer = plumbing.call(
+            "POST", "/local/events", {"entries": [_entry("Booking Completed", _BOOKING)]}
+        )
+        assert status == 200
+        assert answer["entries"][0]["deliveries"][0]["succeeded"] is True
+        assert plumbing.call("GET", "/local/outbox")[0] == 200
+        drain.start()  # waits for the stuck pass: the drain answers once it is through
+        status, _ = plumbing.call("GET", "/local/outbox")
+        assert status == 200
+        assert drained == []  # answered while the drain was still waiting
+    finally:
+        flaky.release.set()
+        plumbing.stack.event_sources.stop()
+        if drain.is_alive():
+            drain.join(60)
+    assert drained[0][0] == 200
 
 
 def test_a_restart_continues_after_the_saved_position(plumbing):
