@@ -7,6 +7,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# checkov's own environment: its pins (boto3 among them) conflict with the development lock.
+CHECKOV := $(VENV)/checkov
 REGION ?= af-south-1
 PYTEST_ARGS ?=
 
@@ -22,6 +24,11 @@ $(BIN)/.installed: requirements-dev.txt
 	  { echo "Python 3.11 or newer is needed as '$(PYTHON)' (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(CHECKOV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -45,11 +52,15 @@ typecheck:
 	$(BIN)/mypy
 
 # `sam validate` translates the SAM template offline; it only wants credentials to exist.
-template:
+# checkov fails on any finding not skipped in the resource's Metadata, where each skip says
+# why; --skip-download keeps it offline (it would fetch its guideline links).
+template: $(CHECKOV)/.installed
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml --region $(REGION)
 	AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline \
 	  $(BIN)/sam validate --template template.yaml --region $(REGION)
+	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --skip-download \
+	  --compact --quiet
 
 # pytest exits 5 when it collected no test: say so plainly rather than pass or fail silently.
 pytest:
