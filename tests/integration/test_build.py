@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 
 from local.template import TEMPLATE, load_template
+from tests.integration.test_template_hardening import pins
 
 ROOT = TEMPLATE.parent
 WORK = ROOT / ".aws-sam" / "test-build"
@@ -140,6 +142,19 @@ def sam_build(python_dir: str, architecture: str, work: Path) -> Path:
     return build_dir
 
 
+def shipped_versions(layer_dir: Path) -> dict[str, str]:
+    """{normalised name: version} of every distribution installed in a built layer."""
+    found = {}
+    for metadata in layer_dir.glob("*.dist-info/METADATA"):
+        fields = dict(
+            line.split(": ", 1)
+            for line in metadata.read_text().splitlines()[:10]
+            if line.startswith(("Name: ", "Version: "))
+        )
+        found[re.sub(r"[-_.]+", "-", fields["Name"]).lower()] = fields["Version"]
+    return found
+
+
 def import_handler(python: Path, function: Function, build_dir: Path, tmp: Path) -> Any:
     """Import the handler in python3.13 from the build output alone; the probe's report."""
     environment = {
@@ -196,6 +211,12 @@ def test_every_handler_imports_from_the_build_output(tmp_path, subtests):
             if not path.name.endswith(suffix)
         ]
         assert not foreign, f"extensions not built for {suffix}: {foreign}"
+        # The layers ship the versions the tests ran against, not what the build resolved.
+        lock = pins(ROOT / "requirements-dev.txt")
+        for layer in sorted({layer for function in functions for layer in function.layers}):
+            shipped = shipped_versions(build_dir / layer / "python")
+            assert shipped, f"{layer}: no package installed in the build"
+            assert {name: lock.get(name) for name in shipped} == shipped, layer
         for function in functions:
             with subtests.test(function=function.name):
                 layer_dirs = [build_dir / layer / "python" for layer in function.layers]

@@ -1,16 +1,19 @@
 """What template.yaml promises about the deployed stack's security and limits, read from the
 template itself (docs/security.md says why each is so): the user pool, the points bus's
 policy, the console's response headers, concurrency, dead-letter retention, the SES
-identity, and the reasons checkov's findings are skipped."""
+identity, the reasons checkov's findings are skipped, and the layer's pins."""
 
 import base64
 import hashlib
 import re
 from html.parser import HTMLParser
+from importlib.metadata import distribution
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
 
 from crm_points.messaging import EVENT_SOURCE
 from deploy.console import LOCAL_ONLY
@@ -373,3 +376,49 @@ def test_every_skipped_check_says_why(template):
             assert len(skip.get("comment", "")) >= 40, f"{name} {skip['id']}: no real reason"
             skips += 1
     assert skips
+
+
+# -- the layer's pins --
+
+
+def pins(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^\s*([A-Za-z0-9_.-]+)(\[[^\]]*\])?==([^\s;#]+)", line)
+        if match:
+            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(3)
+    return found
+
+
+def requirements_of(name: str) -> list[str]:
+    """What `name` needs on Lambda's Python 3.13 on Linux (no extras), from its metadata."""
+    environment = {key: str(value) for key, value in default_environment().items()}
+    environment |= {
+        "python_version": "3.13",
+        "python_full_version": "3.13.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "extra": "",
+    }
+    needed = []
+    for text in distribution(name).requires or []:
+        requirement = Requirement(text)
+        if requirement.marker is None or requirement.marker.evaluate(environment):
+            needed.append(re.sub(r"[-_.]+", "-", requirement.name).lower())
+    return needed
+
+
+def test_the_layer_pins_every_dependency_at_the_locks_version():
+    layer = pins(ROOT / "layers" / "shared" / "requirements.txt")
+    lock = pins(ROOT / "requirements-dev.txt")
+    assert {name: lock.get(name) for name in layer} == layer
+    # The closure of what the layer needs, read from the installed (locked) packages: a
+    # dependency that no line pins would be whatever the build resolves that day.
+    closure: set[str] = set()
+    pending = list(layer)
+    while pending:
+        name = pending.pop()
+        if name not in closure:
+            closure.add(name)
+            pending += requirements_of(name)
+    assert closure - set(layer) == set()
