@@ -15,7 +15,9 @@ export async function showAlerts() {
   $("alerts-list").replaceChildren();
   $("alerts-more").hidden = true;
   $("alerts-status").hidden = true;
-  await loadPage(null, showing);
+  // The filters as shown now: "More alerts" pages this list, even if the form has since
+  // changed without being submitted (a cursor is only good for the query it came from).
+  await loadPage(filters(), null, showing);
 }
 
 function filters() {
@@ -26,8 +28,8 @@ function filters() {
   return query;
 }
 
-async function loadPage(cursor, shown) {
-  const query = filters();
+async function loadPage(filtered, cursor, shown) {
+  const query = new URLSearchParams(filtered);
   if (cursor) query.set("cursor", cursor);
   let answer;
   try {
@@ -47,7 +49,7 @@ async function loadPage(cursor, shown) {
   $("alerts-empty").hidden = list.children.length > 0;
   const more = $("alerts-more");
   more.hidden = !answer.body.nextCursor;
-  more.onclick = () => loadPage(answer.body.nextCursor, shown);
+  more.onclick = () => loadPage(filtered, answer.body.nextCursor, shown);
 }
 
 function actorText(actor, at, note) {

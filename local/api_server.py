@@ -7,9 +7,10 @@ and called with a payload v2 event and a Lambda-like context. What it returns be
 HTTP response.
 
 Like the deployed API:
-- A route behind the API's JWT authorizer needs `Authorization: Bearer <JWT>` (the `Bearer `
-  prefix may be left out, as API Gateway allows). Locally the JWT is HS256, signed with
-  `LOCAL_JWT_SECRET` (default `local-dev-secret`, see local/token.py), and must carry `exp`.
+- A route behind the API's JWT authorizer needs `Authorization: Bearer <JWT>` (API Gateway
+  would also take the token alone; the functions refuse it, so the local server does too).
+  Locally the JWT is HS256, signed with `LOCAL_JWT_SECRET` (default `local-dev-secret`, see
+  local/token.py), and must carry `exp`: a number, at most a day ahead (Cognito's longest).
   A missing, malformed, badly signed or expired token is answered 401 without calling the
   function. The body is SPEC §3's error format with the code UNAUTHORIZED; API Gateway's own
   authorizer answers `{"message": "Unauthorized"}` instead (with the same status and a
@@ -50,6 +51,7 @@ import secrets
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -74,7 +76,7 @@ from local.functions import FunctionHost, discover_functions
 from local.functions import LambdaContext as LambdaContext
 from local.functions import load_handler_module as load_handler_module
 from local.template import load_template
-from local.token import ALGORITHM, signing_secret
+from local.token import ALGORITHM, MAX_TOKEN_LIFETIME, signing_secret
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -235,10 +237,10 @@ class Unauthorized(Exception):
 def verify_token(authorization: str | None, secret: str) -> dict[str, Any]:
     """The claims of the `Authorization` header's token, verified: HS256 with `secret`, not
     expired, `exp` present. Raises Unauthorized otherwise."""
-    if not authorization or not authorization.strip():
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("A bearer token is required: Authorization: Bearer <token>")
-    scheme, _, rest = authorization.strip().partition(" ")
-    token = rest.strip() if scheme.lower() == "bearer" else authorization.strip()
+    token = token.strip()
     try:
         claims: dict[str, Any] = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]}
@@ -255,6 +257,12 @@ def verify_token(authorization: str | None, secret: str) -> dict[str, Any]:
         raise Unauthorized("The token is malformed") from None
     except jwt.InvalidTokenError as invalid:
         raise Unauthorized(f"The token is not valid: {invalid}") from None
+    # PyJWT takes "9999999999" or 10**20 as an expiry: a token that never expires.
+    expiry = claims["exp"]
+    if not isinstance(expiry, int | float) or isinstance(expiry, bool):
+        raise Unauthorized("The token's exp must be a number (seconds since 1970)")
+    if expiry > time.time() + MAX_TOKEN_LIFETIME.total_seconds():
+        raise Unauthorized(f"The token may be valid for at most {MAX_TOKEN_LIFETIME}")
     return claims
 
 

@@ -28,7 +28,7 @@ from crm_points.models import LedgerEntry
 from crm_points.reads import customer_history, customer_points
 from crm_points.schemas import CustomerPointsResponse, TransactionHistoryResponse
 from crm_points.store import LedgerStore
-from crm_points.validation import BUSINESS_TIMEZONE, ID_PATTERN
+from crm_points.validation import ID_PATTERN, business_time, shown_plainly
 from local.clock import Clock
 from local.dynamodb_local import client, endpoint_from_environment
 from local.run import DEFAULT_TABLE, read_stack, shown, stack_file
@@ -65,10 +65,11 @@ def rand(value: Decimal) -> str:
 
 
 def local_time(moment: datetime) -> str:
-    return moment.astimezone(BUSINESS_TIMEZONE).strftime("%Y-%m-%d %H:%M")
+    return business_time(moment).strftime("%Y-%m-%d %H:%M")
 
 
 def _shorten(text: str, width: int) -> str:
+    text = shown_plainly(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -27,11 +27,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from werkzeug.wrappers import Request, Response
 
 import local.paths  # noqa: F401  (puts crm_points on the path)
-from crm_points.permissions import Role
+from crm_points.permissions import Role, is_caller_subject
 from local.bus import BusDispatcher, bridge_event
 from local.clock import Clock
 from local.event_sources import DEFAULT_DRAIN_TIMEOUT_S, EventSources
@@ -119,12 +126,22 @@ class DrainRequest(BaseModel):
     )
 
 
+def _caller_subject(user_id: str) -> str:
+    """A user the API takes as a token's subject (crm_points.permissions)."""
+    if not is_caller_subject(user_id):
+        raise ValueError(
+            "a user is letters, digits and . _ @ + - (starting with a letter or digit), "
+            "and not 'system'"
+        )
+    return user_id
+
+
 class TokenRequest(BaseModel):
     """A local sign-in: who, and in which role (one of crm_points.permissions.Role)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: str = Field(alias="userId", pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    user_id: Annotated[str, AfterValidator(_caller_subject)] = Field(alias="userId")
     role: Role
 
 
@@ -138,7 +155,10 @@ def parse_time(value: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone: give it as UTC, e.g. 2026-01-31T22:30:00Z")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is beyond the years that can be held") from None
 
 
 def _error(

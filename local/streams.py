@@ -54,6 +54,7 @@ class StreamMapping:
     report_item_failures: bool
     filters: list[dict[str, Any]] = field(compare=False)
     on_failure: Any = None  # the destination as the template writes it
+    bisect_on_error: bool = False  # BisectBatchOnFunctionError
 
     @property
     def key(self) -> str:
@@ -94,9 +95,15 @@ def discover_stream_mappings(
                     on_failure=(
                         (properties.get("DestinationConfig") or {}).get("OnFailure") or {}
                     ).get("Destination"),
+                    bisect_on_error=properties.get("BisectBatchOnFunctionError") is True,
                 )
             )
     return mappings
+
+
+def _records_from(batch: list[dict[str, Any]], sequence_number: str) -> int:
+    """How many records of the batch there are from this one on."""
+    return sum(int(r["dynamodb"]["SequenceNumber"]) >= int(sequence_number) for r in batch)
 
 
 def _json_safe(value: Any) -> Any:
@@ -163,6 +170,8 @@ class ShardPosition:
     done: bool = False  # read to its end (a closed shard)
     iterator: str | None = None  # not kept: iterators expire
     attempts: int = 0  # failed attempts of the batch starting after `after`
+    bisected_to: int | None = None  # the size a failing batch was split down to
+    split_until: str | None = None  # the last record of the batch first split
 
 
 @dataclass
@@ -324,7 +333,8 @@ class StreamConsumer:
                 position.iterator = self._iterator(stream_arn, shard_id, position)
             try:
                 answer = self.streams.get_records(
-                    ShardIterator=position.iterator, Limit=self.mapping.batch_size
+                    ShardIterator=position.iterator,
+                    Limit=position.bisected_to or self.mapping.batch_size,
                 )
             except (
                 self.streams.exceptions.ExpiredIteratorException,
@@ -358,6 +368,9 @@ class StreamConsumer:
                 progress.records += len(chosen)
                 position.after = batch[-1]["dynamodb"]["SequenceNumber"]
                 position.iterator, position.attempts = next_iterator, 0
+                last = int(position.after)
+                if position.split_until is None or last >= int(position.split_until):
+                    position.bisected_to = position.split_until = None
                 self._save()
                 continue
             # Done: everything before the first failure. The rest is retried from there.
@@ -370,15 +383,27 @@ class StreamConsumer:
                 progress.records += len(done_before)
                 position.after = done_before[-1]["dynamodb"]["SequenceNumber"]
                 position.attempts = 0
-            position.attempts += 1
             position.iterator = None
             failing = [record for record in chosen if record not in done_before]
+            remaining = _records_from(batch, failed_from)
+            if self.mapping.bisect_on_error and remaining > 1:
+                # As Lambda does: the batch from the failure is split in two before it is
+                # retried, without using a retry, until a record that keeps failing fails
+                # alone; the other half follows once the first is done.
+                position.bisected_to = remaining // 2
+                position.split_until = (
+                    position.split_until or batch[-1]["dynamodb"]["SequenceNumber"]
+                )
+            else:
+                position.attempts += 1
             retries = self.mapping.max_retries
             if retries is not None and position.attempts > retries:
                 self._dead_letter(shard_id, failing, position.attempts)
                 progress.dead_lettered += 1
                 position.after = batch[-1]["dynamodb"]["SequenceNumber"]
-                position.attempts = 0
+                position.attempts, position.bisected_to = 0, None
+                if position.split_until and int(position.after) >= int(position.split_until):
+                    position.split_until = None
                 position.iterator = next_iterator
             elif retries is None:
                 tries_this_pass += 1

@@ -15,15 +15,21 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from datetime import timedelta
 
 import jwt
 
 import local.paths  # noqa: F401  (puts crm_points on the path)
-from crm_points.permissions import Role
+from crm_points.permissions import Role, is_caller_subject
 
 DEFAULT_SECRET = "local-dev-secret"  # noqa: S105  (SPEC §11's documented local default)
 ALGORITHM = "HS256"
 ISSUER = "crm-points-local"
+
+# Cognito's longest access-token validity: the local server refuses a token meant to last
+# longer (local/api_server.py), as none of Cognito's would.
+MAX_TOKEN_LIFETIME = timedelta(days=1)
+MAX_MINUTES = int(MAX_TOKEN_LIFETIME.total_seconds() // 60)
 
 # SPEC §11's default secret is 16 bytes; PyJWT warns on every use of an HMAC key under 32.
 # A local development token guards nothing, so the warning is noise here.
@@ -43,8 +49,8 @@ def make_token(role: str, user: str, secret: str | None = None, minutes: float =
     """
     if role not in Role.__members__:
         raise ValueError(f"unknown role {role!r}: one of {', '.join(Role.__members__)}")
-    if not user:
-        raise ValueError("the user (the token's subject) must not be empty")
+    if not is_caller_subject(user):
+        raise ValueError(f"{user!r} is not a subject the API takes (crm_points.permissions)")
     now = int(time.time())
     claims = {
         "sub": user,
@@ -66,8 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--user", required=True, help="the token's subject (sub)")
     parser.add_argument("--minutes", type=float, default=60, help="validity (default 60)")
     arguments = parser.parse_args(argv)
-    if not arguments.user:
-        parser.error("--user must not be empty")
+    if not is_caller_subject(arguments.user):
+        parser.error(
+            f"--user {arguments.user!r} is not a subject the API takes: letters, digits and "
+            ". _ @ + - (starting with a letter or digit), not 'system'"
+        )
+    if not 0 < arguments.minutes <= MAX_MINUTES:
+        parser.error(f"--minutes must be more than 0 and at most {MAX_MINUTES} (a day)")
     print(make_token(arguments.role, arguments.user, minutes=arguments.minutes))
     return 0
 

@@ -21,7 +21,7 @@ router = APIGatewayHttpRouter()
 def update_config(body: PointsConfigUpdate, idempotency_key: http.IdempotencyKey) -> PointsConfig:
     """Change settings (SYSTEM_CONFIG); the change is audited with who and when."""
     call = http.call_of(router, idempotency_key)
-    return operations.update_config(runtime().service, call, body)
+    return operations.update_config(runtime().service, call, body, runtime().settings.region)
 
 
 app = http.resolver(router)

@@ -186,6 +186,41 @@ def test_a_manager_acknowledges_then_resolves_an_alert(page: Page, console_stack
     assert stored["resolveNote"] == "Paid back"
 
 
+def test_more_alerts_pages_the_list_shown_even_after_the_filters_change(
+    page: Page, console_stack: Console
+) -> None:
+    """A cursor is only good for the query that issued it: "More alerts" asks with the
+    filters the list was shown with, not with a change not yet submitted."""
+    marker = uuid.uuid4().hex[:8]
+    for n in range(21):
+        customer_id = f"paged-{marker}-{n}"
+        award = {"customerId": customer_id, "amount": 1, "reason": "Welcome"}
+        assert (
+            call_as(console_stack, "POST", "/api/crm/points/award", "ADMIN", "ops", award)[0] == 201
+        )
+        deduct = {
+            "customerId": customer_id,
+            "amount": 5,
+            "reason": "Chargeback",
+            "allowNegative": True,
+        }
+        status = call_as(console_stack, "POST", "/api/crm/points/deduct", "ADMIN", "ops", deduct)
+        assert status[0] == 201
+    drain(console_stack)  # each raises NEGATIVE_BALANCE
+
+    sign_in(page, console_stack, "MANAGER", user="jordan")
+    open_section(page, "Alerts")
+    page.get_by_label("Type").select_option("NEGATIVE_BALANCE")
+    page.get_by_role("button", name="Show alerts").click()
+    items = page.locator("#alerts-list > li")
+    expect(items).to_have_count(20)
+    page.get_by_label("Type").select_option("LARGE_REDEMPTION")  # changed, not submitted
+    page.get_by_role("button", name="More alerts").click()
+    expect(page.locator("#alerts-status")).to_be_hidden()
+    expect(items.nth(20)).to_contain_text("NEGATIVE")
+    assert items.count() > 20
+
+
 CHART_DATA = """(id) => {
   const chart = Chart.getChart(document.getElementById(id));
   const datasets = chart.data.datasets.map((d) => ({label: d.label, data: d.data}));

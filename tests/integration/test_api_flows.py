@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crm_points.models import Actor
+from crm_points.runtime import runtime
 from crm_points.service import PointsService
-from crm_points.store import INDEX_SHARDS, index_shard
+from crm_points.store import INDEX_SHARDS, customer_pk, encode_key, index_shard, to_item
 from crm_points.validation import business_day
 from tests.api import CLOCK, ROOT, call
 from tests.conftest import request
@@ -181,6 +182,19 @@ def test_a_replay_answers_the_first_response_and_a_reused_key_is_refused(lambda_
     assert summary["currentBalance"] == 50
 
 
+def test_an_idempotency_key_is_the_callers_own(lambda_env, customer_id):
+    """Nobody can spend another's key first: the same key from two callers is two requests,
+    and each caller's replay answers its own first response."""
+    key = f"award-1-{customer_id}"
+    mallory = award(customer_id, 1, user="mallory", key=key)
+    alice = award(customer_id, 50, user="alice", key=key)
+    assert (mallory.status, alice.status) == (201, 201)
+    again = award(customer_id, 50, user="alice", key=key)
+    assert (again.body, again.headers["Idempotent-Replayed"]) == (alice.body, "true")
+    summary = call("GET", f"/api/crm/customers/{customer_id}/points").body
+    assert summary["currentBalance"] == 51
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -204,6 +218,24 @@ def test_a_replay_answers_the_first_response_and_a_reused_key_is_refused(lambda_
         {"customerId": "c-1", "amount": 10, "reason": "Bonus", "expiryDate": "31/12/2030"},
         {"customerId": "c-1", "amount": 10, "reason": "Bonus", "expiryDate": "2030-01-01T00:00:00"},
         {"amount": 10, "reason": "Bonus"},
+        # Booleans are JSON's true and false only.
+        {"customerId": "c-1", "amount": 10, "reason": "Bonus", "notifyCustomer": "yes"},
+        {"customerId": "c-1", "amount": 10, "reason": "Bonus", "notifyCustomer": "true"},
+        {"customerId": "c-1", "amount": 10, "reason": "Bonus", "notifyCustomer": 1},
+        # A reason is shown in terminals and screens: nothing in it may act there.
+        {"customerId": "c-1", "amount": 10, "reason": "Bonus \u001b[2J"},
+        {"customerId": "c-1", "amount": 10, "reason": "Bonus \u202efdp.exe"},
+        {"customerId": "c-1", "amount": 10, "reason": "Bonus\nline two"},
+        {"customerId": "c-1", "amount": 10, "reason": "Bonus\u2028line two"},
+        {"customerId": "c-1", "amount": 10, "reason": "Bo\u200bnus"},
+        # Dates outside the years the product works in.
+        {"customerId": "c-1", "amount": 10, "reason": "Bonus", "expiryDate": "9999-12-31"},
+        {
+            "customerId": "c-1",
+            "amount": 10,
+            "reason": "Bonus",
+            "expiryDate": "9999-12-31T23:59:59Z",
+        },
     ],
 )
 def test_bad_input_is_a_422_in_the_error_format_and_writes_nothing(lambda_env, body):
@@ -213,14 +245,18 @@ def test_bad_input_is_a_422_in_the_error_format_and_writes_nothing(lambda_env, b
     assert "TransactWriteItems" not in lambda_env.calls
 
 
-def test_a_body_that_is_not_json_is_a_422(lambda_env):
+@pytest.mark.parametrize("content_type", ["application/octet-stream", "text/plain", None])
+def test_a_body_not_sent_as_json_is_a_422(lambda_env, content_type):
     from tests.api import LambdaContext, handler
 
     event = json.loads((ROOT / "events" / "post_award_points.json").read_text())
-    event["headers"]["content-type"] = "application/octet-stream"
+    event["headers"].pop("content-type", None)
+    if content_type:
+        event["headers"]["content-type"] = content_type
     response = handler("award_points").lambda_handler(event, LambdaContext())
     assert response["statusCode"] == 422
     assert json.loads(response["body"])["error"]["code"] == "VALIDATION_ERROR"
+    assert "TransactWriteItems" not in lambda_env.calls
 
 
 def test_unknown_route_is_404_in_the_error_format(lambda_env):
@@ -242,6 +278,49 @@ def test_unknown_route_is_404_in_the_error_format(lambda_env):
     response = handler("customer_points").lambda_handler(event, LambdaContext())
     assert response["statusCode"] == 404
     assert '"code":"NOT_FOUND"' in response["body"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"senderEmail": "not-an-email"},
+        {"senderEmail": "Points <points@example.com>"},
+        {"senderEmail": "points@localhost"},
+        {"opsTopicArn": "junk"},
+        {"opsTopicArn": "arn:aws:sns:af-south-1:999999999999:crm-points-ops-x"},  # account
+        {"opsTopicArn": "arn:aws:sns:eu-west-1:123456789012:crm-points-ops-x"},  # region
+        {"opsTopicArn": "arn:aws:sqs:af-south-1:123456789012:ops"},
+        # A topic the stream function's policy does not name: publishing would only fail.
+        {"opsTopicArn": "arn:aws:sns:af-south-1:123456789012:ops"},
+        {"senderEmail": "x" * 250 + "@example.com"},
+        {"bookingLink": "https://example.com/" + "x" * 2048},
+        {"bookingLink": "javascript:alert(1)"},
+        {"bookingLink": "http://example.com/book"},
+        {"bookingLink": "https:///book"},
+        {"bookingLink": "https://example.com/\u202ebook"},
+    ],
+)
+def test_a_setting_that_would_break_delivery_is_refused(lambda_env, monkeypatch, change):
+    monkeypatch.setenv("AWS_REGION", "af-south-1")  # the function's region, as Lambda sets it
+    runtime.cache_clear()
+    before = call("GET", "/api/crm/points/config").body
+    refused = call("PUT", "/api/crm/points/config", role="ADMIN", body=change)
+    assert (refused.status, refused.code) == (422, "VALIDATION_ERROR"), refused.body
+    assert call("GET", "/api/crm/points/config").body == before
+
+
+def test_settings_that_deliver_are_taken(lambda_env, monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "af-south-1")
+    runtime.cache_clear()
+    change = {
+        "senderEmail": "points@example.com",
+        "opsTopicArn": "arn:aws:sns:af-south-1:123456789012:crm-points-ops-alerts",
+        "bookingLink": "https://example.com/book",
+    }
+    taken = call("PUT", "/api/crm/points/config", role="ADMIN", body=change)
+    assert taken.status == 200, taken.body
+    cleared = call("PUT", "/api/crm/points/config", role="ADMIN", body={"opsTopicArn": ""})
+    assert (cleared.status, cleared.body["opsTopicArn"]) == (200, "")
 
 
 def test_config_change_keeps_the_other_keys_and_is_used(lambda_env, customer_id):
@@ -310,6 +389,95 @@ def test_a_query_from_a_day_still_to_come_answers_an_empty_page(lambda_env, cust
     # A range that ends before it starts is still the caller's mistake.
     backwards = {"dateFrom": coming, "dateTo": business_day(TODAY).isoformat()}
     assert call("GET", "/api/crm/points/transactions", query=backwards).status == 422
+
+
+def test_a_cursor_is_taken_only_with_the_query_that_issued_it(lambda_env, customer_id):
+    other = f"{customer_id}-b"
+    for who in (customer_id, other):
+        for amount in (5, 6):
+            assert award(who, amount).status == 201
+    search = "/api/crm/points/transactions"
+    mine = {"customerId": customer_id, "limit": "1"}
+    cursor = call("GET", search, query=mine).body["nextCursor"]
+    assert cursor
+    assert call("GET", search, query={**mine, "cursor": cursor}).status == 200
+    assert call("GET", search, query={**mine, "limit": "5", "cursor": cursor}).status == 200
+    for changed in (
+        {"customerId": other},
+        {"type": "AWARD"},
+        {"dateFrom": business_day(TODAY).isoformat()},
+        {"customerId": ""},
+    ):
+        query = {key: value for key, value in {**mine, **changed}.items() if value}
+        refused = call("GET", search, query={**query, "cursor": cursor})
+        assert (refused.status, refused.code) == (422, "VALIDATION_ERROR"), (changed, refused)
+        assert refused.body["error"]["details"] == {"field": "cursor"}
+    history = f"/api/crm/customers/{customer_id}/points/transactions"
+    page = call("GET", history, query={"limit": "1"}).body["nextCursor"]
+    elsewhere = f"/api/crm/customers/{other}/points/transactions"
+    assert call("GET", elsewhere, query={"cursor": page}).status == 422
+    assert call("GET", history, query={"cursor": page}).status == 200
+    everyone = call("GET", search, query={"limit": "1"}).body["nextCursor"]
+    assert call("GET", search, query={"type": "DEDUCT", "cursor": everyone}).status == 422
+
+
+def test_a_cursor_made_up_by_hand_is_a_422_never_a_fault(lambda_env, customer_id):
+    """A cursor's tag is a plain hash of its query, so anyone can make one: the key inside
+    is still held to the query's partition and range."""
+    assert award(customer_id, 5).status == 201
+    other = customer_pk(f"{customer_id}-other")
+    search = "/api/crm/points/transactions"
+    forged = encode_key(
+        to_item({"PK": other, "SK": "ENTRY#0000000001"}), f"transactions|{customer_id}|||"
+    )
+    assert forged is not None
+    refused = call("GET", search, query={"customerId": customer_id, "cursor": forged})
+    assert (refused.status, refused.body["error"]["message"]) == (422, "cursor is not valid")
+    # Every customer's, from a place outside the dates asked for: nothing, or only the range.
+    day = business_day(TODAY).isoformat()
+    for place in ("1999-01-01T00:00:00.000Z", "2199-12-31T00:00:00.000Z#x"):
+        cursor = encode_key(to_item({"txTime": place}), f"transactions|||{day}|{day}")
+        assert cursor is not None
+        found = call(
+            "GET", search, query={"dateFrom": day, "dateTo": day, "limit": "5", "cursor": cursor}
+        )
+        assert found.status == 200, found.body
+        assert all(e["createdAt"].startswith(day[:4]) for e in found.body["transactions"])
+
+
+def test_an_approvals_cursor_is_taken_only_for_its_status(lambda_env, customer_id):
+    assert award(customer_id, 100).status == 201
+    for _ in range(2):
+        asked = call(
+            "POST",
+            "/api/crm/points/deduct",
+            body={
+                "customerId": customer_id,
+                "amount": 1,
+                "reason": "Check",
+                "requireApproval": True,
+            },
+        )
+        assert asked.status == 202, asked.body
+    listing = "/api/crm/points/approvals"
+    cursor = call("GET", listing, query={"limit": "1"}).body["nextCursor"]
+    assert cursor
+    refused = call("GET", listing, query={"status": "APPROVED", "cursor": cursor})
+    assert (refused.status, refused.code) == (422, "VALIDATION_ERROR")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"dateFrom": "1999-12-31"},
+        {"dateTo": "2200-01-01"},
+        {"dateFrom": "0001-01-01T00:00:00+02:00"},
+        {"dateTo": "9999-12-31T23:59:59Z"},
+    ],
+)
+def test_a_query_date_outside_the_years_the_product_works_in_is_a_422(lambda_env, query):
+    found = call("GET", "/api/crm/points/transactions", query=query)
+    assert (found.status, found.code) == (422, "VALIDATION_ERROR"), found.body
 
 
 @pytest.mark.parametrize(

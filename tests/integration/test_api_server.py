@@ -259,6 +259,15 @@ BAD_AUTHORIZATION: dict[str, Callable[[], str | None]] = {
     "alg none": lambda: "Bearer " + _unsigned(_claims()),
     "HS512": lambda: "Bearer " + jwt.encode(_claims(), signing_secret(), algorithm="HS512"),
     "no exp": lambda: "Bearer " + jwt.encode(_claims(exp=None), signing_secret()),
+    "no Bearer scheme": lambda: make_token("MANAGER", "alice"),
+    "Token scheme": lambda: "Token " + make_token("MANAGER", "alice"),
+    "exp as text": lambda: (
+        "Bearer " + jwt.encode(_claims(exp=str(int(time.time()) + 600)), signing_secret())
+    ),
+    "exp of 10^20": lambda: "Bearer " + jwt.encode(_claims(exp=10**20), signing_secret()),
+    "exp beyond a day": lambda: (
+        "Bearer " + jwt.encode(_claims(exp=int(time.time()) + 2 * 86_400), signing_secret())
+    ),
 }
 
 
@@ -484,7 +493,8 @@ def test_make_token_round_trip():
     assert claims["iss"] == ISSUER
     assert claims["token_use"] == "access"
     assert claims["exp"] - claims["iat"] == 300
-    assert verify_token(token, "a-secret-of-this-test") == claims  # "Bearer " is optional
+    with pytest.raises(Unauthorized, match="bearer token is required"):
+        verify_token(token, "a-secret-of-this-test")  # the scheme is part of the contract
     with pytest.raises(Unauthorized, match="signature"):
         verify_token(f"Bearer {token}", "another-secret")
     with pytest.raises(ValueError, match="unknown role"):
@@ -502,7 +512,7 @@ def test_the_token_command_prints_the_token_alone():
     )
     token = result.stdout.removesuffix("\n")
     assert "\n" not in token
-    claims = verify_token(token, "a-secret-of-this-test")
+    claims = verify_token(f"Bearer {token}", "a-secret-of-this-test")
     assert (claims["sub"], claims["cognito:groups"]) == ("alice", ["ADMIN"])
 
 

@@ -110,6 +110,13 @@ def test_an_older_customer_update_never_overwrites_a_newer_one(lambda_env, custo
         {"amountCents": -1},
         {"customerId": "bad id"},
         {"completedAt": "2026-11-20T14:30:00"},
+        # Numbers and flags as JSON types, not text that looks like them.
+        {"amountCents": "10000"},
+        {"pointsRedeemed": "100"},
+        {"amountCents": True},
+        # Times the product can compute with: between 2000 and 2199.
+        {"completedAt": "9999-12-31T23:59:59Z"},
+        {"completedAt": "0001-01-01T00:00:00+02:00"},
     ],
 )
 def test_a_malformed_event_fails_for_retry_and_writes_nothing(lambda_env, customer_id, change):
@@ -117,6 +124,22 @@ def test_a_malformed_event_fails_for_retry_and_writes_nothing(lambda_env, custom
     with pytest.raises(ValidationError):
         deliver("booking_completed", bad)
     assert "TransactWriteItems" not in lambda_env.calls
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("customer_updated", {"notifyEmail": "false"}),
+        ("customer_updated", {"notifySms": 0}),
+        ("booking_cancelled", {"reason": "Cancelled \u001b]0;owned\u0007"}),
+        ("customer_updated", {"firstName": "Jo\u202ehan"}),
+    ],
+)
+def test_a_loosely_typed_event_fails_and_writes_nothing(lambda_env, customer_id, name, change):
+    bad = event(name, customer_id, "B-13", **change)
+    with pytest.raises(ValidationError):
+        deliver(name, bad)
+    assert lambda_env.total == 0
 
 
 def test_a_customer_known_only_from_a_profile_event_has_an_empty_account(lambda_env, customer_id):

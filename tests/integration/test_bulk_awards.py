@@ -16,7 +16,7 @@ from botocore.exceptions import ConnectionClosedError
 from crm_points.bulk import ROWS_PER_MESSAGE
 from crm_points.bulk_store import QUEUE_URL_VARIABLE, bulk_queue, job_pk
 from crm_points.runtime import runtime
-from crm_points.store import idempotency_pk, to_item
+from crm_points.store import request_pk, to_item
 from tests import api
 from tests.api import Answer, call
 from tests.iam import PolicyUse
@@ -256,6 +256,10 @@ def test_a_csv_job_is_read_by_its_header(queue):
         ("amount,customerId,reason\n5,c,Bonus\n", "text/csv"),
         ("customerId=c&amount=5", "application/x-www-form-urlencoded"),
         ("c,5,Bonus", "text/plain"),
+        # A cell past the CSV parser's field limit.
+        ("customerId,amount,reason\nc-1,5," + "x" * 131_073 + "\n", "text/csv"),
+        # JSON rows without a Content-Type saying so.
+        ('{"rows": [{"customerId": "a", "amount": 1, "reason": "abc"}]}', ""),
     ],
 )
 def test_a_body_that_is_not_rows_is_refused_and_creates_nothing(queue, body, content_type):
@@ -264,7 +268,9 @@ def test_a_body_that_is_not_rows_is_refused_and_creates_nothing(queue, body, con
     if content_type == "text/csv":
         answer = post_csv(event_body, key=key)
     else:
-        answer = _post_raw(event_body, content_type or "application/json", key)
+        answer = _post_raw(
+            event_body, "application/json" if content_type is None else content_type, key
+        )
     assert (answer.status, answer.code) == (422, "VALIDATION_ERROR"), answer.body
     assert answer.body["requestId"]
     assert _nothing_created(key, queue)
@@ -279,6 +285,8 @@ def _post_raw(body: str, content_type: str, key: str, base64_encoded: bool = Fal
         {"sub": ADMIN, "cognito:groups": "[ADMIN]"}
     )
     event["headers"].update({"content-type": content_type, "idempotency-key": key})
+    if not content_type:
+        del event["headers"]["content-type"]
     response = api.handler("bulk_award").lambda_handler(event, api.LambdaContext())
     return Answer(response["statusCode"], json.loads(response["body"]), response["headers"])
 
@@ -286,7 +294,7 @@ def _post_raw(body: str, content_type: str, key: str, base64_encoded: bool = Fal
 def _nothing_created(key: str, queue: Queue) -> bool:
     record = runtime().service.store.client.get_item(
         TableName=runtime().settings.table_name,
-        Key=to_item({"PK": idempotency_pk(key), "SK": "REQUEST"}),
+        Key=to_item({"PK": request_pk(ADMIN, key), "SK": "REQUEST"}),
         ConsistentRead=True,
     )
     return "Item" not in record and queue.waiting() == 0
@@ -319,7 +327,7 @@ def test_10000_rows_are_accepted_and_10001_refused_with_nothing_created(queue):
     assert "10,000" in refused.body["error"]["message"]
     record = runtime().service.store.client.get_item(
         TableName=runtime().settings.table_name,
-        Key=to_item({"PK": idempotency_pk(key), "SK": "REQUEST"}),
+        Key=to_item({"PK": request_pk(ADMIN, key), "SK": "REQUEST"}),
     )
     assert "Item" not in record
     assert queue.waiting() == 10_000 // ROWS_PER_MESSAGE

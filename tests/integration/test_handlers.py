@@ -77,6 +77,37 @@ def test_summary_of_unknown_customer_is_404_in_the_error_format(lambda_env, cust
         (None, 401, "UNAUTHORIZED"),
         ({"sub": "u-1", "cognito:groups": "[CUSTOMER]"}, 401, "UNAUTHORIZED"),
         ({"cognito:groups": "[ADMIN]"}, 401, "UNAUTHORIZED"),
+        # A subject that would look like another in the audit, or be the ledger's own actor.
+        *(
+            ({"sub": subject, "cognito:groups": "[ADMIN]"}, 401, "UNAUTHORIZED")
+            for subject in (
+                "alice ",
+                " alice",
+                "   ",
+                "al\u0000ice",
+                "al\u202eice",
+                "system",
+                "SYSTEM",
+                "",
+                7,
+            )
+        ),
+        # Groups as API Gateway passes Cognito's list ("[A B]"), and nothing looser.
+        *(
+            ({"sub": "u-1", "cognito:groups": groups}, 401, "UNAUTHORIZED")
+            for groups in (
+                "ADMIN",
+                "SUPPORT_AGENT,ADMIN",
+                " ADMIN",
+                " [ADMIN]",
+                "[ ADMIN]",
+                "[SUPPORT_AGENT,ADMIN]",
+                "[[ADMIN]]",
+                '["ADMIN"]',
+                ["ADMIN"],
+                [["ADMIN"]],
+            )
+        ),
     ],
 )
 def test_callers_without_a_crm_role_are_refused(lambda_env, customer_id, claims, status, code):
@@ -98,8 +129,25 @@ def test_callers_without_a_crm_role_are_refused(lambda_env, customer_id, claims,
 def test_every_role_may_view_points(lambda_env, service, customer_id, role):
     service.award(request(), customer_id=customer_id, amount=5, reason="Points")
     event = with_claims(
-        api_event("get_customer_points", customer_id), {"sub": "u-1", "cognito:groups": [role]}
+        api_event("get_customer_points", customer_id), {"sub": "u-1", "cognito:groups": f"[{role}]"}
     )
+    assert invoke("customer_points", event)[0] == 200
+
+
+@pytest.mark.parametrize(
+    "authorization", ["eyJhbGciOiJSUzI1NiJ9.redacted.signature", "Basic x", ""]
+)
+def test_a_token_not_sent_as_a_bearer_token_is_refused(lambda_env, customer_id, authorization):
+    """API Gateway's JWT authorizer also takes a bare token; the API's contract is Bearer."""
+    event = api_event("get_customer_points", customer_id)
+    event["headers"]["authorization"] = authorization
+    assert invoke("customer_points", event)[0] == 401
+
+
+def test_a_caller_in_several_groups_has_the_strongest_role(lambda_env, service, customer_id):
+    service.award(request(), customer_id=customer_id, amount=5, reason="Points")
+    claims = {"sub": "u-1", "cognito:groups": "[us-east-1_x_Google SUPPORT_AGENT MANAGER]"}
+    event = with_claims(api_event("get_customer_points", customer_id), claims)
     assert invoke("customer_points", event)[0] == 200
 
 

@@ -219,6 +219,7 @@ def plumbing_template(prefix: str, record_file: Path) -> dict[str, Any]:
                             "StartingPosition": "TRIM_HORIZON",
                             "BatchSize": 2,
                             "MaximumRetryAttempts": 2,
+                            "BisectBatchOnFunctionError": True,
                             "FunctionResponseTypes": ["ReportBatchItemFailures"],
                             "FilterCriteria": {
                                 "Filters": [
@@ -740,24 +741,35 @@ def test_a_failed_item_is_retried_from_it_then_succeeds(plumbing):
     assert plumbing.queue_messages("StreamDeadLetters") == []
 
 
-def test_a_permanently_failing_batch_is_dead_lettered_and_the_stream_moves_on(plumbing):
+def test_a_record_that_keeps_failing_is_dead_lettered_alone_and_the_stream_moves_on(plumbing):
+    """With BisectBatchOnFunctionError the failing batch is split before each retry, as
+    Lambda does: the record that keeps failing is dead-lettered alone, and the unrelated
+    records around it are delivered."""
+    plumbing.put("b0", entity="ENTRY")
     plumbing.put("b1", entity="ENTRY", fail="always")
-    plumbing.put("b2", entity="ENTRY")
+    for n in range(2, 6):
+        plumbing.put(f"b{n}", entity="ENTRY")
     _, drained = plumbing.call("POST", "/local/drain", {})
     assert drained["caughtUp"] is True
     assert drained["processed"]["streamBatchesDeadLettered"] == 1
-    assert plumbing.records("stream-failed") == ["b1"] * 3  # 1 + MaximumRetryAttempts 2
+    # The batch from b1 split in halves (which uses no retry), then b1 alone, once and
+    # MaximumRetryAttempts (2) more times.
+    failed = plumbing.records("stream-failed")
+    assert set(failed) == {"b1"}
+    assert len(failed) >= 3
     [message] = plumbing.queue_messages("StreamDeadLetters")
     record = json.loads(message["Body"])
     assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
     info = record["DDBStreamBatchInfo"]
-    assert info["batchSize"] == 2  # b1 and b2, the batch being retried
+    assert (info["batchSize"], record["requestContext"]["approximateInvokeCount"]) == (1, 3)
+    delivered = {r["dynamodb"]["NewImage"]["SK"]["S"] for r in plumbing.records("stream")}
+    assert delivered >= {"b0", "b2", "b3", "b4", "b5"}
     assert info["streamArn"] == plumbing.stack.streams[0].stream_arn
     [dead] = plumbing.stack.streams[0].dead_letters
     assert dead["destination"] == f"{plumbing.prefix}StreamDeadLetters"
-    plumbing.put("b3", entity="ENTRY")
+    plumbing.put("b6", entity="ENTRY")
     plumbing.call("POST", "/local/drain", {})
-    assert plumbing.records("stream")[-1]["dynamodb"]["NewImage"]["SK"]["S"] == "b3"
+    assert plumbing.records("stream")[-1]["dynamodb"]["NewImage"]["SK"]["S"] == "b6"
 
 
 class FlakyStreams:

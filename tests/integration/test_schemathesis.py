@@ -24,7 +24,9 @@ turning a check off:
   schema states: an Idempotency-Key used before for another request
   (IDEMPOTENCY_KEY_REUSED), a `cursor` the API did not issue (cursors are opaque), an expiry
   date not later than today, `offset` together with `cursor`, `dateFrom` after `dateTo`, a
-  recovery of an entry that is not an EXPIRE, an analytics `month` that has not begun yet.
+  recovery of an entry that is not an EXPIRE, an analytics `month` that has not begun yet,
+  a date outside the years 2000 to 2199 (JSON Schema's date format has no bounds), an
+  `opsTopicArn` of another account or region than the deployment's.
 - unsupported_method: a method a path does not have answers 404 NOT_FOUND (no route
   matches), as API Gateway's HTTP API does, where the check expects 405.
 """
@@ -55,6 +57,7 @@ from crm_points.models import Actor, CustomerProfile
 from crm_points.runtime import runtime
 from crm_points.service import PointsService, Request
 from crm_points.store import LedgerStore
+from crm_points.validation import FIRST_DAY, LAST_DAY
 from local.aws_services import AwsServices
 from local.dynamodb_local import client
 from local.stack import build_stack
@@ -125,6 +128,14 @@ def _allowed(failure: Failure, content: bytes) -> str | None:
             return "positive data: recovering an entry that is not an EXPIRE"
         if code == "VALIDATION_ERROR" and details.get("field") == "month":
             return "positive data: an analytics month that has not begun yet"
+        if code == "VALIDATION_ERROR" and details.get("field") == "opsTopicArn":
+            return "positive data: an SNS topic of another account or region"
+        problems = details.get("errors") or [{}]
+        if code == "VALIDATION_ERROR" and all(
+            f"a date must lie between {FIRST_DAY} and {LAST_DAY}" in str(problem.get("message"))
+            for problem in problems
+        ):
+            return "positive data: a date outside the years the product works in"
     return None
 
 
@@ -365,12 +376,13 @@ def test_what_schemathesis_found_stays_fixed(api: tuple[str, str]) -> None:
     assert call("POST", "/points/award", {**award, "amount": 5.0})[0] == 201
     # A reason's length counts what is sent.
     assert call("POST", "/points/award", {**award, "reason": "x" * 500 + " "})[0] == 422
-    # Dates are ISO 8601 (0.5 was a Unix time); years before 1000, and days and moments whose
-    # bounds in UTC fall outside the years 1 to 9999, are dates like others (they were a 500).
+    # Dates are ISO 8601 (0.5 was a Unix time); years outside 2000 to 2199, days and moments
+    # whose bounds in UTC fall outside the years 1 to 9999 among them, are a 422 (were a 500).
     assert call("GET", "/points/transactions?dateTo=0.5")[0] == 422
-    assert call("GET", "/points/transactions?dateFrom=0708-05-18T22:08:00Z")[0] == 200
-    assert call("GET", "/points/transactions?dateTo=0001-01-01T00:00:00%2B05:00")[0] == 200
-    assert call("GET", "/points/transactions?dateTo=9999-12-31")[0] == 200
+    assert call("GET", "/points/transactions?dateFrom=0708-05-18T22:08:00Z")[0] == 422
+    assert call("GET", "/points/transactions?dateTo=0001-01-01T00:00:00%2B05:00")[0] == 422
+    assert call("GET", "/points/transactions?dateTo=9999-12-31")[0] == 422
+    assert call("GET", "/points/transactions?dateTo=2199-12-31")[0] == 200
     # U+0085 is not whitespace to the document's pattern (ECMA regex).
     assert call("GET", "/customers?email=a%C2%85b@example.com")[0] == 200
     # Settings take their type and limits: no null, no text for a number, 4 decimals at most.

@@ -1,7 +1,6 @@
 """Alerts as plain Python (SPEC §7): what a new alert holds, how it changes, how it is
 stored and paged."""
 
-import base64
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from crm_points.alert_store import _start_key, alert_item
+from crm_points.alert_store import alert_item
 from crm_points.alerts import (
     ACTIONS,
     Alert,
@@ -24,7 +23,7 @@ from crm_points.alerts import (
 from crm_points.errors import ValidationFailed
 from crm_points.models import Actor
 from crm_points.schemas import AlertNoteRequest
-from crm_points.store import index_shard
+from crm_points.store import decode_key, encode_key, index_shard, to_item
 
 NOW = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 MANAGER = Actor(user_id="alice", role="MANAGER")
@@ -159,24 +158,22 @@ def test_the_stored_alert_sits_in_both_indexes_under_its_status_and_subject():
     assert alert_item(monthly, 1)["subjectKey"] == "MONTH#2026-02"
 
 
-def _cursor(values: dict[str, Any]) -> str:
-    raw = json.dumps(values).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def test_a_cursor_is_only_taken_for_the_partition_that_issued_it():
-    keys = {"PK": "ALERT#x", "SK": "ALERT", "statusKey": "ALERT#OPEN", "statusSort": "t#x"}
-    assert _start_key(_cursor(keys), "statusKey", "statusSort", "ALERT#OPEN")["PK"] == {
-        "S": "ALERT#x"
-    }
-    for bad in (
-        _cursor(keys),  # issued for OPEN, used for RESOLVED
-        _cursor({k: v for k, v in keys.items() if k != "SK"}),
-        _cursor({**keys, "statusKey": 5}),
-        "not a cursor!",
+def test_a_cursor_is_only_taken_for_the_query_that_issued_it():
+    keys = to_item({"PK": "ALERT#x", "SK": "ALERT", "statusKey": "ALERT#OPEN", "statusSort": "t#x"})
+    allowed = set(keys)
+    cursor = encode_key(keys, "alerts|OPEN")
+    assert cursor is not None
+    assert decode_key(cursor, allowed, "alerts|OPEN") == keys
+    for bad, scope in (
+        (cursor, "alerts|RESOLVED"),  # issued for OPEN, used for RESOLVED
+        (encode_key({k: v for k, v in keys.items() if k != "SK"}, "alerts|OPEN"), "alerts|OPEN"),
+        (encode_key({**keys, "statusKey": {"N": "5"}}, "alerts|OPEN"), "alerts|OPEN"),
+        ("not a cursor!", "alerts|OPEN"),
+        ("W10", "alerts|OPEN"),  # a JSON list
     ):
+        assert bad is not None
         with pytest.raises(ValidationFailed) as refused:
-            _start_key(bad, "statusKey", "statusSort", "ALERT#RESOLVED")
+            decode_key(bad, allowed, scope)
         assert refused.value.details == {"field": "cursor"}
 
 

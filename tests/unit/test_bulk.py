@@ -42,7 +42,7 @@ def test_json_rows_keep_their_fields_as_sent():
         (1, {"customerId": "c1", "amount": 5, "reason": "Bonus"}),
         (2, {"x": 1}),
     ]
-    assert read_rows("", '{"rows": [{}]}')[0].values == {}
+    assert read_rows("application/json", '{"rows": [{}]}')[0].values == {}
 
 
 @pytest.mark.parametrize(

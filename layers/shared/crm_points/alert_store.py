@@ -32,7 +32,7 @@ from crm_points.alerts import (
     resolved,
     triggered_again,
 )
-from crm_points.errors import Conflict, NotFound, ValidationFailed
+from crm_points.errors import Conflict, NotFound
 from crm_points.models import Actor, iso_utc
 from crm_points.service import _answer, fingerprint, is_transient
 from crm_points.store import (
@@ -50,6 +50,8 @@ from crm_points.store import (
     index_shard,
     model_from_item,
     newest_across_shards,
+    query_from_cursor,
+    request_pk,
     to_item,
 )
 
@@ -326,11 +328,14 @@ class AlertStore:
         if conditions:
             arguments["FilterExpression"] = " AND ".join(conditions)
             arguments["ExpressionAttributeNames"] = names
+        scope = f"alerts|{index}|{partition}|{sorted(values.items())}"
         if cursor:
-            arguments["ExclusiveStartKey"] = _start_key(cursor, hash_key, range_key, partition)
-        response = self.client.query(**arguments)
+            arguments["ExclusiveStartKey"] = decode_key(
+                cursor, {"PK", "SK", hash_key, range_key}, scope
+            )
+        response = query_from_cursor(self.client, arguments)
         alerts = [model_from_item(Alert, item) for item in response.get("Items", [])]
-        return alerts, encode_key(response.get("LastEvaluatedKey"))
+        return alerts, encode_key(response.get("LastEvaluatedKey"), scope)
 
     # -- acknowledging and resolving ---------------------------------------------------
 
@@ -371,7 +376,7 @@ class AlertStore:
     ) -> AlertChange:
         payload = {"alertId": alert_id, "note": note, "actor": actor.user_id}
         claim = Claim(
-            idempotency_pk(idempotency_key),
+            request_pk(actor.user_id, idempotency_key),
             CLAIM_SK,
             fingerprint(f"alert-{verb}", payload),
             idempotency_key,
@@ -447,11 +452,9 @@ class AlertStore:
         filters = {"priority": priority, "type": type}
         wanted = {name: value.value for name, value in filters.items() if value is not None}
         before = None
+        scope = f"alerts|{status.value}|{sorted(wanted.items())}"
         if cursor:
-            place = decode_key(cursor, {"status", "statusSort"})
-            if place["status"] != {"S": status.value}:  # a cursor of another status's list
-                raise ValidationFailed("cursor is not valid", {"field": "cursor"})
-            before = place["statusSort"]["S"]
+            before = decode_key(cursor, {"status", "statusSort"}, scope)["statusSort"]["S"]
         found, more = newest_across_shards(
             self.client,
             ShardedQuery(
@@ -471,13 +474,4 @@ class AlertStore:
         if not (more and found):
             return alerts, None
         place = {"status": {"S": status.value}, "statusSort": found[-1]["statusSort"]}
-        return alerts, encode_key(place)
-
-
-def _start_key(cursor: str, hash_key: str, range_key: str, partition: str) -> dict[str, Any]:
-    """The ExclusiveStartKey a cursor carries; only one this query could have issued is
-    taken (another partition's would make DynamoDB fail the request)."""
-    start = decode_key(cursor, {"PK", "SK", hash_key, range_key})
-    if set(start) != {"PK", "SK", hash_key, range_key} or start[hash_key] != {"S": partition}:
-        raise ValidationFailed("cursor is not valid", {"field": "cursor"})
-    return start
+        return alerts, encode_key(place, scope)

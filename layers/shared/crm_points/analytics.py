@@ -29,11 +29,12 @@ from pydantic import Field, PlainSerializer
 
 from crm_points.errors import ValidationFailed
 from crm_points.models import CamelModel, LedgerEntry, TransactionType
-from crm_points.validation import BUSINESS_TIMEZONE
+from crm_points.validation import business_time
 
 # A calendar month, `YYYY-MM`, from the year 1970 on (no ledger is older; the month before
 # the earliest one still has a four-digit year).
-MONTH_PATTERN = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$"
+# The years every date of the product lies in (validation.FIRST_DAY, LAST_DAY).
+MONTH_PATTERN = r"^(20[0-9]{2}|21[0-9]{2})-(0[1-9]|1[0-2])$"
 
 
 # -- months ---------------------------------------------------------------------------------
@@ -41,7 +42,7 @@ MONTH_PATTERN = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$"
 
 def month_of(moment: datetime) -> str:
     """The business's calendar month (`YYYY-MM`, Africa/Johannesburg) of a moment."""
-    local = moment.astimezone(BUSINESS_TIMEZONE)
+    local = business_time(moment)
     return f"{local.year:04d}-{local.month:02d}"
 
 

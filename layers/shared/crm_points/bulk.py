@@ -217,9 +217,9 @@ def _not_rows(message: str, **details: Any) -> ValidationFailed:
 def read_rows(media_type: str, text: str) -> list[SubmittedRow]:
     """The rows of a bulk-award body; anything that is not 1 to 10,000 rows is a 422.
 
-    `media_type` is the Content-Type without parameters (empty: JSON).
+    `media_type` is the Content-Type without parameters; a body without one is refused.
     """
-    if media_type in ("", JSON_MEDIA_TYPE):
+    if media_type == JSON_MEDIA_TYPE:
         rows = _json_rows(text)
     elif media_type == CSV_MEDIA_TYPE:
         rows = _csv_rows(text)
@@ -273,19 +273,30 @@ def _csv_rows(text: str) -> list[SubmittedRow]:
         )
     columns = header.split(",")
     rows: list[SubmittedRow] = []
-    for record in csv.reader(io.StringIO(rest, newline="")):
-        if not record:
-            continue  # an empty line
-        number = len(rows) + 1
-        if len(rows) == MAX_ROWS:
-            raise _not_rows(f"A bulk award takes at most {MAX_ROWS:,} rows", rows=number)
-        if len(record) != len(columns):
-            problem = f"expected {len(columns)} fields ({header}), found {len(record)}"
-            rows.append(SubmittedRow(number, {"customerId": record[0].strip()}, problem))
-            continue
-        values = dict(zip(columns, record, strict=True))
-        rows.append(SubmittedRow(number, _typed_cells(values)))
+    try:
+        for record in csv.reader(io.StringIO(rest, newline="")):
+            _add_csv_row(rows, columns, header, record)
+    except csv.Error as malformed:  # a cell over the parser's field limit, a stray NUL
+        raise _not_rows(
+            f"Row {len(rows) + 1} is not valid CSV: {malformed}", row=len(rows) + 1
+        ) from None
     return rows
+
+
+def _add_csv_row(
+    rows: list[SubmittedRow], columns: list[str], header: str, record: list[str]
+) -> None:
+    if not record:
+        return  # an empty line
+    number = len(rows) + 1
+    if len(rows) == MAX_ROWS:
+        raise _not_rows(f"A bulk award takes at most {MAX_ROWS:,} rows", rows=number)
+    if len(record) != len(columns):
+        problem = f"expected {len(columns)} fields ({header}), found {len(record)}"
+        rows.append(SubmittedRow(number, {"customerId": record[0].strip()}, problem))
+        return
+    values = dict(zip(columns, record, strict=True))
+    rows.append(SubmittedRow(number, _typed_cells(values)))
 
 
 def _first_line(text: str) -> tuple[str, str, str]:

@@ -36,7 +36,7 @@ from crm_points.store import (
     LedgerStore,
     StoredClaim,
     from_item,
-    idempotency_pk,
+    request_pk,
     to_item,
 )
 
@@ -116,7 +116,8 @@ class BulkStore:
     ) -> StoredClaim | None:
         """Write the job and the request's idempotency record in one transaction. None when
         written; the earlier request's record when the key was used before."""
-        claim = Claim(idempotency_pk(idempotency_key), "REQUEST", request_hash, idempotency_key)
+        caller = record.created_by.user_id
+        claim = Claim(request_pk(caller, idempotency_key), "REQUEST", request_hash, idempotency_key)
         collision = Conflict("Bulk job id collision; try again", retryable=True)
         job = Guard(job_pk(record.job_id), JOB_SK, collision, put=job_item(record))
         try:

@@ -52,8 +52,11 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     table_name: Annotated[str, Field(min_length=3, max_length=255)]
+    region: str = ""
 
     @classmethod
     def from_environment(cls) -> "Settings":
-        """Validate the environment; a missing TABLE_NAME fails the cold start loudly."""
-        return cls(table_name=os.environ.get("TABLE_NAME", ""))
+        """Validate the environment; a missing TABLE_NAME fails the cold start loudly. The
+        region is Lambda's own (AWS_REGION), or the SDK's default where that is not set."""
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "")
+        return cls(table_name=os.environ.get("TABLE_NAME", ""), region=region)

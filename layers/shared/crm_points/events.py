@@ -7,18 +7,27 @@ docs/events/ publishes these models as JSON Schemas for the booking system's tea
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from crm_points.models import UtcDateTime
-from crm_points.validation import Id
+from crm_points.validation import (
+    Flag,
+    Id,
+    PlainText,
+    PlainTextSchema,
+    WholeNumber,
+    within_calendar,
+)
 
 
 class _Detail(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# Names and contacts go into e-mails and onto screens: plain text like a reason.
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200), PlainText, PlainTextSchema]
+CalendarTime = Annotated[UtcDateTime, AfterValidator(within_calendar)]
 
 
 class BookingCustomer(_Detail):
@@ -33,10 +42,10 @@ class BookingCompleted(_Detail):
 
     booking_id: Id
     customer_id: Id
-    completed_at: UtcDateTime
-    amount_cents: Annotated[int, Field(ge=0, le=10**10)]
+    completed_at: CalendarTime
+    amount_cents: Annotated[int, Field(strict=True, ge=0, le=10**10), WholeNumber]
     currency: Literal["ZAR"]
-    points_redeemed: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    points_redeemed: Annotated[int, Field(strict=True, ge=0, le=1_000_000), WholeNumber] = 0
     customer: BookingCustomer | None = None
 
 
@@ -45,7 +54,9 @@ class BookingCancelled(_Detail):
 
     booking_id: Id
     customer_id: Id
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    reason: Annotated[
+        str, StringConstraints(min_length=1, max_length=500), PlainText, PlainTextSchema
+    ]
 
 
 class CustomerUpdated(_Detail):
@@ -56,8 +67,8 @@ class CustomerUpdated(_Detail):
     phone: Text | None = None
     first_name: Text | None = None
     last_name: Text | None = None
-    notify_email: bool = True
-    notify_sms: bool = True
+    notify_email: Flag = True
+    notify_sms: Flag = True
 
 
 class BookingCompletedEvent(EventBridgeModel):
@@ -85,7 +96,7 @@ class ScheduledRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schedule: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    time: UtcDateTime
+    time: CalendarTime
     execution_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
         alias="executionId"
     )

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from crm_points.errors import PointsError, Unauthorized
 from crm_points.models import Approval, PostingResult
 from crm_points.operations import Call
-from crm_points.permissions import Role, role_from_groups
+from crm_points.permissions import Role, is_caller_subject, role_from_groups
 from crm_points.schemas import ErrorResponse, PointsTransactionResponse
 
 # Every POST carries one (SPEC §2.9): a replay with the same key answers as the first time.
@@ -60,12 +60,19 @@ BOOKING_SYSTEM_SCOPE = "crm-points/booking-system"
 
 
 def _groups(claim: Any) -> list[str]:
-    """`cognito:groups` as a list: API Gateway passes a JSON list as "[A B]"."""
-    if isinstance(claim, list):
-        return [str(group) for group in claim]
-    if isinstance(claim, str):
-        return claim.strip("[]").replace(",", " ").split()
-    return []
+    """`cognito:groups` exactly as API Gateway's JWT authorizer passes a list claim: "[A B]",
+    the groups separated by one space (a Cognito group name has no whitespace). Anything
+    else ("ADMIN", "A,B", " [ADMIN]", a list) names no group."""
+    if not isinstance(claim, str) or not (claim.startswith("[") and claim.endswith("]")):
+        return []
+    inner = claim[1:-1]
+    groups = inner.split(" ") if inner else []
+    return groups if all(groups) else []
+
+
+def _subject(claims: dict[str, Any]) -> str | None:
+    subject = claims.get("sub")
+    return subject if isinstance(subject, str) and is_caller_subject(subject) else None
 
 
 def _role(claims: dict[str, Any]) -> Role | None:
@@ -89,16 +96,19 @@ def call_of(router: BaseRouter, idempotency_key: str = "") -> Call:
     raw = router.current_event.raw_event
     context = raw.get("requestContext") or {}
     claims = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
-    subject = claims.get("sub")
+    subject = _subject(claims)
     role = _role(claims)
-    if not subject or role is None:
+    scheme = str(router.current_event.headers.get("authorization") or "").partition(" ")[0]
+    # API Gateway also takes a token without its scheme; the API's contract is the scheme.
+    if scheme.lower() != "bearer" or subject is None or role is None:
         raise Unauthorized("A verified token with a CRM role is required")
     return Call(
-        user_id=str(subject),
+        user_id=subject,
         role=role,
         now=_request_time(context),
         request_id=str(context.get("requestId") or ""),
         idempotency_key=idempotency_key,
+        account_id=str(context.get("accountId") or ""),
     )
 
 
@@ -110,15 +120,17 @@ class _JsonBodyValidation(OpenAPIRequestValidationMiddleware):
     def _get_body(self, app: Any) -> dict[str, Any]:
         content_type = str(app.current_event.headers.get("content-type") or "")
         media_type = content_type.partition(";")[0].strip().lower()
-        if media_type and media_type != content_types.APPLICATION_JSON:
-            message = f"Unsupported content type: {media_type}"
-            raise RequestUnsupportedContentType(
-                message, errors=[{"loc": ("body",), "msg": message}]
-            )
         try:
             text = app.current_event.decoded_body
         except UnicodeDecodeError:
             raise _invalid_body("The body is not UTF-8") from None
+        # A body must say it is JSON: one sent without a Content-Type (or as text/plain, as
+        # a cross-site form can) is refused, not guessed at.
+        if (text or media_type) and media_type != content_types.APPLICATION_JSON:
+            message = f"Unsupported content type: {media_type or 'none'}"
+            raise RequestUnsupportedContentType(
+                message, errors=[{"loc": ("body",), "msg": message}]
+            )
         if not text:
             return super()._get_body(app)
         try:

@@ -22,7 +22,10 @@ def iso_utc(moment: datetime) -> str:
 def _require_timezone(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("a date-time needs a timezone (for example Z or +02:00)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+02:00: before any moment UTC can hold
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 UtcDateTime = Annotated[

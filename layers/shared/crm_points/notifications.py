@@ -12,7 +12,7 @@ from typing import Literal
 
 from crm_points.config import PointsConfig
 from crm_points.models import CamelModel, CustomerProfile, ExpiringReminder, LedgerEntry, iso_utc
-from crm_points.validation import BUSINESS_TIMEZONE
+from crm_points.validation import business_day, business_time
 
 # The seed's CRM_NOTIFICATIONS.
 POINTS_AWARDED_EMAIL = "🎉 {amount} bonus points awarded! Reason: {reason}"
@@ -49,7 +49,7 @@ def number(value: int) -> str:
 
 def day(moment: datetime) -> str:
     """A moment as the customer's calendar day: `15 Dec 2024`."""
-    local = moment.astimezone(BUSINESS_TIMEZONE)
+    local = business_time(moment)
     return f"{local.day} {local:%b %Y}"
 
 
@@ -117,8 +117,8 @@ def points_expiring(
 ) -> list[Notification]:
     """pointsExpiring, once per customer per reminder run."""
     amount = number(reminder.points)
-    today = reminder.run_time.astimezone(BUSINESS_TIMEZONE).date()
-    days = (reminder.expires_at.astimezone(BUSINESS_TIMEZONE).date() - today).days
+    today = business_day(reminder.run_time)
+    days = (business_day(reminder.expires_at) - today).days
     lines = [f"- {number(lot.points)} points on {day(lot.expires_at)}" for lot in reminder.lots]
     details = (
         "These points expire soon:\n"

@@ -32,7 +32,7 @@ from crm_points.schemas import (
     TransactionSearchResponse,
 )
 from crm_points.service import PointsService, Request
-from crm_points.validation import future_expiry
+from crm_points.validation import future_expiry, require_own_topic
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Call:
     now: datetime
     request_id: str
     idempotency_key: str = ""
+    account_id: str = ""
 
     @property
     def actor(self) -> Actor:
@@ -191,9 +192,14 @@ def get_config(service: PointsService, call: Call) -> PointsConfig:
     return service.stored_config()
 
 
-def update_config(service: PointsService, call: Call, body: PointsConfigUpdate) -> PointsConfig:
-    """PUT /points/config: SYSTEM_CONFIG; changes the keys it names, leaves the rest."""
+def update_config(
+    service: PointsService, call: Call, body: PointsConfigUpdate, region: str
+) -> PointsConfig:
+    """PUT /points/config: SYSTEM_CONFIG; changes the keys it names, leaves the rest. The
+    alert topic must be one of this account (the API's) and `region` (the function's)."""
     permissions.require(call.role, Permission.SYSTEM_CONFIG)
+    if body.ops_topic_arn is not None:
+        require_own_topic(body.ops_topic_arn, call.account_id, region)
     changes = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
     return service.update_config(call.request(), changes)
 

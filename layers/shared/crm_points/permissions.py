@@ -1,5 +1,6 @@
 """Roles and permissions (SPEC §4): who may do what, and up to which amount."""
 
+import re
 from enum import StrEnum
 
 from crm_points.config import PointsConfig
@@ -49,6 +50,18 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.BOOKING_SYSTEM: frozenset(_VIEW | {Permission.REDEEM_POINTS}),
 }
+
+
+# Who a token may name: Cognito's subjects are UUIDs, a machine client's its client id, a
+# local token's a login name. Whitespace or a control character would let "alice " pass for
+# alice in the audit; `system` is the ledger's own actor, which no caller may be.
+SUBJECT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+RESERVED_SUBJECTS = frozenset({"system"})
+
+
+def is_caller_subject(subject: str) -> bool:
+    """Whether a token's subject may act: the pattern, and not a reserved name."""
+    return bool(SUBJECT_PATTERN.fullmatch(subject)) and subject.lower() not in RESERVED_SUBJECTS
 
 
 def role_from_groups(groups: list[str]) -> Role | None:

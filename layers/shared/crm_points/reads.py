@@ -140,13 +140,14 @@ def search_transactions(
     else:
         before = None
         if query.cursor:
-            before = decode_key(query.cursor, _ALL_CUSTOMERS_CURSOR_KEYS)["txTime"]["S"]
+            place = decode_key(query.cursor, _ALL_CUSTOMERS_CURSOR_KEYS, _scope(query))
+            before = place["txTime"]["S"]
         found, more = admin.transactions(
             query.type, low, f"{high}#~", query.offset + query.limit, before
         )
         entries = found[query.offset :]
         last = {"txTime": tx_time(entries[-1])} if more and entries else None
-        next_cursor = encode_key(to_item(last) if last else None)
+        next_cursor = encode_key(to_item(last) if last else None, _scope(query))
     return TransactionSearchResponse(
         transactions=entries,
         limit=query.limit,
@@ -159,7 +160,8 @@ def _customer_page(
     admin: AdminStore, query: TransactionQuery, low: str, high: str
 ) -> tuple[list[LedgerEntry], str | None]:
     assert query.customer_id is not None
-    start = decode_key(query.cursor, _CUSTOMER_CURSOR_KEYS) if query.cursor else None
+    scope = _scope(query)
+    start = decode_key(query.cursor, _CUSTOMER_CURSOR_KEYS, scope) if query.cursor else None
     skip = query.offset
     while True:
         entries, last = admin.customer_transactions(
@@ -168,8 +170,15 @@ def _customer_page(
         dropped = min(skip, len(entries))
         entries, skip = entries[dropped:], skip - dropped
         if skip == 0 or last is None:
-            return entries[: query.limit], encode_key(last)
+            return entries[: query.limit], encode_key(last, scope)
         start = last
+
+
+def _scope(query: TransactionQuery) -> str:
+    """What a cursor of this query is bound to: the filters as given (not the open end's
+    "now", which moves from page to page). The page size may change between pages."""
+    given = (query.customer_id, query.type, query.date_from, query.date_to)
+    return "transactions|" + "|".join("" if value is None else str(value) for value in given)
 
 
 def _time_range(query: TransactionQuery, now: datetime) -> tuple[datetime, datetime]:

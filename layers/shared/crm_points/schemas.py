@@ -4,7 +4,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
 
 from crm_points.alerts import Alert
 from crm_points.config import (
@@ -17,7 +24,21 @@ from crm_points.config import (
     ValidityDays,
 )
 from crm_points.models import Approval, CamelModel, CustomerProfile, LedgerEntry
-from crm_points.validation import Amount, DayOrMoment, Id, Reason, WholeNumber
+from crm_points.validation import (
+    EMAIL_PATTERN,
+    HTTPS_LINK_PATTERN,
+    OPS_TOPIC_PATTERN,
+    Amount,
+    DayOrMoment,
+    Flag,
+    Id,
+    PlainText,
+    PlainTextSchema,
+    Reason,
+    WholeNumber,
+    email_address,
+    https_link,
+)
 
 # Rand amounts are JSON numbers with two decimals at most.
 Rand = Annotated[Decimal, PlainSerializer(lambda value: float(value), return_type=float)]
@@ -85,7 +106,7 @@ class AwardPointsRequest(CamelModel):
     reason: Reason
     expiry_date: DayOrMoment | None = None
     admin_user_id: Id | None = None
-    notify_customer: bool = False
+    notify_customer: Flag = False
 
 
 class DeductPointsRequest(CamelModel):
@@ -95,8 +116,8 @@ class DeductPointsRequest(CamelModel):
     amount: Amount
     reason: Reason
     admin_user_id: Id | None = None
-    require_approval: bool = False
-    allow_negative: bool = False
+    require_approval: Flag = False
+    allow_negative: Flag = False
 
 
 class RedeemPointsRequest(CamelModel):
@@ -164,9 +185,33 @@ class PointsConfigUpdate(CamelModel):
     low_redemption_rate_pct: Annotated[Percentage, Number] | None = None
     support_agent_award_limit: Annotated[PositiveCount, Strict, WholeNumber] | None = None
     manager_deduct_limit: Annotated[PositiveCount, Strict, WholeNumber] | None = None
-    booking_link: str | None = None
-    sender_email: str | None = None
-    ops_topic_arn: str | None = None
+    booking_link: (
+        Annotated[
+            str,
+            AfterValidator(https_link),
+            Field(json_schema_extra={"pattern": HTTPS_LINK_PATTERN, "maxLength": 2048}),
+        ]
+        | None
+    ) = None
+    sender_email: (
+        Annotated[
+            str,
+            AfterValidator(email_address),
+            Field(json_schema_extra={"pattern": EMAIL_PATTERN, "maxLength": 254}),
+        ]
+        | None
+    ) = None
+    ops_topic_arn: (
+        Annotated[
+            str,
+            Field(
+                description="Empty (the stack's own topic), or an SNS topic of this account "
+                "and region named crm-points-ops-…",
+                json_schema_extra={"pattern": OPS_TOPIC_PATTERN},
+            ),
+        ]
+        | None
+    ) = None
 
 
 # -- responses ------------------------------------------------------------------------------
@@ -227,7 +272,10 @@ class AlertList(CamelModel):
 class AlertNoteRequest(CamelModel):
     """Optional body of acknowledge and resolve."""
 
-    note: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    note: (
+        Annotated[str, StringConstraints(min_length=1, max_length=500), PlainText, PlainTextSchema]
+        | None
+    ) = None
 
 
 # -- bulk awards (SPEC §3: POST /points/bulk-award) -------------------------------------------

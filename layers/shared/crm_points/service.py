@@ -54,6 +54,7 @@ from crm_points.store import (
     WriteConflict,
     booking_pk,
     idempotency_pk,
+    request_pk,
 )
 
 # Errors after which the outcome of a write is unknown, or which say "try again": the
@@ -617,7 +618,7 @@ class PointsService:
     def _api_claim(self, request: Request, operation: str, payload: dict[str, Any]) -> Claim:
         """The record of a CRM request, under its Idempotency-Key."""
         return Claim(
-            idempotency_pk(request.idempotency_key),
+            request_pk(request.actor.user_id, request.idempotency_key),
             "REQUEST",
             fingerprint(operation, payload),
             request.idempotency_key,

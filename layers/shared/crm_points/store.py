@@ -7,6 +7,7 @@ TransactWriteItems.
 """
 
 import base64
+import hashlib
 import heapq
 import json
 import time
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from crm_points.errors import Conflict, ValidationFailed
@@ -36,7 +38,7 @@ from crm_points.models import (
     PostingResult,
     iso_utc,
 )
-from crm_points.validation import BUSINESS_TIMEZONE
+from crm_points.validation import business_time
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -102,7 +104,15 @@ def booking_pk(booking_id: str) -> str:
 
 
 def idempotency_pk(key: str) -> str:
+    """The record of the product's own idempotent work (an expiry run, an alert's trigger)."""
     return f"IDEMPOTENCY#{key}"
+
+
+def request_pk(caller: str, key: str) -> str:
+    """The record of an API request: its Idempotency-Key is the caller's own, as payment APIs
+    scope theirs, so that nobody can spend another's key first. A subject has no `#`, so
+    the two never run into each other."""
+    return idempotency_pk(f"{caller}#{key}")
 
 
 def index_shard(customer_id: str) -> int:
@@ -193,7 +203,7 @@ def reminder_shard(shard: int) -> str:
 
 def quarter(moment: datetime) -> str:
     """The calendar quarter of a moment in Africa/Johannesburg, as `2027-Q2`."""
-    local = moment.astimezone(BUSINESS_TIMEZONE)
+    local = business_time(moment)
     return f"{local.year:04d}-Q{(local.month - 1) // 3 + 1}"
 
 
@@ -775,7 +785,7 @@ class LedgerStore:
         if cursor is None:
             last, fetch = ACCOUNT_SK, limit + 3
         else:
-            last, fetch = entry_sk(decode_cursor(cursor) - 1), limit + 1
+            last, fetch = entry_sk(decode_cursor(cursor, customer_id) - 1), limit + 1
         response = self.client.query(
             TableName=self.table,
             KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :last",
@@ -788,23 +798,20 @@ class LedgerStore:
         next_cursor = None
         if len(entries) > limit:
             entries = entries[:limit]
-            next_cursor = encode_cursor(entries[-1].sequence)
+            next_cursor = encode_cursor(entries[-1].sequence, customer_id)
         return account, entries, next_cursor
 
 
-def encode_cursor(before_sequence: int) -> str:
-    raw = json.dumps({"before": before_sequence}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def encode_cursor(before_sequence: int, customer_id: str) -> str:
+    """The cursor of a customer's history page: the sequence number it starts below."""
+    return _encode({"before": before_sequence, "for": _scope_tag(f"history|{customer_id}")})
 
 
-def decode_cursor(cursor: str) -> int:
-    """The sequence number a cursor points below; a tampered cursor is a 422, not a 500."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        before = json.loads(base64.urlsafe_b64decode(padded.encode()))["before"]
-    except (ValueError, KeyError, TypeError) as bad:
-        raise ValidationFailed("cursor is not valid", {"field": "cursor"}) from bad
-    if not isinstance(before, int) or not 1 < before <= 10**10:
+def decode_cursor(cursor: str, customer_id: str) -> int:
+    """The sequence number a cursor points below; a tampered cursor, or another customer's,
+    is a 422, not a 500."""
+    before = _decode(cursor, f"history|{customer_id}").get("before")
+    if not isinstance(before, int) or isinstance(before, bool) or not 1 < before <= 10**10:
         raise ValidationFailed("cursor is not valid", {"field": "cursor"})
     return before
 
@@ -871,7 +878,10 @@ def newest_across_shards(
     while items match, and the next page starts below the last item's sort key (sort keys
     are unique: they end with the item's id).
     """
-    high = before or query.high
+    # A cursor never widens the query: its place is held within the query's own range.
+    high = min(before, query.high) if before and query.high else before or query.high
+    if query.low is not None and high is not None and high < query.low:
+        return [], False
     bounds = {
         (True, True): "BETWEEN :low AND :high",
         (True, False): ">= :low",
@@ -926,21 +936,19 @@ def newest_across_shards(
     return taken[:count], len(taken) > count
 
 
-def encode_key(key: dict[str, Any] | None) -> str | None:
-    """A DynamoDB LastEvaluatedKey as an opaque cursor."""
+def encode_key(key: dict[str, Any] | None, scope: str) -> str | None:
+    """A DynamoDB LastEvaluatedKey as an opaque cursor, bound to the query it pages
+    (`scope`: the partition and filters that query was given)."""
     if not key:
         return None
-    raw = json.dumps(from_item(key), separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _encode({"key": from_item(key), "for": _scope_tag(scope)})
 
 
-def decode_key(cursor: str, allowed: set[str]) -> dict[str, Any]:
-    """An opaque cursor back to an ExclusiveStartKey; anything else is a 422."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except ValueError as bad:
-        raise ValidationFailed("cursor is not valid", {"field": "cursor"}) from bad
+def decode_key(cursor: str, allowed: set[str], scope: str) -> dict[str, Any]:
+    """An opaque cursor back to an ExclusiveStartKey; anything else, or a cursor of another
+    query (another customer, status or filters), is a 422, never a request DynamoDB fails."""
+    envelope = _decode(cursor, scope)
+    values = envelope.get("key")
     if (
         not isinstance(values, dict)
         or not values
@@ -949,6 +957,46 @@ def decode_key(cursor: str, allowed: set[str]) -> dict[str, Any]:
     ):
         raise ValidationFailed("cursor is not valid", {"field": "cursor"})
     return to_item(values)
+
+
+def query_from_cursor(client: "DynamoDBClient", arguments: dict[str, Any]) -> Any:
+    """A Query that may start from a cursor's key. The key of a cursor made up by hand (its
+    tag is a plain hash, so anyone can make one) can lie outside the query's partition or
+    range: DynamoDB refuses it, and that is the caller's 422, not a fault."""
+    try:
+        return client.query(**arguments)
+    except ClientError as refused:
+        code = refused.response.get("Error", {}).get("Code")
+        if code == "ValidationException" and "ExclusiveStartKey" in arguments:
+            raise ValidationFailed("cursor is not valid", {"field": "cursor"}) from None
+        raise
+
+
+def _scope_tag(scope: str) -> str:
+    return hashlib.sha256(scope.encode()).hexdigest()[:16]
+
+
+def _encode(values: dict[str, Any]) -> str:
+    raw = json.dumps(values, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str, scope: str) -> dict[str, Any]:
+    """A cursor's JSON object, checked to be one this query issued."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, RecursionError) as bad:
+        raise ValidationFailed("cursor is not valid", {"field": "cursor"}) from bad
+    if not isinstance(values, dict):
+        raise ValidationFailed("cursor is not valid", {"field": "cursor"})
+    if values.get("for") != _scope_tag(scope):
+        raise ValidationFailed(
+            "The cursor belongs to another query: send it with the filters and customer "
+            "of the page it came from",
+            {"field": "cursor"},
+        )
+    return values
 
 
 class AdminStore:
@@ -984,11 +1032,11 @@ class AdminStore:
         }
         if cursor:
             arguments["ExclusiveStartKey"] = decode_key(
-                cursor, {"PK", "SK", "statusKey", "statusSort"}
+                cursor, {"PK", "SK", "statusKey", "statusSort"}, f"approvals|{status.value}"
             )
-        response = self.client.query(**arguments)
+        response = query_from_cursor(self.client, arguments)
         approvals = [model_from_item(Approval, item) for item in response.get("Items", [])]
-        return approvals, encode_key(response.get("LastEvaluatedKey"))
+        return approvals, encode_key(response.get("LastEvaluatedKey"), f"approvals|{status.value}")
 
     def approval_guard(self, approval: Approval, error: Exception) -> Guard:
         """Write `approval` in a transaction, only if it is still PENDING."""
@@ -1171,7 +1219,7 @@ class AdminStore:
             arguments["ExpressionAttributeNames"] = {"#type": "type"}
         if start:
             arguments["ExclusiveStartKey"] = start
-        response = self.client.query(**arguments)
+        response = query_from_cursor(self.client, arguments)
         entries = [model_from_item(LedgerEntry, item) for item in response.get("Items", [])]
         return entries, response.get("LastEvaluatedKey")
 
