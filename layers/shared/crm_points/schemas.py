@@ -5,7 +5,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -25,19 +24,17 @@ from crm_points.config import (
 )
 from crm_points.models import Approval, CamelModel, CustomerProfile, LedgerEntry
 from crm_points.validation import (
-    EMAIL_PATTERN,
-    HTTPS_LINK_PATTERN,
     OPS_TOPIC_PATTERN,
     Amount,
     DayOrMoment,
+    EmailAddress,
     Flag,
+    HttpsLink,
     Id,
     PlainText,
     PlainTextSchema,
     Reason,
     WholeNumber,
-    email_address,
-    https_link,
 )
 
 # Rand amounts are JSON numbers with two decimals at most.
@@ -185,22 +182,8 @@ class PointsConfigUpdate(CamelModel):
     low_redemption_rate_pct: Annotated[Percentage, Number] | None = None
     support_agent_award_limit: Annotated[PositiveCount, Strict, WholeNumber] | None = None
     manager_deduct_limit: Annotated[PositiveCount, Strict, WholeNumber] | None = None
-    booking_link: (
-        Annotated[
-            str,
-            AfterValidator(https_link),
-            Field(json_schema_extra={"pattern": HTTPS_LINK_PATTERN, "maxLength": 2048}),
-        ]
-        | None
-    ) = None
-    sender_email: (
-        Annotated[
-            str,
-            AfterValidator(email_address),
-            Field(json_schema_extra={"pattern": EMAIL_PATTERN, "maxLength": 254}),
-        ]
-        | None
-    ) = None
+    booking_link: HttpsLink | None = None
+    sender_email: EmailAddress | None = None
     ops_topic_arn: (
         Annotated[
             str,

@@ -70,6 +70,19 @@ def https_link(value: str) -> str:
     return value
 
 
+# The settings' types: checked with a clear message, and said in the API's JSON Schema.
+EmailAddress = Annotated[
+    str,
+    AfterValidator(email_address),
+    Field(json_schema_extra={"pattern": EMAIL_PATTERN, "maxLength": 254}),
+]
+HttpsLink = Annotated[
+    str,
+    AfterValidator(https_link),
+    Field(json_schema_extra={"pattern": HTTPS_LINK_PATTERN, "maxLength": 2048}),
+]
+
+
 def require_own_topic(arn: str, account_id: str, region: str) -> None:
     """Empty (the stack's own topic), or an SNS topic of this account and region named
     `crm-points-ops-…`, else 422: a topic the stream function may not publish to would
