@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: deps java chromium test lint typecheck template pytest run build console-deploy openapi bench balance history clean
+.PHONY: deps java chromium test lint typecheck template pytest run build console-deploy openapi bench balance history reconcile clean
 
 deps: $(BIN)/.installed node_modules/.installed java chromium
 
@@ -95,6 +95,12 @@ balance: deps
 
 history: deps
 	$(BIN)/python -m local.cli history $(CUSTOMER)
+
+# Prove the running local stack's ledger has not drifted: every account recomputed from its
+# entries; each difference printed as JSON; exits 1 if there is any (make reconcile CUSTOMER=…
+# checks one).
+reconcile: deps
+	$(BIN)/python -m local.reconcile $(CUSTOMER)
 
 # A token for the local API: make token ROLE=ADMIN USER=alice (`make -s token` prints it alone).
 # ROLE: SUPPORT_AGENT, MANAGER, ADMIN or BOOKING_SYSTEM. USER defaults to the login name the

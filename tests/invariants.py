@@ -3,6 +3,7 @@
 from collections import defaultdict
 
 from crm_points.models import LedgerEntry, TransactionType
+from crm_points.reconciliation import check_account
 from crm_points.store import INLINE_EXPIRIES, INLINE_LOTS, LedgerStore, quarter
 
 
@@ -64,4 +65,6 @@ def check_ledger(
         - sum(e.already_expired for e in entries)
     )
     assert expired_total == account.lifetime_expired
+    # The reconciliation finds nothing: every figure and lot follows from the entries.
+    assert check_account(account, entries) == []
     return entries

@@ -1,0 +1,169 @@
+"""Prove the ledger has not drifted: recompute, from an account's immutable entries, what
+its stored state claims, and name every difference (docs/operations.md, "Reconciliation").
+
+Plain Python over models: the reading is the store's (LedgerStore.ledger_of), the running
+and reporting the caller's. Nothing here writes; a difference is a bug to find, never
+something to "repair" in the ledger (a correction is a new entry made by a person).
+"""
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from crm_points.models import Account, LedgerEntry, TransactionType
+from crm_points.store import LedgerStore
+
+# The sweep's pace: 4 segments of 200 items a request, each segment at most 5 requests a
+# second: 4,000 items (at most 2,000 RCU of eventually consistent 1 KB reads) a second at
+# worst, under a tenth of an on-demand table's first-day peak (docs/operations.md).
+SWEEP_SEGMENTS = 4
+SWEEP_PAGE_SIZE = 200
+SWEEP_PAUSE_S = 0.2
+
+# The lifetime figure each kind of entry moves, by the sign of its points (ledger.Figure):
+# a credit of REVERSAL returns redeemed points, a debit of REVERSAL takes back an earn.
+_EARNED = {TransactionType.EARN, TransactionType.AWARD}
+_REDEEMED = {TransactionType.REDEEM, TransactionType.DEDUCT}
+_EXPIRED = {TransactionType.EXPIRE, TransactionType.RECOVER}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """What the stored state says against what the entries say."""
+
+    customer_id: str
+    field: str
+    stored: Any
+    recomputed: Any
+
+    def as_json(self) -> dict[str, Any]:
+        """The difference as the report prints it."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """An account's figures as its entries make them."""
+
+    balance: int
+    earned: int
+    redeemed: int
+    expired: int
+    lots: dict[str, int]  # the remaining points of every lot that has any
+
+
+def recompute(entries: Sequence[LedgerEntry]) -> Figures:
+    """The balance, lifetime figures and lots that these entries (all of one account, in
+    sequence order) add up to."""
+    balance = earned = redeemed = expired = 0
+    lots: Counter[str] = Counter()
+    for entry in entries:
+        points = entry.points
+        balance += points
+        if entry.type in _EARNED:
+            earned += points
+        elif entry.type in _REDEEMED:
+            redeemed -= points
+        elif entry.type in _EXPIRED:  # an EXPIRE adds to the figure, a RECOVER takes back
+            expired -= points
+        elif entry.type is TransactionType.REVERSAL and points > 0:
+            redeemed -= points
+        elif entry.type is TransactionType.REVERSAL:
+            # The earn goes, and so do its points that had expired (never taken twice).
+            earned += points - entry.already_expired
+            expired -= entry.already_expired
+        if points > 0 and entry.point_batch_id:
+            lots[entry.point_batch_id] += points - entry.settled_debt
+        for allocation in entry.allocations:
+            lots[allocation.point_batch_id] -= allocation.points
+        for merge in entry.merged_lots:
+            lots[merge.point_batch_id] -= merge.points
+            lots[merge.merged_into] += merge.points
+    return Figures(balance, earned, redeemed, expired, {k: v for k, v in lots.items() if v})
+
+
+def check_account(account: Account, entries: Sequence[LedgerEntry]) -> list[Difference]:
+    """Every way the stored account disagrees with its entries: the balance and lifetime
+    figures, the numbering and `balanceAfter` chain of the entries, and each lot's
+    remaining points (a lot the entries leave empty must be gone)."""
+    customer = account.customer_id
+    found: list[Difference] = []
+
+    def differ(field: str, stored: Any, recomputed: Any) -> None:
+        if stored != recomputed:
+            found.append(Difference(customer, field, stored, recomputed))
+
+    ordered = sorted(entries, key=lambda entry: entry.sequence)
+    differ("entryCount", account.entry_count, len(ordered))
+    numbers = [entry.sequence for entry in ordered]
+    differ("entrySequences", numbers, list(range(1, len(ordered) + 1)))
+    running = 0
+    for entry in ordered:
+        running += entry.points
+        differ(f"balanceAfter[{entry.sequence}]", entry.balance_after, running)
+    figures = recompute(ordered)
+    differ("currentBalance", account.current_balance, figures.balance)
+    differ("lifetimeEarned", account.lifetime_earned, figures.earned)
+    differ("lifetimeRedeemed", account.lifetime_redeemed, figures.redeemed)
+    differ("lifetimeExpired", account.lifetime_expired, figures.expired)
+    stored_lots = {lot.point_batch_id: lot.remaining_points for lot in account.lots}
+    for lot_id in sorted(stored_lots.keys() | figures.lots.keys()):
+        differ(
+            f"lots[{lot_id}].remainingPoints",
+            stored_lots.get(lot_id, 0),
+            figures.lots.get(lot_id, 0),
+        )
+    differ(
+        "sum(lots.remainingPoints)",
+        sum(stored_lots.values()),
+        max(figures.balance, 0),
+    )
+    return found
+
+
+@dataclass
+class Report:
+    """What a reconciliation checked and found."""
+
+    accounts: int = 0
+    differences: list[Difference] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as printed and logged."""
+        return {
+            "accounts": self.accounts,
+            "differences": [difference.as_json() for difference in self.differences],
+        }
+
+
+def reconcile(store: LedgerStore, customer_ids: Iterable[str]) -> Report:
+    """Check each account against its entries; never writes."""
+    report = Report()
+    for customer_id in customer_ids:
+        account, entries = store.ledger_of(customer_id)
+        if account is None:  # listed, then gone: the ledger never deletes an account
+            report.differences.append(Difference(customer_id, "account", None, "missing"))
+            continue
+        report.accounts += 1
+        report.differences.extend(check_account(account, entries))
+    return report
+
+
+def every_account(
+    store: LedgerStore, pause: float = SWEEP_PAUSE_S, segments: int = SWEEP_SEGMENTS
+) -> Iterator[str]:
+    """The id of every account, read in parallel segments at a bounded rate."""
+
+    def segment(number: int) -> list[str]:
+        return list(
+            store.account_ids(
+                number, segments, SWEEP_PAGE_SIZE, between_pages=lambda: time.sleep(pause)
+            )
+        )
+
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        for ids in pool.map(segment, range(segments)):
+            yield from ids

@@ -1,0 +1,173 @@
+"""The reconciliation: a ledger written by the service reconciles clean, and an account
+changed behind the ledger's back, or an entry deleted, is named by customer and field."""
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from crm_points.models import Actor, TransactionType
+from crm_points.reconciliation import Difference, every_account, reconcile
+from crm_points.service import PointsService
+from crm_points.store import LedgerStore, customer_pk, entry_sk, from_item, to_item
+from local import reconcile as reconcile_command
+from local.dynamodb_local import client
+from local.template import create_table
+from tests.conftest import START, request
+
+DAY = timedelta(days=1)
+SYSTEM = Actor(user_id="system")
+
+
+@pytest.fixture
+def table(dynamodb_endpoint: str) -> Iterator[tuple[Any, str]]:
+    """A table for this test alone, read with Scan by the sweep (the shared table holds
+    other tests' accounts, some of them tampered with on purpose)."""
+    dynamodb = client(dynamodb_endpoint)
+    name = f"crm-points-reconcile-{uuid.uuid4().hex[:8]}"
+    create_table(dynamodb, name, stream=False)
+    yield dynamodb, name
+    dynamodb.delete_table(TableName=name)
+
+
+@pytest.fixture
+def ledger(table: tuple[Any, str], config: Any) -> PointsService:
+    dynamodb, name = table
+    return PointsService(LedgerStore(dynamodb, name), config, sleep=lambda _: None)
+
+
+def busy_ledger(service: PointsService) -> list[str]:
+    """Customers with every kind of movement: awards, a booking with a checkout redemption,
+    a deduct into debt, an expiry, a recovery, an extension and a cancelled booking."""
+    first, second, third = (f"rec-{uuid.uuid4().hex[:6]}-{n}" for n in range(3))
+    service.award(request(), customer_id=first, amount=500, reason="Welcome")
+    service.award(
+        request(), customer_id=first, amount=70, reason="Short", expiry_date=START + 5 * DAY
+    )
+    service.complete_booking(
+        request(actor=SYSTEM),
+        customer_id=first,
+        booking_id=f"{first}-b1",
+        completed_at=START,
+        amount_cents=100_000,
+        points_redeemed=300,
+    )
+    later = START + 400 * DAY
+    expired = service.expire(customer_id=first, now=later, request_id="run")
+    assert expired is not None
+    expire_id = expired.transactions[0].transaction_id
+    service.recover_expired(
+        request(now=later, actor=Actor(user_id="root", role="ADMIN")),
+        transaction_id=expire_id,
+        reason="Goodwill",
+        new_expiry_date=later + 30 * DAY,
+    )
+    service.award(request(), customer_id=second, amount=100, reason="Welcome")
+    service.deduct(
+        request(actor=Actor(user_id="root", role="ADMIN")),
+        customer_id=second,
+        amount=150,
+        reason="Chargeback",
+        allow_negative=True,
+    )
+    service.award(request(), customer_id=second, amount=80, reason="Settles the debt first")
+    service.complete_booking(
+        request(actor=SYSTEM),
+        customer_id=third,
+        booking_id=f"{third}-b1",
+        completed_at=START,
+        amount_cents=50_000,
+    )
+    lot = service.account(third).lots[0].point_batch_id
+    service.extend_expiry(
+        request(), point_batch_id=lot, new_expiry_date=START + 600 * DAY, reason="Loyal"
+    )
+    service.reverse_booking(
+        request(actor=SYSTEM), customer_id=third, booking_id=f"{third}-b1", reason="Cancelled"
+    )
+    return [first, second, third]
+
+
+def test_a_ledger_written_by_the_service_reconciles_clean(ledger: PointsService) -> None:
+    customers = busy_ledger(ledger)
+    kinds = {entry.type for customer in customers for entry in ledger.store.ledger_of(customer)[1]}
+    assert kinds == set(TransactionType)  # every kind of entry is covered
+    report = reconcile(ledger.store, every_account(ledger.store, pause=0))
+    assert (report.accounts, report.differences) == (3, [])
+
+
+def _rewrite(dynamodb: Any, table: str, customer_id: str, change: Any) -> None:
+    key = to_item({"PK": customer_pk(customer_id), "SK": "STATE"})
+    values = from_item(dynamodb.get_item(TableName=table, Key=key)["Item"])
+    change(values)
+    dynamodb.put_item(TableName=table, Item=to_item(values))
+
+
+def _more_balance(values: dict[str, Any]) -> None:
+    values["currentBalance"] += 1
+
+
+def _more_earned(values: dict[str, Any]) -> None:
+    values["lifetimeEarned"] -= 10
+
+
+def _lot_grown(values: dict[str, Any]) -> None:
+    values["lots"][0]["remainingPoints"] += 5
+
+
+@pytest.mark.parametrize(
+    ("change", "fields"),
+    [
+        (_more_balance, {"currentBalance"}),
+        (_more_earned, {"lifetimeEarned"}),
+        (_lot_grown, {"lots[{lot}].remainingPoints", "sum(lots.remainingPoints)"}),
+    ],
+)
+def test_an_account_changed_behind_the_ledgers_back_is_named(
+    ledger: PointsService, table: tuple[Any, str], change: Any, fields: set[str]
+) -> None:
+    dynamodb, name = table
+    customers = busy_ledger(ledger)
+    tampered = customers[0]
+    lot = ledger.account(tampered).lots[0].point_batch_id
+    _rewrite(dynamodb, name, tampered, change)
+    report = reconcile(ledger.store, every_account(ledger.store, pause=0))
+    assert report.accounts == 3
+    assert {d.customer_id for d in report.differences} == {tampered}
+    assert {d.field for d in report.differences} == {f.format(lot=lot) for f in fields}
+
+
+def test_a_deleted_entry_is_named(ledger: PointsService, table: tuple[Any, str]) -> None:
+    dynamodb, name = table
+    customer = busy_ledger(ledger)[1]
+    dynamodb.delete_item(
+        TableName=name, Key=to_item({"PK": customer_pk(customer), "SK": entry_sk(2)})
+    )
+    differences = reconcile(ledger.store, [customer]).differences
+    fields = {d.field for d in differences}
+    assert {"entryCount", "entrySequences", "currentBalance"} <= fields
+    assert Difference(customer, "entryCount", 3, 2) in differences
+
+
+def test_make_reconcile_exits_non_zero_naming_the_customer_and_field(
+    ledger: PointsService,
+    table: tuple[Any, str],
+    dynamodb_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dynamodb, name = table
+    customers = busy_ledger(ledger)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
+    monkeypatch.setenv("TABLE_NAME", name)
+    assert reconcile_command.run([]) == 0
+    assert "3 accounts checked" in capsys.readouterr().err
+    _rewrite(dynamodb, name, customers[2], _more_balance)
+    assert reconcile_command.run([]) == 1
+    out, err = capsys.readouterr()
+    assert f'"customer_id": "{customers[2]}", "field": "currentBalance"' in out
+    assert "3 accounts checked" in err
+    assert "1 difference\n" in err
+    assert reconcile_command.run([customers[0]]) == 0
