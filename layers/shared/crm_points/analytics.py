@@ -31,9 +31,8 @@ from crm_points.errors import ValidationFailed
 from crm_points.models import CamelModel, LedgerEntry, TransactionType
 from crm_points.validation import business_time
 
-# A calendar month, `YYYY-MM`, from the year 1970 on (no ledger is older; the month before
-# the earliest one still has a four-digit year).
-# The years every date of the product lies in (validation.FIRST_DAY, LAST_DAY).
+# A calendar month, `YYYY-MM`, in the years every date of the product lies in
+# (validation.FIRST_DAY to LAST_DAY).
 MONTH_PATTERN = r"^(20[0-9]{2}|21[0-9]{2})-(0[1-9]|1[0-2])$"
 
 
@@ -49,7 +48,7 @@ def month_of(moment: datetime) -> str:
 def _parts(month: str) -> tuple[int, int]:
     if not re.fullmatch(MONTH_PATTERN, month):
         raise ValidationFailed(
-            "month must be a calendar month written YYYY-MM (1970 or later)",
+            "month must be a calendar month written YYYY-MM, from 2000-01 to 2199-12",
             {"field": "month", "value": month},
         )
     year, number = month.split("-")
