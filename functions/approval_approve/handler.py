@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import http, operations
+from crm_points import handlers, http, operations
 from crm_points.runtime import runtime
 from crm_points.schemas import DecisionRequest, PointsTransactionResponse
 from crm_points.validation import ID_PATTERN
@@ -35,6 +35,6 @@ def approve(
 app = http.resolver(router)
 
 
-@http.logger.inject_lambda_context
+@handlers.api
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -2,18 +2,15 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import bookings
+from crm_points import bookings, handlers
 from crm_points.events import BookingCancelledEvent
 from crm_points.runtime import runtime
 
-logger = Logger(service="crm-points")
 
-
-@logger.inject_lambda_context
+@handlers.event
 @event_parser(model=BookingCancelledEvent)
 def lambda_handler(event: BookingCancelledEvent, context: LambdaContext) -> dict[str, Any]:
     """A malformed event or a failed write raises: the event is retried, then dead-lettered."""

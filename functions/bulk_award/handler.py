@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import http, operations
+from crm_points import handlers, http, operations
 from crm_points.bulk import CSV_PATTERN, BulkJob
 from crm_points.bulk_store import bulk_awards
 from crm_points.errors import ValidationFailed
@@ -61,6 +61,6 @@ def bulk_award(idempotency_key: http.IdempotencyKey) -> Response[BulkJob]:
 app = http.resolver(router)
 
 
-@http.logger.inject_lambda_context
+@handlers.api
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

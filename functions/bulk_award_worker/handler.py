@@ -8,7 +8,6 @@ ledger refuses are not failures of the message: they are recorded as failed rows
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -18,19 +17,27 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from crm_points import handlers, metrics
+from crm_points.bulk import RowStatus
 from crm_points.bulk_store import bulk_awards
+from crm_points.logs import logger
 
-logger = Logger(service="crm-points")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def award_rows(record: SQSRecord) -> None:
     """One message: its rows awarded (or failed) and counted in their job."""
+    logger.set_correlation_id(record.message_id)
     results = bulk_awards().process(record.body, datetime.now(UTC))
-    logger.debug("Rows processed", extra={"messageId": record.message_id, "rows": len(results)})
+    awarded = sum(1 for result in results if result.status is RowStatus.AWARDED)
+    # Rows recorded by this delivery only: a message delivered again skips (and so does not
+    # count again) the rows an earlier delivery recorded.
+    metrics.count(metrics.BULK_ROWS_AWARDED, awarded)
+    metrics.count(metrics.BULK_ROWS_FAILED, len(results) - awarded)
+    logger.debug("Rows processed", extra={"rows": len(results), "awarded": awarded})
 
 
-@logger.inject_lambda_context
+@handlers.batch
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=award_rows, processor=processor, context=context

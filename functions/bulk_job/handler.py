@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import http, operations
+from crm_points import handlers, http, operations
 from crm_points.bulk import BulkJobPage
 from crm_points.bulk_store import bulk_awards
 from crm_points.validation import ID_PATTERN
@@ -33,6 +33,6 @@ def bulk_job(
 app = http.resolver(router)
 
 
-@http.logger.inject_lambda_context
+@handlers.api
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

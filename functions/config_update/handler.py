@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import http, operations
+from crm_points import handlers, http, operations
 from crm_points.config import PointsConfig
 from crm_points.runtime import runtime
 from crm_points.schemas import PointsConfigUpdate
@@ -27,6 +27,6 @@ def update_config(body: PointsConfigUpdate, idempotency_key: http.IdempotencyKey
 app = http.resolver(router)
 
 
-@http.logger.inject_lambda_context
+@handlers.api
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

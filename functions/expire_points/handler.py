@@ -2,18 +2,16 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import schedules
+from crm_points import handlers, metrics, schedules
 from crm_points.events import ScheduledRun
+from crm_points.logs import logger
 from crm_points.runtime import runtime
 
-logger = Logger(service="crm-points")
 
-
-@logger.inject_lambda_context
+@handlers.scheduled
 @event_parser(model=ScheduledRun)
 def lambda_handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
     """The run's "now" is its scheduled time: a retried or replayed run does the same."""
@@ -21,4 +19,6 @@ def lambda_handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any
         runtime().service, runtime().schedules, event.time, event.execution_id
     )
     logger.info("expiry run finished", extra={"report": report.model_dump(mode="json")})
+    # The heartbeat: its alarm fires when a day passes without it (docs/operations.md).
+    metrics.daily_run_completed("expire-points")
     return report.model_dump(mode="json", by_alias=True)

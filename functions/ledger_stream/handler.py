@@ -8,17 +8,19 @@ causes is done at most once, so a redelivery repeats nothing already done.
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from crm_points import handlers, metrics
+from crm_points.logs import logger
 from crm_points.runtime import runtime
 
-logger = Logger(service="crm-points")
 
-
-@logger.inject_lambda_context
+@handlers.batch
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
+    # The batch is known by its first record, the one Lambda would deliver it again from.
+    if records:
+        logger.set_correlation_id(_sequence_number(records[0]))
     images = [record["dynamodb"].get("NewImage") or {} for record in records]
     try:
         failed = runtime().reactions.on_batch(images)
@@ -28,6 +30,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         failed = 0 if records else None
     if failed is None:
         return {"batchItemFailures": []}
-    return {
-        "batchItemFailures": [{"itemIdentifier": records[failed]["dynamodb"]["SequenceNumber"]}]
-    }
+    sequence_number = _sequence_number(records[failed])
+    logger.set_correlation_id(sequence_number)
+    logger.warning(
+        "record failed; the batch comes again from it",
+        extra={"position": failed, "records": len(records)},
+    )
+    # One a failed report: the record Lambda retries from (and, in the end, dead-letters).
+    metrics.count(metrics.STREAM_RECORDS_FAILED)
+    return {"batchItemFailures": [{"itemIdentifier": sequence_number}]}
+
+
+def _sequence_number(record: dict[str, Any]) -> str:
+    return str(record["dynamodb"]["SequenceNumber"])

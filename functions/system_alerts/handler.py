@@ -2,20 +2,18 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import schedules
+from crm_points import handlers, metrics, schedules
 from crm_points.alert_store import AlertStore
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.events import ScheduledRun
+from crm_points.logs import logger
 from crm_points.runtime import runtime
 
-logger = Logger(service="crm-points")
 
-
-@logger.inject_lambda_context
+@handlers.scheduled
 @event_parser(model=ScheduledRun)
 def lambda_handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
     """HIGH_EXPIRATION_RATE and LOW_REDEMPTION_RATE for the last full month."""
@@ -25,4 +23,6 @@ def lambda_handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any
         AnalyticsStore(client, table), AlertStore(client, table), service.config, event.time
     )
     logger.info("system alerts run finished", extra={"report": report.model_dump(mode="json")})
+    # The heartbeat: its alarm fires when a day passes without it (docs/operations.md).
+    metrics.daily_run_completed("system-alerts")
     return report.model_dump(mode="json", by_alias=True)

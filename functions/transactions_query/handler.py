@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import http, operations
+from crm_points import handlers, http, operations
 from crm_points.models import TransactionType
 from crm_points.reads import MAX_OFFSET, TransactionQuery
 from crm_points.runtime import runtime
@@ -46,6 +46,6 @@ def transactions(
 app = http.resolver(router)
 
 
-@http.logger.inject_lambda_context
+@handlers.api
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic.alias_generators import to_camel
 
+from crm_points import metrics
 from crm_points.analytics import (
     MonthTotals,
     PointsAnalytics,
@@ -49,6 +50,8 @@ ANALYTICS_PK = "ANALYTICS"
 MONTH_PREFIX = "MONTH#"
 TOTAL_SK = "TOTAL"
 MARKER_SK = "COUNTED"
+# A rebuild's correction of a closed month (sorts before MONTH#, outside every read range).
+CORRECTION_PREFIX = "CORRECTION#"
 # The marker's expiry attribute (TimeToLiveSpecification of PointsTable in template.yaml).
 TTL_ATTRIBUTE = "ttl"
 MARKER_LIFETIME_SECONDS = 30 * 24 * 3600
@@ -154,6 +157,9 @@ class AnalyticsStore:
                 return 0
             try:
                 self.client.transact_write_items(TransactItems=self._count_items(entries))
+                # The one place each ledger movement is counted as a metric: these entries
+                # were just counted for the first time (a marker each, in this transaction).
+                metrics.ledger_movements(entries)
                 return len(entries)
             except self.client.exceptions.TransactionCanceledException as cancelled:
                 reasons = cancelled.response.get("CancellationReasons", [])
@@ -239,17 +245,70 @@ class AnalyticsStore:
         `now`'s is refused (422).
         """
         month = reportable_month(month, now)
+        months, running = self._aggregates(month_sk(previous_month(month)))
+        return points_analytics(month, months, running)
+
+    def correct(self, month: str, delta: MonthTotals, basis: str) -> bool:
+        """ADD `delta` to a closed month's totals and to the running totals, in one
+        transaction with a record of the correction under `basis` (what it was computed
+        from: the same basis is never applied twice, so two rebuilds racing add it once).
+        False when it had been applied."""
+        running = RunningTotals(delta.liability_change, delta.active_users_change)
+        record = {
+            "PK": ANALYTICS_PK,
+            "SK": f"{CORRECTION_PREFIX}{month}#{basis}",
+            "entity": "ANALYTICS_CORRECTION",
+            "month": month,
+            **{_MONTH_ATTRIBUTES[name]: value for name, value in asdict(delta).items()},
+            "correctedAt": int(self.clock()),
+        }
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": to_item(record),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+            _add_update(
+                self.table,
+                month_sk(month, 0),
+                "ANALYTICS_MONTH",
+                {_MONTH_ATTRIBUTES[name]: value for name, value in asdict(delta).items()},
+                {"month": month},
+            ),
+            _add_update(
+                self.table,
+                total_sk(0),
+                "ANALYTICS_TOTAL",
+                {_RUNNING_ATTRIBUTES[name]: value for name, value in asdict(running).items()},
+                {},
+            ),
+        ]
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except self.client.exceptions.TransactionCanceledException as cancelled:
+            reasons = cancelled.response.get("CancellationReasons", [])
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                return False
+            raise
+        return True
+
+    def aggregates(self) -> tuple[dict[str, MonthTotals], RunningTotals]:
+        """Every month's totals and the running totals, each summed over its shards: what
+        the reconciliation compares with the entries."""
+        return self._aggregates(MONTH_PREFIX)
+
+    def _aggregates(self, first: str) -> tuple[dict[str, MonthTotals], RunningTotals]:
+        """The months from the sort key `first` on, and the running totals, summed over the
+        shards: one strongly consistent Query of the analytics partition."""
         months: dict[str, MonthTotals] = {}
         running = RunningTotals()
         query: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
             "ExpressionAttributeValues": to_item(
-                {
-                    ":pk": ANALYTICS_PK,
-                    ":first": month_sk(previous_month(month)),
-                    ":last": f"{TOTAL_SK}#~",
-                }
+                {":pk": ANALYTICS_PK, ":first": first, ":last": f"{TOTAL_SK}#~"}
             ),
             "ConsistentRead": True,
         }
@@ -274,6 +333,5 @@ class AnalyticsStore:
                         }
                     )
             if "LastEvaluatedKey" not in page:
-                break
+                return months, running
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return points_analytics(month, months, running)

@@ -19,10 +19,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from aws_lambda_powertools.logging import Logger
 from pydantic import BaseModel
 
+from crm_points import metrics
 from crm_points.errors import PointsError, Unauthorized
+from crm_points.logs import logger
 from crm_points.models import Approval, PostingResult
 from crm_points.operations import Call
 from crm_points.permissions import Role, is_caller_subject, role_from_groups
@@ -50,9 +51,6 @@ STATUS_BY_CODE = {
     "CONFLICT": 409,
     "IDEMPOTENCY_KEY_REUSED": 422,
 }
-
-logger = Logger(service="crm-points")
-
 
 # A machine client of the booking system (Cognito client credentials) has no groups; its
 # token carries this OAuth scope instead.
@@ -226,9 +224,16 @@ def request_id_of(app: BaseRouter) -> str:
 def error_response(
     app: BaseRouter, code: str, message: str, details: Any = None
 ) -> Response[dict[str, Any]]:
-    """The §3 error body: {"error": {code, message, details}, "requestId"}."""
+    """The §3 error body: {"error": {code, message, details}, "requestId"}.
+
+    A refusal (4xx) is logged here, once, at INFO with its code: the caller's mistake or
+    lack of permission is worth finding, not worth paging anyone. Faults log themselves.
+    """
+    status = STATUS_BY_CODE.get(code, 500)
+    if status < 500:
+        logger.info("request refused", extra={"status": status, "code": code})
     return Response(
-        status_code=STATUS_BY_CODE.get(code, 500),
+        status_code=status,
         content_type=content_types.APPLICATION_JSON,
         body={
             "error": {"code": code, "message": message, "details": details or {}},
@@ -242,6 +247,8 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(PointsError)
     def domain_error(error: PointsError) -> Response[dict[str, Any]]:
+        if error.code not in STATUS_BY_CODE:  # an INTERNAL error is a fault like any other
+            return answer_fault()
         return error_response(app, error.code, error.message, error.details)
 
     @app.exception_handler(RequestValidationError)
@@ -264,12 +271,18 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
             app, "VALIDATION_ERROR", "The body must be JSON (Content-Type: application/json)"
         )
 
-    @app.exception_handler(Exception)
-    def fault(error: Exception) -> Response[dict[str, Any]]:
-        # A fault of ours or of AWS, never of the input: logged in full, answered without
-        # a trace.
+    def answer_fault() -> Response[dict[str, Any]]:
+        # A fault of ours or of AWS, never of the input: logged in full at ERROR (called
+        # while the exception is handled), answered without a trace. The answer is a 500
+        # that Lambda counts as a success, so the fault is counted here (ApiFaults), where
+        # an alarm watches it.
         logger.exception("Unhandled fault")
+        metrics.count(metrics.API_FAULTS)
         return error_response(app, "INTERNAL", "Something went wrong; try again later")
+
+    @app.exception_handler(Exception)
+    def fault(_: Exception) -> Response[dict[str, Any]]:
+        return answer_fault()
 
     @app.not_found
     def unknown_route(_: Exception) -> Response[dict[str, Any]]:

@@ -16,7 +16,6 @@ analytics count each entry once by themselves; the other effects are marked done
 batch, not per record (`Reactions.on_batch`).
 """
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from crm_points import notifications
 from crm_points.alert_store import AlertStore
 from crm_points.alerts import Alert, AlertType, new_alert
 from crm_points.config import PointsConfig
+from crm_points.logs import logger
 from crm_points.models import (
     CustomerProfile,
     ExpiringReminder,
@@ -35,8 +35,6 @@ from crm_points.models import (
 )
 from crm_points.notifications import Notification
 from crm_points.store import AdminStore, EffectLog, model_from_item
-
-logger = logging.getLogger(__name__)
 
 # The events out of SPEC §5, by the entry type that makes them. REVERSAL and
 # EXPIRY_EXTENDED make none (docs/events.md).

@@ -21,7 +21,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from crm_points import ledger
+from crm_points import ledger, metrics
 from crm_points.config import PointsConfig
 from crm_points.errors import (
     CancelledBeforeCompletion,
@@ -288,10 +288,8 @@ class PointsService:
                 )
             except _BookingChanged:
                 continue
-        raise Conflict(
-            "The booking changed while it was being completed; try again",
-            {"bookingId": booking_id},
-            retryable=True,
+        raise _retries_exhausted(
+            "The booking changed while it was being completed; try again", {"bookingId": booking_id}
         )
 
     def reverse_booking(
@@ -342,10 +340,8 @@ class PointsService:
                 )
             except _BookingChanged:
                 continue
-        raise Conflict(
-            "The booking changed while it was being reversed; try again",
-            {"bookingId": booking_id},
-            retryable=True,
+        raise _retries_exhausted(
+            "The booking changed while it was being reversed; try again", {"bookingId": booking_id}
         )
 
     def expire(self, *, customer_id: str, now: datetime, request_id: str) -> PostingResult | None:
@@ -390,10 +386,9 @@ class PointsService:
             except Exception as error:
                 if not is_transient(error):
                     raise
-        raise Conflict(
+        raise _retries_exhausted(
             "The account changed too often during the reminder run; try again",
             {"customerId": customer_id},
-            retryable=True,
         )
 
     # -- approvals (SPEC §4) -----------------------------------------------------------
@@ -558,8 +553,8 @@ class PointsService:
                 )
             except _ConfigMoved:
                 continue
-        raise Conflict(
-            "The configuration changed while this request was being made; try again", retryable=True
+        raise _retries_exhausted(
+            "The configuration changed while this request was being made; try again"
         )
 
     # -- reads ------------------------------------------------------------------------
@@ -644,7 +639,7 @@ class PointsService:
             except Exception as error:
                 if not is_transient(error):
                     raise
-        raise Conflict("DynamoDB did not answer; try again", retryable=True)
+        raise _retries_exhausted("DynamoDB did not answer; try again")
 
     def _post(
         self,
@@ -674,10 +669,9 @@ class PointsService:
                 if not is_transient(error):
                     raise
                 last_failure = type(error).__name__
-        raise Conflict(
+        raise _retries_exhausted(
             "The account changed too often while this request was being made; try again",
             {"customerId": customer_id, "attempts": self.max_attempts, "cause": last_failure},
-            retryable=True,
         )
 
     def _attempt(
@@ -758,7 +752,18 @@ def _answer(claim: Claim, stored: StoredClaim, kind: type[_R]) -> _R:
     """What an earlier request with this key was answered; another request's key: 422."""
     if stored.request_hash != claim.request_hash:
         raise IdempotencyKeyReused(claim.key)
+    # A replay is a client (or the booking system, or a queue) sending again what was done:
+    # a few are retries, many would say a caller is looping.
+    metrics.count(metrics.IDEMPOTENT_REPLAYS)
     return kind.model_validate_json(stored.result_json)
+
+
+def _retries_exhausted(message: str, details: dict[str, Any] | None = None) -> Conflict:
+    """A write that conflicted (or found DynamoDB not answering) on every attempt: a 409 the
+    caller may retry, and a count (WriteConflictsExhausted), since many of them mean an
+    account too hot for its writers or a table throttled."""
+    metrics.count(metrics.WRITE_CONFLICTS_EXHAUSTED)
+    return Conflict(message, details, retryable=True)
 
 
 def _replay(claim: Claim, stored: StoredClaim) -> PostingResult:
