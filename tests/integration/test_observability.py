@@ -386,6 +386,26 @@ def test_a_daily_run_beats_its_heartbeat_under_its_execution_id(lambda_env, prin
     assert finished["correlation_id"] == run["executionId"]
 
 
+def test_an_event_function_logs_under_the_event_id(printed, monkeypatch):
+    completed = handler("booking_completed")
+
+    def booking_completed(*_: Any) -> None:
+        logger.info("booking handled")
+
+    monkeypatch.setattr(completed.bookings, "booking_completed", booking_completed)
+    monkeypatch.setattr(completed, "runtime", lambda: SimpleNamespace(service=None))
+    event = json.loads((ROOT / "events" / "booking_completed.json").read_text())
+    completed.lambda_handler(event, LambdaContext())
+    (handled,) = printed.read().logs("booking handled")
+    assert handled["correlation_id"] == event["id"]
+
+
+def test_reconciliation_drift_is_emitted_even_when_zero(printed):
+    metrics.reconciliation_drift(0)
+    metrics.metrics.flush_metrics()
+    assert printed.read().metric(metrics.RECONCILIATION_DRIFT) == [0.0]
+
+
 def _records(*sequence_numbers: str) -> dict[str, Any]:
     return {
         "Records": [{"dynamodb": {"SequenceNumber": n, "NewImage": {}}} for n in sequence_numbers]

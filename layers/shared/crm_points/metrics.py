@@ -96,3 +96,9 @@ def notification_failed(channel: str) -> None:
 def daily_run_completed(schedule: str) -> None:
     """A daily run finished: the heartbeat its alarm waits for, by schedule name."""
     _with_dimension(DAILY_RUN_COMPLETED, "schedule", schedule)
+
+
+def reconciliation_drift(accounts: int) -> None:
+    """How many accounts a reconciliation found differing from their entries; zero too, so
+    the dashboard shows that it ran. Its alarm fires on anything above zero."""
+    metrics.add_metric(name=RECONCILIATION_DRIFT, unit=MetricUnit.Count, value=accounts)
