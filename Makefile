@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: deps java chromium test lint typecheck template pytest run build console-deploy openapi bench balance history reconcile clean
+.PHONY: deps java chromium test lint typecheck template pytest run build console-deploy openapi bench balance history reconcile rebuild-analytics clean
 
 deps: $(BIN)/.installed node_modules/.installed java chromium
 
@@ -101,6 +101,11 @@ history: deps
 # checks one).
 reconcile: deps
 	$(BIN)/python -m local.reconcile $(CUSTOMER)
+
+# Heal the analytics of every closed month from the ledger, then reconcile (DRY_RUN=1 shows
+# the corrections without writing them). Running it again changes nothing.
+rebuild-analytics: deps
+	$(BIN)/python -m local.reconcile --rebuild-analytics $(if $(DRY_RUN),--dry-run)
 
 # A token for the local API: make token ROLE=ADMIN USER=alice (`make -s token` prints it alone).
 # ROLE: SUPPORT_AGENT, MANAGER, ADMIN or BOOKING_SYSTEM. USER defaults to the login name the

@@ -1,8 +1,11 @@
 """`make reconcile`: prove the local stack's ledger has not drifted.
 
-Every account (or those named) is recomputed from its entries (crm_points.reconciliation);
-each difference is printed as one JSON line (customer, field, stored, recomputed), then a
-summary. Exits 1 when there is any difference, 0 when there is none. Reads only.
+Every account (or those named) is recomputed from its entries (crm_points.reconciliation),
+and, when every account is checked, the analytics aggregates against all the entries; each
+difference is printed as one JSON line (customer, field, stored, recomputed), then a
+summary. Exits 1 when there is any difference, 0 when there is none. Reads only, except
+`--rebuild-analytics` (`make rebuild-analytics`), which first heals the analytics of every
+closed month from the ledger (crm_points.reconciliation.rebuild_analytics).
 """
 
 import argparse
@@ -10,13 +13,17 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 import local.paths  # noqa: F401  (puts crm_points on the path)
-from crm_points.reconciliation import every_account, reconcile
+from crm_points.analytics_store import AnalyticsStore
+from crm_points.reconciliation import every_account, rebuild_analytics, reconcile
+from crm_points.store import LedgerStore
 from crm_points.validation import ID_PATTERN
 from local.cli import CliError, connect
+from local.clock import Clock
 
 
 def parser() -> argparse.ArgumentParser:
@@ -26,6 +33,14 @@ def parser() -> argparse.ArgumentParser:
     )
     command.add_argument(
         "customers", nargs="*", metavar="CUSTOMER_ID", help="only these (default: every account)"
+    )
+    command.add_argument(
+        "--rebuild-analytics",
+        action="store_true",
+        help="heal the analytics of every closed month from the ledger, then reconcile",
+    )
+    command.add_argument(
+        "--dry-run", action="store_true", help="with --rebuild-analytics: show, do not write"
     )
     return command
 
@@ -39,7 +54,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         store, where = connect()
-        report = reconcile(store, args.customers or every_account(store))
+        if args.rebuild_analytics:
+            _rebuild(store, args.dry_run)
+            if args.dry_run:
+                return 0
+        if args.customers:
+            report = reconcile(store, args.customers)
+        else:  # every account: the analytics can be checked against all the entries too
+            analytics = AnalyticsStore(store.client, store.table)
+            report = reconcile(store, every_account(store), analytics)
     except CliError as error:
         print(error, file=sys.stderr)
         return 2
@@ -55,6 +78,18 @@ def run(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 1 if count else 0
+
+
+def _rebuild(store: LedgerStore, dry_run: bool) -> None:
+    """Print each month's correction (applied, already applied, or only shown)."""
+    analytics = AnalyticsStore(store.client, store.table)
+    now = Clock.from_environment()()
+    corrections = rebuild_analytics(store, analytics, now, dry_run=dry_run)
+    for correction in corrections:
+        changed = {name: value for name, value in asdict(correction.delta).items() if value}
+        state = "would add" if dry_run else "added" if correction.applied else "already added"
+        print(json.dumps({"month": correction.month, state: changed}))
+    print(f"analytics: {_counted(len(corrections), 'closed month')} to correct", file=sys.stderr)
 
 
 def _counted(number: int, noun: str) -> str:

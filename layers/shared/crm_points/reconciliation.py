@@ -6,13 +6,18 @@ and reporting the caller's. Nothing here writes; a difference is a bug to find, 
 something to "repair" in the ledger (a correction is a new entry made by a person).
 """
 
+import hashlib
+import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from crm_points.analytics import MonthTotals, RunningTotals, effect_of, month_of
+from crm_points.analytics_store import AnalyticsStore
 from crm_points.models import Account, LedgerEntry, TransactionType
 from crm_points.store import LedgerStore
 
@@ -22,6 +27,9 @@ from crm_points.store import LedgerStore
 SWEEP_SEGMENTS = 4
 SWEEP_PAGE_SIZE = 200
 SWEEP_PAUSE_S = 0.2
+# A month is closed to a rebuild an hour after it ends: no entry is written into a month
+# that is over, and the stream has counted its last ones within seconds.
+CLOSED_AFTER = timedelta(hours=1)
 
 # The lifetime figure each kind of entry moves, by the sign of its points (ledger.Figure):
 # a credit of REVERSAL returns redeemed points, a debit of REVERSAL takes back an earn.
@@ -124,12 +132,18 @@ def check_account(account: Account, entries: Sequence[LedgerEntry]) -> list[Diff
     return found
 
 
+# The subject of an analytics difference (an account's is its customer id).
+ANALYTICS = "ANALYTICS"
+
+
 @dataclass
 class Report:
     """What a reconciliation checked and found."""
 
     accounts: int = 0
     differences: list[Difference] = field(default_factory=list)
+    months: dict[str, MonthTotals] = field(default_factory=dict)  # as the entries make them
+    running: RunningTotals = field(default_factory=RunningTotals)
 
     def as_json(self) -> dict[str, Any]:
         """The report as printed and logged."""
@@ -139,8 +153,12 @@ class Report:
         }
 
 
-def reconcile(store: LedgerStore, customer_ids: Iterable[str]) -> Report:
-    """Check each account against its entries; never writes."""
+def reconcile(
+    store: LedgerStore, customer_ids: Iterable[str], analytics: AnalyticsStore | None = None
+) -> Report:
+    """Check each account against its entries; with `analytics` (only when `customer_ids`
+    is every account), the analytics aggregates against what all the entries add up to.
+    Never writes."""
     report = Report()
     for customer_id in customer_ids:
         account, entries = store.ledger_of(customer_id)
@@ -149,7 +167,41 @@ def reconcile(store: LedgerStore, customer_ids: Iterable[str]) -> Report:
             continue
         report.accounts += 1
         report.differences.extend(check_account(account, entries))
+        for entry in entries:
+            effect = effect_of(entry)
+            report.months[effect.month] = report.months.get(effect.month, MonthTotals()) + (
+                effect.totals
+            )
+    report.running = RunningTotals(
+        sum(month.liability_change for month in report.months.values()),
+        sum(month.active_users_change for month in report.months.values()),
+    )
+    if analytics is not None:
+        report.differences.extend(check_analytics(*analytics.aggregates(), report))
     return report
+
+
+def check_analytics(
+    months: dict[str, MonthTotals], running: RunningTotals, report: Report
+) -> list[Difference]:
+    """Every month's stored totals (and the running totals) against what the entries of
+    that month add up to. The stream counts an entry within seconds of its write: run this
+    once the stream has caught up (`/local/drain`; in AWS, its IteratorAge near zero)."""
+    found: list[Difference] = []
+    for month in sorted(months.keys() | report.months.keys()):
+        stored = asdict(months.get(month, MonthTotals()))
+        recomputed = asdict(report.months.get(month, MonthTotals()))
+        found.extend(
+            Difference(ANALYTICS, f"{month}.{name}", stored[name], recomputed[name])
+            for name in stored
+            if stored[name] != recomputed[name]
+        )
+    for name, value in asdict(running).items():
+        if value != getattr(report.running, name):
+            found.append(
+                Difference(ANALYTICS, f"running.{name}", value, getattr(report.running, name))
+            )
+    return found
 
 
 def every_account(
@@ -167,3 +219,45 @@ def every_account(
     with ThreadPoolExecutor(max_workers=segments) as pool:
         for ids in pool.map(segment, range(segments)):
             yield from ids
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What a rebuild adds to a closed month's totals, and whether it was applied now."""
+
+    month: str
+    delta: MonthTotals
+    applied: bool
+
+
+def rebuild_analytics(
+    store: LedgerStore,
+    analytics: AnalyticsStore,
+    now: datetime,
+    dry_run: bool = False,
+    pause: float = SWEEP_PAUSE_S,
+) -> list[Correction]:
+    """Heal the analytics of every closed month from the ledger (a stream batch lost for
+    good leaves them short): each month's difference between what its entries add up to
+    and what is stored is added to it, and to the running totals. Idempotent: once
+    applied, the difference is zero; and a correction is recorded with what it was computed
+    from, so two rebuilds racing apply it once. The month still open is left to the stream
+    (the reconciliation shows its drift; rebuild it once it has closed)."""
+    stored, _ = analytics.aggregates()
+    recomputed = reconcile(store, every_account(store, pause=pause)).months
+    still_open = month_of(now - CLOSED_AFTER)
+    corrections = []
+    for month in sorted(stored.keys() | recomputed.keys()):
+        if month >= still_open:
+            continue
+        was = asdict(stored.get(month, MonthTotals()))
+        should = asdict(recomputed.get(month, MonthTotals()))
+        if was == should:
+            continue
+        delta = MonthTotals(**{name: should[name] - was[name] for name in was})
+        basis = hashlib.sha256(
+            json.dumps([month, was, should], sort_keys=True).encode()
+        ).hexdigest()[:16]
+        applied = False if dry_run else analytics.correct(month, delta, basis)
+        corrections.append(Correction(month, delta, applied))
+    return corrections
