@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: deps java chromium test lint typecheck template pytest run build console-deploy openapi bench balance history reconcile rebuild-analytics clean
+.PHONY: deps java chromium test lint typecheck template pytest run build console-deploy openapi bench balance history reconcile rebuild-analytics redrive clean
 
 deps: $(BIN)/.installed node_modules/.installed java chromium
 
@@ -106,6 +106,12 @@ reconcile: deps
 # the corrections without writing them). Running it again changes nothing.
 rebuild-analytics: deps
 	$(BIN)/python -m local.reconcile --rebuild-analytics $(if $(DRY_RUN),--dry-run)
+
+# Replay a dead-letter queue of the running local stack (QUEUE=BookingEventsDeadLetters,
+# BookingRulesDeadLetters, ScheduleDeadLetters, NotificationsDeadLetters or
+# BulkAwardDeadLetters; DRY_RUN=1 shows what it would do). In AWS: python -m deploy.redrive.
+redrive: deps
+	$(BIN)/python -m local.redrive $(QUEUE) $(if $(DRY_RUN),--dry-run)
 
 # A token for the local API: make token ROLE=ADMIN USER=alice (`make -s token` prints it alone).
 # ROLE: SUPPORT_AGENT, MANAGER, ADMIN or BOOKING_SYSTEM. USER defaults to the login name the

@@ -17,6 +17,8 @@ notification and bulk row is idempotent.
 """
 
 import json
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,3 +117,141 @@ def _schedule_run(run: dict[str, Any]) -> Invoke:
     if function is None or not isinstance(run.get("time"), str):
         raise RedriveRefused("the message is not a daily run's input (schedule, time)")
     return Invoke(function, run)
+
+
+@dataclass
+class Outcome:
+    """What a redrive did: the actions taken (or, in a dry run, that would be), and the
+    messages left in the queue with the reason."""
+
+    done: list[Action]
+    refused: list[tuple[str, str]]  # (message id, reason)
+
+    def summary(self) -> dict[str, Any]:
+        """As the commands print it."""
+        return {
+            "replayed": len(self.done),
+            "actions": [_shown(action) for action in self.done],
+            "refused": [{"messageId": mid, "reason": why} for mid, why in self.refused],
+        }
+
+
+def redrive(
+    sqs: Any, queue_url: str, queue: str, deliver: Callable[[Action], None], dry_run: bool
+) -> Outcome:
+    """Replay every message of the dead-letter queue `queue` (logical id; at `queue_url`):
+    each is carried out by `deliver`, then deleted. A message that cannot be replayed, and
+    every message of a dry run, is left in the queue, visible again at once. A message
+    whose delivery fails stays too, and the error stops the redrive: what was replayed
+    before it is done, and running the command again replays the rest."""
+    outcome = Outcome([], [])
+    kept: list[str] = []
+    seen: set[str] = set()
+    started = int(time.time() * 1000)
+    try:
+        while True:
+            answer = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=60,
+                AttributeNames=["SentTimestamp"],
+            )
+            messages = [m for m in answer.get("Messages", []) if m["MessageId"] not in seen]
+            if not messages:
+                return outcome
+            for message in messages:
+                seen.add(message["MessageId"])
+                if int(message["Attributes"]["SentTimestamp"]) > started:
+                    # A replay that failed again, dead-lettered anew: for the next run.
+                    kept.append(message["ReceiptHandle"])
+                    continue
+                try:
+                    action = plan(queue, message["Body"])
+                except RedriveRefused as refused:
+                    outcome.refused.append((message["MessageId"], str(refused)))
+                    kept.append(message["ReceiptHandle"])
+                    continue
+                kept.append(message["ReceiptHandle"])  # until it is delivered
+                if not dry_run:
+                    deliver(action)
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=kept.pop())
+                outcome.done.append(action)
+    finally:
+        for handle in kept:  # left for the next run or for a person, visible again now
+            sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+
+
+def _shown(action: Action) -> dict[str, Any]:
+    if isinstance(action, PutEvent):
+        return {"putEvent": {"source": action.source, "detailType": action.detail_type}}
+    if isinstance(action, Invoke):
+        return {"invoke": action.function, "time": action.payload.get("time")}
+    return {"moveBackTo": action.queue}
+
+
+class AwsReplay:
+    """Carries out a redrive's actions on a deployed stack: `physical` maps the template's
+    logical ids (the bus, the functions, the queues) to the stack's resources."""
+
+    def __init__(self, session: Any, physical: dict[str, str]) -> None:
+        self.physical = physical
+        self.events = session.client("events")
+        self.functions = session.client("lambda")
+        self.sqs = session.client("sqs")
+
+    @classmethod
+    def of_stack(cls, session: Any, stack: str) -> "AwsReplay":
+        """The replay for a deployed stack, its resources read from CloudFormation."""
+        pages = session.client("cloudformation").get_paginator("list_stack_resources")
+        physical = {
+            resource["LogicalResourceId"]: resource["PhysicalResourceId"]
+            for page in pages.paginate(StackName=stack)
+            for resource in page["StackResourceSummaries"]
+        }
+        return cls(session, physical)
+
+    def __call__(self, action: Action) -> None:
+        """PutEvents, an asynchronous invocation or SendMessage: accepted is done (a replay
+        that fails again is dead-lettered anew, for the next run)."""
+        if isinstance(action, PutEvent):
+            answer = self.events.put_events(Entries=[action.entry(self.physical["PointsBus"])])
+            if answer.get("FailedEntryCount"):
+                raise RuntimeError(f"EventBridge refused the event: {answer['Entries'][0]}")
+        elif isinstance(action, Invoke):
+            self.functions.invoke(
+                FunctionName=self.physical[action.function],
+                InvocationType="Event",
+                Payload=json.dumps(action.payload).encode(),
+            )
+        else:
+            self.sqs.send_message(QueueUrl=self.physical[action.queue], MessageBody=action.body)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m deploy.redrive --stack crm-points-dev --queue BookingEventsDeadLetters`."""
+    import argparse
+
+    import boto3
+
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.redrive",
+        description="Replay a deployed stack's dead-letter queue through its idempotent paths.",
+    )
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--region")
+    parser.add_argument("--queue", required=True, choices=sorted({*EVENTS, SCHEDULES, *MOVED_BACK}))
+    parser.add_argument("--dry-run", action="store_true", help="show what it would do")
+    args = parser.parse_args(argv)
+    session = boto3.Session(region_name=args.region)
+    replay = AwsReplay.of_stack(session, args.stack)
+    outcome = redrive(
+        replay.sqs, replay.physical[args.queue], args.queue, replay, dry_run=args.dry_run
+    )
+    print(json.dumps({"queue": args.queue, "dryRun": args.dry_run, **outcome.summary()}))
+    return 1 if outcome.refused else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -39,6 +39,7 @@ from werkzeug.wrappers import Request, Response
 
 import local.paths  # noqa: F401  (puts crm_points on the path)
 from crm_points.permissions import Role, is_caller_subject
+from deploy.redrive import Action, Invoke, Outcome, PutEvent, redrive
 from local.bus import BusDispatcher, bridge_event
 from local.clock import Clock
 from local.event_sources import DEFAULT_DRAIN_TIMEOUT_S, EventSources
@@ -116,6 +117,13 @@ class ScheduleRequest(BaseModel):
     def _time_is_iso_8601(cls, value: str) -> str:
         parse_time(value)
         return value
+
+
+class RedriveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queue: str = Field(min_length=1, max_length=80)
+    dry_run: bool = Field(default=False, alias="dryRun", strict=True)
 
 
 class DrainRequest(BaseModel):
@@ -244,6 +252,8 @@ class LocalEndpoints:
             return "POST", lambda: self._drain(request, request_id)
         if path == "/local/token":
             return "POST", lambda: self._token(request, request_id)
+        if path == "/local/redrive":
+            return "POST", lambda: self._redrive(request, request_id)
         if path == "/local/outbox":
             return "GET", lambda: _ok({"messages": self.outbox.messages()})
         return None
@@ -322,6 +332,37 @@ class LocalEndpoints:
         if isinstance(parsed, Response):
             return parsed
         return _ok(self.scheduler.run(name, parse_time(parsed.time)).summary())
+
+    def _redrive(self, request: Request, request_id: str) -> Response:
+        parsed = self._parse(RedriveRequest, request, request_id)
+        if isinstance(parsed, Response):
+            return parsed
+        if parsed.queue not in self.bus.resources.queue_urls:
+            return _error(404, "NOT_FOUND", f"No queue {parsed.queue!r} in the stack", request_id)
+        outcome = self.redrive(parsed.queue, parsed.dry_run)
+        return _ok({"queue": parsed.queue, "dryRun": parsed.dry_run, **outcome.summary()})
+
+    def redrive(self, queue: str, dry_run: bool = False) -> Outcome:
+        """Replay a dead-letter queue (its logical id) of the local stack (deploy.redrive)."""
+        sqs = self.bus.services.client("sqs")
+        return redrive(sqs, self.bus.resources.queue_urls[queue], queue, self._replay, dry_run)
+
+    def _replay(self, action: Action) -> None:
+        """Carry out a redrive's action on the local stack, as AWS would accept it: an
+        event put on the bus, a daily run started, a message sent back to its queue."""
+        if isinstance(action, PutEvent):
+            entry = PutEventsEntry.model_validate(action.entry(self.bus.default_bus()))
+            bus = self.bus.resources.bus_name(entry.event_bus_name)
+            self.bus.deliver(bus, entry.event(self.bus.resources.region))
+        elif isinstance(action, Invoke):
+            run = self.scheduler.run(
+                str(action.payload["schedule"]), parse_time(action.payload["time"])
+            )
+            if not run.invocation.succeeded:
+                raise RuntimeError(f"the daily run failed again: {run.invocation.error()}")
+        else:
+            url = self.bus.resources.queue_urls[action.queue]
+            self.bus.services.client("sqs").send_message(QueueUrl=url, MessageBody=action.body)
 
     def _token(self, request: Request, request_id: str) -> Response:
         parsed = self._parse(TokenRequest, request, request_id)

@@ -290,6 +290,58 @@ def test_when_ses_and_sns_refuse_notifications_are_retried_then_dead_lettered(
     assert [e["detail-type"] for e in stack.events_out()] == ["Points Awarded"]
 
 
+def test_a_refused_notification_is_redriven_and_sent_once(stack: Stack, customer_id: str):
+    stack.profile(customer_id)
+    admin = request(actor=Actor(user_id="root", role="ADMIN"))
+    stack.service.update_config(admin, {"senderEmail": "points@unverified.example.net"})
+    stack.service.award(
+        request(), customer_id=customer_id, amount=300, reason="Apology", notify_customer=True
+    )
+    stack.drain()
+    assert stack.sent_to(f"{customer_id}@example.com") == []
+    fix = request(actor=Actor(user_id="root", role="ADMIN"))
+    stack.service.update_config(fix, {"senderEmail": "points@example.com"})
+    runtime.cache_clear()  # the functions read the configuration once a minute
+    shown = stack.local.endpoints.redrive("NotificationsDeadLetters", dry_run=True)
+    assert shown.done  # the e-mail (other tests' refused notifications may be there too)
+    assert stack.sent_to(f"{customer_id}@example.com") == []
+    stack.local.endpoints.redrive("NotificationsDeadLetters")
+    stack.drain()
+    assert len(stack.sent_to(f"{customer_id}@example.com")) == 1
+    again = stack.local.endpoints.redrive("NotificationsDeadLetters")
+    stack.drain()
+    assert again.done == []
+    assert len(stack.sent_to(f"{customer_id}@example.com")) == 1
+
+
+def test_a_booking_event_that_failed_three_times_is_redriven_and_earns_once(
+    stack: Stack, customer_id: str
+):
+    points_bus = stack.local.resources.bus_name({"Ref": "PointsBus"})
+    completed = bridge_event(
+        "bookings",
+        "Booking Completed",
+        {
+            "bookingId": f"{customer_id}-B1",
+            "customerId": customer_id,
+            "completedAt": "2026-01-15T09:00:00Z",
+            "amountCents": 185_000,
+            "currency": "ZAR",
+            "pointsRedeemed": 2_000,  # more than the booking earns: refused whole
+        },
+        "af-south-1",
+        time=START,
+    )
+    [delivery] = stack.local.bus.deliver(points_bus, completed)
+    assert (delivery.invocation.succeeded, delivery.attempts) == (False, 3)
+    stack.service.award(request(), customer_id=customer_id, amount=200, reason="The fix")
+    outcome = stack.local.endpoints.redrive("BookingEventsDeadLetters")
+    assert outcome.refused == []
+    assert stack.local.endpoints.redrive("BookingEventsDeadLetters").done == []
+    account = stack.service.account(customer_id)
+    assert (account.lifetime_earned, account.lifetime_redeemed) == (200 + 1_850, 2_000)
+
+
 def test_a_year_of_time_travel_keeps_every_invariant(stack: Stack, customer_id: str):
     """Award; remind 30 days ahead; expire; a booking reinstates the expired points; a later
     expiry recovered by hand; a booking whose points were spent is cancelled (negative
