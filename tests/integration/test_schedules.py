@@ -17,6 +17,7 @@ from crm_points.alert_store import AlertStore
 from crm_points.alerts import AlertType
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.runtime import runtime
+from crm_points.schedules import RunIncomplete
 from crm_points.service import PointsService
 from crm_points.store import LedgerStore
 from local.template import create_table
@@ -120,7 +121,7 @@ def test_an_interrupted_run_finishes_when_run_again(
         return original(**arguments)
 
     monkeypatch.setattr(service, "expire", fail_after_two)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(RunIncomplete):
         run("expire-points", START + 2 * DAY)
     monkeypatch.setattr(service, "expire", original)
     report = run("expire-points", START + 2 * DAY)
@@ -132,6 +133,37 @@ def test_an_interrupted_run_finishes_when_run_again(
             100,
             2,
         )
+
+
+def test_one_account_that_fails_does_not_stop_the_others_expiry(
+    ledger: PointsService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customers = [f"cust-{uuid.uuid4().hex[:10]}" for _ in range(4)]
+    for customer in customers:
+        ledger.award(
+            request(), customer_id=customer, amount=100, reason="Due", expiry_date=START + DAY
+        )
+    poisoned = customers[1]
+    service = runtime().service
+    original = service.expire
+
+    def fail_for_one(**arguments: Any) -> Any:
+        if arguments["customer_id"] == poisoned:
+            raise ValueError("this account cannot be read")
+        return original(**arguments)
+
+    monkeypatch.setattr(service, "expire", fail_for_one)
+    with pytest.raises(RunIncomplete) as incomplete:
+        run("expire-points", START + 2 * DAY)
+    assert incomplete.value.report.customers_failed == [poisoned]
+    assert incomplete.value.report.customers_changed == 3
+    assert poisoned in str(incomplete.value)
+    assert [ledger.account(c).lifetime_expired for c in customers] == [100, 0, 100, 100]
+
+    monkeypatch.setattr(service, "expire", original)  # the cause fixed, the run retried
+    report = run("expire-points", START + 2 * DAY)
+    assert (report["customersChanged"], report["customersFailed"]) == (1, [])
+    assert [ledger.account(c).lifetime_expired for c in customers] == [100] * 4
 
 
 def test_customers_are_reminded_once_per_lot_and_expiry(

@@ -4,7 +4,9 @@ A run takes "now" from its event, so any run can be replayed, and its cost follo
 due: it reads, from each shard of a sparse index sorted by expiry, the accounts due by then,
 never the table. A run repeated with the same time changes nothing (each customer's write
 is keyed by the run's time); a run stopped half-way and started again finishes the job (the
-customers it did are no longer filed as due). The watermark records the last finished run.
+customers it did are no longer filed as due). A customer whose write fails is logged and
+the run goes on with the others, then fails as a whole (RunIncomplete) so that it is
+retried, dead-lettered and alarmed. The watermark records the last finished run.
 """
 
 from datetime import datetime, timedelta
@@ -17,6 +19,7 @@ from crm_points.alerts import AlertType, new_alert
 from crm_points.analytics import last_full_month, month_rates
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.config import PointsConfig
+from crm_points.logs import logger
 from crm_points.models import CamelModel, UtcDateTime
 from crm_points.service import PointsService
 from crm_points.store import ScheduleStore
@@ -27,7 +30,8 @@ SYSTEM_ALERTS = "system-alerts"
 
 
 class RunReport(CamelModel):
-    """What a run did: the customers it read as due, and those it wrote for."""
+    """What a run did: the customers it read as due, those it wrote for, and those whose
+    write failed (the others were done all the same)."""
 
     schedule: str
     run_time: UtcDateTime
@@ -35,6 +39,28 @@ class RunReport(CamelModel):
     customers_changed: int = 0
     points: int = 0
     transactions: list[str] = Field(default_factory=list)
+    customers_failed: list[str] = Field(default_factory=list)
+
+
+class RunIncomplete(Exception):
+    """A daily run that could not do every customer it found due. It fails, so that it is
+    retried and then dead-lettered and alarmed; being keyed by its time, the retry does
+    again only what is left."""
+
+    def __init__(self, report: RunReport) -> None:
+        failed = report.customers_failed
+        shown = ", ".join(failed[:20]) + (" …" if len(failed) > 20 else "")
+        super().__init__(f"{report.schedule} at {report.run_time}: {len(failed)} failed: {shown}")
+        self.report = report
+
+
+def _each_alone(report: RunReport, customer_id: str, error: Exception) -> None:
+    """One customer's failure is logged and counted, and the run goes on to the next."""
+    report.customers_failed.append(customer_id)
+    logger.exception(
+        "a customer of the daily run failed",
+        extra={"schedule": report.schedule, "customerId": customer_id, "error": str(error)},
+    )
 
 
 def expire_points(
@@ -49,11 +75,17 @@ def expire_points(
     report = RunReport(schedule=EXPIRE_POINTS, run_time=now)
     for customer_id in schedules.accounts_due(now):
         report.customers_read += 1
-        result = service.expire(customer_id=customer_id, now=now, request_id=run_id)
+        try:
+            result = service.expire(customer_id=customer_id, now=now, request_id=run_id)
+        except Exception as error:  # one account must not stop the others' expiry
+            _each_alone(report, customer_id, error)
+            continue
         if result is not None and not result.replayed:
             report.customers_changed += 1
             report.points -= sum(entry.points for entry in result.transactions)
             report.transactions.extend(entry.transaction_id for entry in result.transactions)
+    if report.customers_failed:
+        raise RunIncomplete(report)
     schedules.advance_watermark(EXPIRE_POINTS, now)
     return report
 
@@ -73,10 +105,16 @@ def send_expiring_reminders(
     horizon = now + timedelta(days=service.config.expiring_window_days)
     for customer_id in schedules.accounts_to_remind(now - timedelta(days=1), horizon):
         report.customers_read += 1
-        reminder = service.remind_expiring(customer_id=customer_id, now=now)
+        try:
+            reminder = service.remind_expiring(customer_id=customer_id, now=now)
+        except Exception as error:  # one account must not stop the others' reminders
+            _each_alone(report, customer_id, error)
+            continue
         if reminder is not None:
             report.customers_changed += 1
             report.points += reminder.points
+    if report.customers_failed:
+        raise RunIncomplete(report)
     return report
 
 
