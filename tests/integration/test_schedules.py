@@ -194,6 +194,32 @@ def test_customers_are_reminded_once_per_lot_and_expiry(
     assert (renewed["customersChanged"], renewed["points"]) == (1, 1_200)
 
 
+def test_one_account_that_fails_does_not_stop_the_others_reminders(
+    ledger: PointsService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customers = [f"cust-{uuid.uuid4().hex[:10]}" for _ in range(3)]
+    for customer in customers:
+        ledger.award(
+            request(), customer_id=customer, amount=50, reason="Soon", expiry_date=START + 9 * DAY
+        )
+    service = runtime().service
+    original = service.remind_expiring
+
+    def fail_for_first(**arguments: Any) -> Any:
+        if arguments["customer_id"] == customers[0]:
+            raise ValueError("this account cannot be read")
+        return original(**arguments)
+
+    monkeypatch.setattr(service, "remind_expiring", fail_for_first)
+    with pytest.raises(RunIncomplete) as incomplete:
+        run("expiring-reminders", START + DAY)
+    assert incomplete.value.report.customers_failed == [customers[0]]
+    assert incomplete.value.report.customers_changed == 2
+    monkeypatch.setattr(service, "remind_expiring", original)
+    again = run("expiring-reminders", START + DAY)  # the run retried: only what is left
+    assert (again["customersChanged"], again["points"]) == (1, 50)
+
+
 def test_system_alerts_judge_the_last_full_month_once(
     ledger: PointsService, own_table: str, dynamodb: Any, customer_id: str
 ) -> None:
