@@ -47,6 +47,20 @@ def ledger(own_table: str, dynamodb: Any, config: Any) -> PointsService:
     return PointsService(LedgerStore(dynamodb, own_table), config, sleep=lambda _: None)
 
 
+def customers_with_a_lot(ledger: PointsService, count: int, points: int, days: int) -> list[str]:
+    """`count` new customers, each with one lot of `points` expiring `days` after START."""
+    customers = [f"cust-{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    for customer in customers:
+        ledger.award(
+            request(),
+            customer_id=customer,
+            amount=points,
+            reason="Due",
+            expiry_date=START + days * DAY,
+        )
+    return customers
+
+
 def run(name: str, time: datetime) -> Any:
     function = {
         "expire-points": "expire_points",
@@ -105,11 +119,7 @@ def test_a_lot_that_was_due_before_it_was_written_still_expires(
 def test_an_interrupted_run_finishes_when_run_again(
     ledger: PointsService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    customers = [f"cust-{uuid.uuid4().hex[:10]}" for _ in range(5)]
-    for customer in customers:
-        ledger.award(
-            request(), customer_id=customer, amount=100, reason="Due", expiry_date=START + DAY
-        )
+    customers = customers_with_a_lot(ledger, 5, 100, 1)
     service = runtime().service
     original = service.expire
     done: list[str] = []
@@ -138,11 +148,7 @@ def test_an_interrupted_run_finishes_when_run_again(
 def test_one_account_that_fails_does_not_stop_the_others_expiry(
     ledger: PointsService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    customers = [f"cust-{uuid.uuid4().hex[:10]}" for _ in range(4)]
-    for customer in customers:
-        ledger.award(
-            request(), customer_id=customer, amount=100, reason="Due", expiry_date=START + DAY
-        )
+    customers = customers_with_a_lot(ledger, 4, 100, 1)
     poisoned = customers[1]
     service = runtime().service
     original = service.expire
@@ -197,11 +203,7 @@ def test_customers_are_reminded_once_per_lot_and_expiry(
 def test_one_account_that_fails_does_not_stop_the_others_reminders(
     ledger: PointsService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    customers = [f"cust-{uuid.uuid4().hex[:10]}" for _ in range(3)]
-    for customer in customers:
-        ledger.award(
-            request(), customer_id=customer, amount=50, reason="Soon", expiry_date=START + 9 * DAY
-        )
+    customers = customers_with_a_lot(ledger, 3, 50, 9)
     service = runtime().service
     original = service.remind_expiring
 
