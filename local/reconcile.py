@@ -19,9 +19,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 import local.paths  # noqa: F401  (puts crm_points on the path)
 from crm_points.analytics_store import AnalyticsStore
-from crm_points.reconciliation import every_account, rebuild_analytics, reconcile
+from crm_points.reconciliation import rebuild_analytics, reconcile
 from crm_points.store import LedgerStore
 from crm_points.validation import ID_PATTERN
+from deploy.sweep import every_account
 from local.cli import CliError, connect
 from local.clock import Clock
 
@@ -84,7 +85,7 @@ def _rebuild(store: LedgerStore, dry_run: bool) -> None:
     """Print each month's correction (applied, already applied, or only shown)."""
     analytics = AnalyticsStore(store.client, store.table)
     now = Clock.from_environment()()
-    corrections = rebuild_analytics(store, analytics, now, dry_run=dry_run)
+    corrections = rebuild_analytics(store, analytics, every_account(store), now, dry_run=dry_run)
     for correction in corrections:
         changed = {name: value for name, value in asdict(correction.delta).items() if value}
         state = "would add" if dry_run else "added" if correction.applied else "already added"

@@ -11,9 +11,10 @@ import pytest
 from crm_points.analytics import month_of
 from crm_points.analytics_store import ANALYTICS_PK, AnalyticsStore, month_sk
 from crm_points.models import Actor, TransactionType
-from crm_points.reconciliation import Difference, every_account, rebuild_analytics, reconcile
+from crm_points.reconciliation import Difference, rebuild_analytics, reconcile
 from crm_points.service import PointsService
 from crm_points.store import LedgerStore, customer_pk, entry_sk, from_item, to_item
+from deploy.sweep import every_account
 from local import reconcile as reconcile_command
 from local.dynamodb_local import client
 from local.template import create_table
@@ -220,15 +221,17 @@ def test_a_lost_stream_batch_is_healed_by_the_rebuild_once(
     assert {d.customer_id for d in drifted} == {"ANALYTICS"}
 
     later = START + 800 * DAY  # every month of the ledger has closed
-    shown = rebuild_analytics(store, analytics, later, dry_run=True, pause=0)
+    shown = rebuild_analytics(store, analytics, every_account(store, pause=0), later, dry_run=True)
     assert shown
     assert not any(c.applied for c in shown)
     assert reconcile(store, every_account(store, pause=0), analytics).differences == drifted
-    healed = rebuild_analytics(store, analytics, later, pause=0)
+    healed = rebuild_analytics(store, analytics, every_account(store, pause=0), later)
     assert [c.month for c in healed] == [c.month for c in shown]
     assert all(c.applied for c in healed)
     assert reconcile(store, every_account(store, pause=0), analytics).differences == []
-    assert rebuild_analytics(store, analytics, later, pause=0) == []  # again: nothing
+    assert (
+        rebuild_analytics(store, analytics, every_account(store, pause=0), later) == []
+    )  # again: nothing
     # A rebuild racing another with the same reading applies its correction once.
     month = healed[0].month
     assert analytics.correct(month, healed[0].delta, "same-basis")
@@ -244,6 +247,9 @@ def test_the_month_still_open_is_left_to_the_stream(
     store = ledger.store
     during_january = START + 10 * DAY
     months = {
-        c.month for c in rebuild_analytics(store, analytics, during_january, dry_run=True, pause=0)
+        c.month
+        for c in rebuild_analytics(
+            store, analytics, every_account(store, pause=0), during_january, dry_run=True
+        )
     }
     assert month_of(START) not in months

@@ -29,36 +29,11 @@ def test_the_detector_finds_scans():
     assert scans_in("client.query(TableName='t')") == []
 
 
-def functions_that_scan(source: str) -> set[str]:
-    """The names of the functions whose bodies hold a scan (`scans_in`)."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and scans_in(ast.unparse(node)):
-            found.add(node.name)
-    return found
-
-
-# The reconciliation's sweep of every account: the one path that reads the whole table,
-# paced (docs/data-model.md). Nothing that serves a request, an event or a schedule calls it.
-THE_ONE_EXCEPTION = {("layers/shared/crm_points/store.py", "account_ids")}
-
-
-def test_no_runtime_code_scans_but_the_reconciliations_sweep():
+def test_no_runtime_code_scans():
     files = [path for folder in RUNTIME_CODE for path in folder.rglob("*.py")]
     assert files
-    found = {
-        (str(path.relative_to(ROOT)), function)
-        for path in files
-        if scans_in(path.read_text())
-        for function in functions_that_scan(path.read_text())
-    }
-    assert found == THE_ONE_EXCEPTION
-    outside = {  # a scan outside any function would escape the check above
-        str(path.relative_to(ROOT))
-        for path in files
-        if scans_in(path.read_text()) and not functions_that_scan(path.read_text())
-    }
-    assert outside == set()
+    found = {str(p.relative_to(ROOT)): scans_in(p.read_text()) for p in files}
+    assert {path: lines for path, lines in found.items() if lines} == {}
 
 
 def test_a_scan_at_run_time_fails_the_test():

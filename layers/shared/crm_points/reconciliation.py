@@ -8,10 +8,8 @@ something to "repair" in the ledger (a correction is a new entry made by a perso
 
 import hashlib
 import json
-import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,12 +19,6 @@ from crm_points.analytics_store import AnalyticsStore
 from crm_points.models import Account, LedgerEntry, TransactionType
 from crm_points.store import LedgerStore
 
-# The sweep's pace: 4 segments of 200 items a request, each segment at most 5 requests a
-# second: 4,000 items (at most 2,000 RCU of eventually consistent 1 KB reads) a second at
-# worst, under a tenth of an on-demand table's first-day peak (docs/operations.md).
-SWEEP_SEGMENTS = 4
-SWEEP_PAGE_SIZE = 200
-SWEEP_PAUSE_S = 0.2
 # A month is closed to a rebuild an hour after it ends: no entry is written into a month
 # that is over, and the stream has counted its last ones within seconds.
 CLOSED_AFTER = timedelta(hours=1)
@@ -204,23 +196,6 @@ def check_analytics(
     return found
 
 
-def every_account(
-    store: LedgerStore, pause: float = SWEEP_PAUSE_S, segments: int = SWEEP_SEGMENTS
-) -> Iterator[str]:
-    """The id of every account, read in parallel segments at a bounded rate."""
-
-    def segment(number: int) -> list[str]:
-        return list(
-            store.account_ids(
-                number, segments, SWEEP_PAGE_SIZE, between_pages=lambda: time.sleep(pause)
-            )
-        )
-
-    with ThreadPoolExecutor(max_workers=segments) as pool:
-        for ids in pool.map(segment, range(segments)):
-            yield from ids
-
-
 @dataclass(frozen=True)
 class Correction:
     """What a rebuild adds to a closed month's totals, and whether it was applied now."""
@@ -233,18 +208,19 @@ class Correction:
 def rebuild_analytics(
     store: LedgerStore,
     analytics: AnalyticsStore,
+    customer_ids: Iterable[str],
     now: datetime,
     dry_run: bool = False,
-    pause: float = SWEEP_PAUSE_S,
 ) -> list[Correction]:
     """Heal the analytics of every closed month from the ledger (a stream batch lost for
-    good leaves them short): each month's difference between what its entries add up to
-    and what is stored is added to it, and to the running totals. Idempotent: once
-    applied, the difference is zero; and a correction is recorded with what it was computed
-    from, so two rebuilds racing apply it once. The month still open is left to the stream
-    (the reconciliation shows its drift; rebuild it once it has closed)."""
+        good leaves them short): each month's difference between what its entries add up to
+        and what is stored is added to it, and to the running totals. Idempotent: once
+        applied, the difference is zero; and a correction is recorded with what it was computed
+        from, so two rebuilds racing apply it once. The month still open is left to the stream
+        (the reconciliation shows its drift; rebuild it once it has closed). `customer_ids` is
+    every account (deploy.sweep)."""
     stored, _ = analytics.aggregates()
-    recomputed = reconcile(store, every_account(store, pause=pause)).months
+    recomputed = reconcile(store, customer_ids).months
     still_open = month_of(now - CLOSED_AFTER)
     corrections = []
     for month in sorted(stored.keys() | recomputed.keys()):

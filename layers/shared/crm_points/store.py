@@ -558,35 +558,6 @@ class LedgerStore:
         )
         return account, [model_from_item(LedgerEntry, item) for item in items]
 
-    def account_ids(
-        self,
-        segment: int,
-        segments: int,
-        page_size: int = 200,
-        between_pages: Callable[[], None] = lambda: None,
-    ) -> Iterator[str]:
-        """The customer id of every account in one segment of the table: the reconciliation
-        sweep, the one path that reads the whole table (docs/data-model.md). A request reads
-        `page_size` items at most, and `between_pages` paces the next, so that the sweep
-        never takes the table's capacity from the API."""
-        arguments: dict[str, Any] = {
-            "TableName": self.table,
-            "Segment": segment,
-            "TotalSegments": segments,
-            "FilterExpression": "SK = :state",
-            "ProjectionExpression": "customerId",
-            "ExpressionAttributeValues": to_item({":state": ACCOUNT_SK}),
-            "Limit": page_size,
-        }
-        while True:
-            response = self.client.scan(**arguments)
-            for item in response.get("Items", []):
-                yield item["customerId"]["S"]
-            if "LastEvaluatedKey" not in response:
-                return
-            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-            between_pages()
-
     def _query_all(
         self,
         enough: Callable[[list[dict[str, Any]]], bool] = lambda items: False,
