@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
+from crm_points.validation import as_utc
+
 
 def iso_utc(moment: datetime) -> str:
     """Fixed-width UTC text for a moment, millisecond precision, sortable as a string."""
@@ -22,10 +24,7 @@ def iso_utc(moment: datetime) -> str:
 def _require_timezone(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("a date-time needs a timezone (for example Z or +02:00)")
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00+02:00: before any moment UTC can hold
-        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
+    return as_utc(moment)
 
 
 UtcDateTime = Annotated[
