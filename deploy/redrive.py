@@ -12,21 +12,30 @@ notification and bulk row is idempotent.
 - `ScheduleDeadLetters`: Lambda's on-failure record, or the Scheduler's own dead letter (the
   run's input itself); the daily run is invoked again with its recorded input (its `time`).
 - `NotificationsDeadLetters`, `BulkAwardDeadLetters`: the message goes back to its queue.
-- `StreamDeadLetters` holds where in the stream a batch failed, not the records: its
-  effects are re-derived from the ledger's entries, which is not a move (RedriveRefused).
+- `StreamDeadLetters`: Lambda's on-failure record names where in the stream a batch failed
+  and when its records arrived, not the records, which the stream drops after 24 hours.
+  The entries, reminders and alerts written in that window (with a margin) are read from
+  the table's written index and given to the stream function again as the INSERT records
+  they were (`ReplayStream`): the items are immutable and hold everything the records held,
+  and the function does each effect once (counted markers, done-marks, alert triggers).
 """
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+
+import local.paths  # noqa: F401  (puts crm_points on the path, as the layer does in AWS)
+from crm_points.store import LedgerStore
 
 # Which function runs each daily schedule (template.yaml, the ScheduleV2 events' Input).
 SCHEDULE_FUNCTIONS = {
     "expire-points": "ExpirePointsFunction",
     "expiring-reminders": "ExpiringRemindersFunction",
     "system-alerts": "SystemAlertsFunction",
+    "reconcile-ledger": "ReconcileLedgerFunction",
 }
 # A queue's dead letters and the queue they are moved back to.
 MOVED_BACK = {
@@ -35,6 +44,18 @@ MOVED_BACK = {
 }
 EVENTS = ("BookingEventsDeadLetters", "BookingRulesDeadLetters")
 SCHEDULES = "ScheduleDeadLetters"
+STREAM = "StreamDeadLetters"
+STREAM_FUNCTION = "LedgerStreamFunction"
+# An item's `writtenAt` is stamped by the function just before its transaction, a record's
+# arrival by DynamoDB (to the second): minutes apart at the very most. What the margin takes
+# in beyond the batch is harmless, since the function skips every effect already done.
+REPLAY_MARGIN = timedelta(minutes=5)
+# Records per replayed invocation, as the stream mapping's BatchSize.
+REPLAY_BATCH = 100
+
+
+# Every dead-letter queue this command replays.
+QUEUES = frozenset({*EVENTS, SCHEDULES, STREAM, *MOVED_BACK})
 
 
 class RedriveRefused(Exception):
@@ -75,7 +96,16 @@ class MoveBack:
     body: str
 
 
-Action = PutEvent | Invoke | MoveBack
+@dataclass(frozen=True)
+class ReplayStream:
+    """Give the stream function again, as INSERT records, every entry, reminder and alert
+    written from `start` to `end`."""
+
+    start: datetime
+    end: datetime
+
+
+Action = PutEvent | Invoke | MoveBack | ReplayStream
 
 
 def plan(queue: str, body: str) -> Action:
@@ -83,9 +113,11 @@ def plan(queue: str, body: str) -> Action:
     template.yaml) does; RedriveRefused for a message it cannot replay."""
     if queue in MOVED_BACK:
         return MoveBack(MOVED_BACK[queue], body)
-    if queue not in (*EVENTS, SCHEDULES):
+    if queue not in (*EVENTS, SCHEDULES, STREAM):
         raise RedriveRefused(f"{queue} is not a dead-letter queue this command replays")
     message = _json_object(body)
+    if queue == STREAM:
+        return _stream_window(message)
     # Lambda's on-failure record wraps what the function was given.
     original = message.get("requestPayload", message)
     if not isinstance(original, dict):
@@ -117,6 +149,59 @@ def _schedule_run(run: dict[str, Any]) -> Invoke:
     if function is None or not isinstance(run.get("time"), str):
         raise RedriveRefused("the message is not a daily run's input (schedule, time)")
     return Invoke(function, run)
+
+
+def _stream_window(message: dict[str, Any]) -> ReplayStream:
+    info = message.get("DDBStreamBatchInfo")
+    if not isinstance(info, dict):
+        raise RedriveRefused("the message is not a stream batch's failure (DDBStreamBatchInfo)")
+    try:
+        first = datetime.fromisoformat(info["approximateArrivalOfFirstRecord"])
+        last = datetime.fromisoformat(info["approximateArrivalOfLastRecord"])
+    except (KeyError, TypeError, ValueError):
+        raise RedriveRefused("the failure record does not say when its records arrived") from None
+    if first.tzinfo is None or last.tzinfo is None or last < first:
+        raise RedriveRefused("the failure record's arrival times are not a window")
+    return ReplayStream(first - REPLAY_MARGIN, last + REPLAY_MARGIN)
+
+
+def stream_events(items: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The stream function's events for `items` (typed, as stored): INSERT records, as
+    the stream would deliver them, REPLAY_BATCH to an event."""
+    for start in range(0, len(items), REPLAY_BATCH):
+        yield {
+            "Records": [
+                {
+                    "eventID": f"replay-{number}",
+                    "eventName": "INSERT",
+                    "eventSource": "aws:dynamodb",
+                    "dynamodb": {
+                        "Keys": {"PK": item["PK"], "SK": item["SK"]},
+                        "NewImage": item,
+                        "SequenceNumber": f"{number:021d}",
+                        "StreamViewType": "NEW_AND_OLD_IMAGES",
+                    },
+                }
+                for number, item in enumerate(items[start : start + REPLAY_BATCH], start + 1)
+            ]
+        }
+
+
+def replay_stream(
+    action: ReplayStream,
+    written_between: Callable[[datetime, datetime], list[dict[str, Any]]],
+    invoke: Callable[[dict[str, Any]], Any],
+) -> int:
+    """Read what was written in the action's window and give it to the stream function
+    (`invoke` answers what it returned); how many items went. A batch the function reports
+    failed raises, so the message stays for the next run."""
+    items = written_between(action.start, action.end)
+    for event in stream_events(items):
+        answer = invoke(event)
+        failures = answer.get("batchItemFailures") if isinstance(answer, dict) else None
+        if failures:
+            raise RuntimeError(f"the stream function failed the replayed records {failures}")
+    return len(items)
 
 
 @dataclass
@@ -188,6 +273,8 @@ def _shown(action: Action) -> dict[str, Any]:
         return {"putEvent": {"source": action.source, "detailType": action.detail_type}}
     if isinstance(action, Invoke):
         return {"invoke": action.function, "time": action.payload.get("time")}
+    if isinstance(action, ReplayStream):
+        return {"replayStream": {"from": action.start.isoformat(), "to": action.end.isoformat()}}
     return {"moveBackTo": action.queue}
 
 
@@ -200,6 +287,7 @@ class AwsReplay:
         self.events = session.client("events")
         self.functions = session.client("lambda")
         self.sqs = session.client("sqs")
+        self.dynamodb = session.client("dynamodb")
 
     @classmethod
     def of_stack(cls, session: Any, stack: str) -> "AwsReplay":
@@ -214,7 +302,8 @@ class AwsReplay:
 
     def __call__(self, action: Action) -> None:
         """PutEvents, an asynchronous invocation or SendMessage: accepted is done (a replay
-        that fails again is dead-lettered anew, for the next run)."""
+        that fails again is dead-lettered anew, for the next run). A stream replay invokes
+        the stream function and waits for its answer."""
         if isinstance(action, PutEvent):
             answer = self.events.put_events(Entries=[action.entry(self.physical["PointsBus"])])
             if answer.get("FailedEntryCount"):
@@ -225,8 +314,22 @@ class AwsReplay:
                 InvocationType="Event",
                 Payload=json.dumps(action.payload).encode(),
             )
+        elif isinstance(action, ReplayStream):
+            ledger = LedgerStore(self.dynamodb, self.physical["PointsTable"])
+            replay_stream(action, ledger.written_between, self._stream_function)
         else:
             self.sqs.send_message(QueueUrl=self.physical[action.queue], MessageBody=action.body)
+
+    def _stream_function(self, event: dict[str, Any]) -> Any:
+        answer = self.functions.invoke(
+            FunctionName=self.physical[STREAM_FUNCTION],
+            InvocationType="RequestResponse",
+            Payload=json.dumps(event).encode(),
+        )
+        returned = json.loads(answer["Payload"].read() or b"null")
+        if answer.get("FunctionError"):
+            raise RuntimeError(f"the stream function failed: {returned}")
+        return returned
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -241,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--stack", required=True)
     parser.add_argument("--region")
-    parser.add_argument("--queue", required=True, choices=sorted({*EVENTS, SCHEDULES, *MOVED_BACK}))
+    parser.add_argument("--queue", required=True, choices=sorted(QUEUES))
     parser.add_argument("--dry-run", action="store_true", help="show what it would do")
     args = parser.parse_args(argv)
     session = boto3.Session(region_name=args.region)

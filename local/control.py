@@ -39,7 +39,17 @@ from werkzeug.wrappers import Request, Response
 
 import local.paths  # noqa: F401  (puts crm_points on the path)
 from crm_points.permissions import Role, is_caller_subject
-from deploy.redrive import Action, Invoke, Outcome, PutEvent, redrive
+from crm_points.store import LedgerStore
+from deploy.redrive import (
+    STREAM_FUNCTION,
+    Action,
+    Invoke,
+    Outcome,
+    PutEvent,
+    ReplayStream,
+    redrive,
+    replay_stream,
+)
 from local.bus import BusDispatcher, bridge_event
 from local.clock import Clock
 from local.event_sources import DEFAULT_DRAIN_TIMEOUT_S, EventSources
@@ -349,7 +359,8 @@ class LocalEndpoints:
 
     def _replay(self, action: Action) -> None:
         """Carry out a redrive's action on the local stack, as AWS would accept it: an
-        event put on the bus, a daily run started, a message sent back to its queue."""
+        event put on the bus, a daily run started, the stream function given what a window
+        of the stream held, a message sent back to its queue."""
         if isinstance(action, PutEvent):
             entry = PutEventsEntry.model_validate(action.entry(self.bus.default_bus()))
             bus = self.bus.resources.bus_name(entry.event_bus_name)
@@ -360,6 +371,10 @@ class LocalEndpoints:
             )
             if not run.invocation.succeeded:
                 raise RuntimeError(f"the daily run failed again: {run.invocation.error()}")
+        elif isinstance(action, ReplayStream):
+            stream = self.event_sources.stream_of(STREAM_FUNCTION)
+            ledger = LedgerStore(stream.dynamodb, stream.table_name)
+            replay_stream(action, ledger.written_between, stream.invoke)
         else:
             url = self.bus.resources.queue_urls[action.queue]
             self.bus.services.client("sqs").send_message(QueueUrl=url, MessageBody=action.body)

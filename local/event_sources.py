@@ -124,6 +124,13 @@ class EventSources:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def stream_of(self, function: str) -> StreamConsumer:
+        """The stream consumer of a function (its logical id); KeyError if it has none."""
+        for stream in self.streams:
+            if stream.mapping.function.name == function:
+                return stream
+        raise KeyError(function)
+
     def poll(self) -> Pass:
         """One pass over every source."""
         with self._lock:

@@ -10,14 +10,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
-from deploy.redrive import EVENTS, MOVED_BACK, SCHEDULES
+from deploy.redrive import QUEUES
 from local.run import read_stack, shown, stack_file
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Ask the running stack to redrive a queue; the exit status says whether all went."""
     parser = argparse.ArgumentParser(prog="python -m local.redrive")
-    parser.add_argument("queue", choices=sorted({*EVENTS, SCHEDULES, *MOVED_BACK}))
+    parser.add_argument("queue", choices=sorted(QUEUES))
     parser.add_argument("--dry-run", action="store_true", help="show what it would do")
     args = parser.parse_args(argv)
     stack = read_stack()

@@ -218,6 +218,16 @@ class StreamConsumer:
         self.shards: dict[str, ShardPosition] = {}
         self._load()
 
+    def invoke(self, event: dict[str, Any]) -> Any:
+        """Run the mapping's function on `event` now, as a synchronous invocation does (a
+        redrive's replay of records the stream no longer holds): what it returned."""
+        invocation = self.runner.invoke(
+            self.mapping.function, event, what=f"stream replay ({self.mapping.name})"
+        )
+        if not invocation.succeeded:
+            raise RuntimeError(f"the stream function failed: {invocation.error()}")
+        return invocation.result
+
     # -- the saved position --
 
     def _load(self) -> None:

@@ -22,9 +22,11 @@ import pytest
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.models import Actor, CustomerProfile, iso_utc
 from crm_points.reactions import OutgoingEvent
+from crm_points.reconciliation import reconcile
 from crm_points.runtime import runtime
 from crm_points.service import PointsService
 from crm_points.store import AdminStore, LedgerStore
+from deploy.redrive import ReplayStream, replay_stream
 from local.aws_services import AwsServices
 from local.bus import bridge_event
 from local.functions import environment_set
@@ -340,6 +342,70 @@ def test_a_booking_event_that_failed_three_times_is_redriven_and_earns_once(
     assert stack.local.endpoints.redrive("BookingEventsDeadLetters").done == []
     account = stack.service.account(customer_id)
     assert (account.lifetime_earned, account.lifetime_redeemed) == (200 + 1_850, 2_000)
+
+
+def test_a_dead_lettered_stream_batch_is_replayed_from_the_ledger_once(
+    stack: Stack, customer_id: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Every delivery of a batch fails, so the stream moves past it to StreamDeadLetters,
+    which holds only where and when. Its effects are lost (the analytics are short by what
+    it held, and the reconciliation says so) until the redrive reads the window's entries
+    from the table and gives them to the stream function again: then everything is done
+    once, and a replay of the same window again does nothing."""
+    stack.profile(customer_id)
+    function = stack.local.functions["LedgerStreamFunction"]
+    stack.local.runner.module(function)
+    with environment_set(stack.local.runner.environment_of(function)):
+        counter = runtime().reactions.analytics
+
+    def unavailable(entries: Any) -> int:
+        raise RuntimeError("the analytics are unavailable")
+
+    monkeypatch.setattr(counter, "count_all", unavailable)
+    stack.service.award(
+        request(), customer_id=customer_id, amount=900, reason="Welcome", notify_customer=True
+    )
+    stack.service.redeem(request(), customer_id=customer_id, amount=400, reason="Voucher")
+    stack.drain()
+    # Split until each record failed alone (BisectBatchOnFunctionError), then dead-lettered.
+    dead = stack.local.event_sources.stream_of("LedgerStreamFunction").dead_letters
+    assert sum(d["DDBStreamBatchInfo"]["batchSize"] for d in dead) == 2
+    assert stack.events_out() == []
+    assert stack.sent_to(f"{customer_id}@example.com") == []
+    analytics = AnalyticsStore(stack.admin.client, stack.table)
+    ledger = stack.service.store
+    drifted = reconcile(ledger, [customer_id], analytics).differences
+    assert {(d.field, d.stored, d.recomputed) for d in drifted} >= {
+        ("2026-01.points_awarded", 0, 900),
+        ("2026-01.points_redeemed", 0, 400),
+        ("2026-01.liability_change", 0, 500),
+    }
+
+    monkeypatch.undo()  # the cause is fixed
+    shown = stack.local.endpoints.redrive("StreamDeadLetters", dry_run=True)
+    windows = [window for window in shown.done if isinstance(window, ReplayStream)]
+    assert len(windows) == len(shown.done) == len(dead)
+    assert stack.events_out() == []
+    outcome = stack.local.endpoints.redrive("StreamDeadLetters")
+    # The windows overlap (each with its margin): both entries are given twice, done once.
+    assert (sorted(outcome.done, key=str), outcome.refused) == (sorted(windows, key=str), [])
+    stack.drain()
+    events = stack.events_out()
+    assert [(e["detail-type"], e["detail"]["points"]) for e in events] == [
+        ("Points Awarded", 900),
+        ("Points Redeemed", -400),
+    ]
+    assert [m["channel"] for m in stack.sent_to(f"{customer_id}@example.com")] == ["email"]
+    assert reconcile(ledger, [customer_id], analytics).differences == []
+
+    assert stack.local.endpoints.redrive("StreamDeadLetters").done == []  # the queue is empty
+    stream = stack.local.event_sources.stream_of("LedgerStreamFunction")
+    replayed = replay_stream(windows[0], ledger.written_between, stream.invoke)
+    assert replayed == 2
+    stack.drain()
+    assert stack.events_out() == []
+    assert len(stack.sent_to(f"{customer_id}@example.com")) == 1
+    assert reconcile(ledger, [customer_id], analytics).differences == []
 
 
 def test_a_year_of_time_travel_keeps_every_invariant(stack: Stack, customer_id: str):

@@ -130,7 +130,7 @@ def test_the_stream_the_api_and_the_asynchronous_functions_alarm(template):
         for name, function in functions.items()
         if not any(e["Type"] == "HttpApi" for e in function.get("Events", {}).values())
     ]
-    assert len(not_api) == 9
+    assert len(not_api) == 10
     for function in not_api:
         for metric in ("Errors", "Throttles"):
             assert watching(template, "AWS/Lambda", metric, FunctionName={"Ref": function}), (
@@ -189,7 +189,12 @@ def test_a_daily_run_that_did_not_finish_in_26_hours_alarms(template):
         for event in function.get("Events", {}).values()
         if event["Type"] == "ScheduleV2"
     ]
-    assert sorted(schedules) == ["expire-points", "expiring-reminders", "system-alerts"]
+    assert sorted(schedules) == [
+        "expire-points",
+        "expiring-reminders",
+        "reconcile-ledger",
+        "system-alerts",
+    ]
     for schedule in schedules:
         (alarm,) = watching(
             template,

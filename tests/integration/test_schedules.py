@@ -4,7 +4,9 @@ Each test gets its own table: a run's watermark belongs to the table, and these 
 time around.
 """
 
+import io
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,10 +18,11 @@ from bench.events import ItemsRead, fill_accounts
 from crm_points.alert_store import AlertStore
 from crm_points.alerts import AlertType
 from crm_points.analytics_store import AnalyticsStore
+from crm_points.logs import logger
 from crm_points.runtime import runtime
 from crm_points.schedules import RunIncomplete
 from crm_points.service import PointsService
-from crm_points.store import LedgerStore
+from crm_points.store import LedgerStore, customer_pk, to_item
 from local.template import create_table
 from tests.api import ROOT, LambdaContext, handler
 from tests.conftest import START, RequestCounter, request
@@ -66,6 +69,7 @@ def run(name: str, time: datetime) -> Any:
         "expire-points": "expire_points",
         "expiring-reminders": "expiring_reminders",
         "system-alerts": "system_alerts",
+        "reconcile-ledger": "reconcile_ledger",
     }
     return handler(function[name]).lambda_handler(scheduled_event(name, time), LambdaContext())
 
@@ -75,6 +79,7 @@ def test_the_sample_events_are_what_the_scheduler_sends() -> None:
         ("expire-points", "schedule_expire_points.json"),
         ("expiring-reminders", "schedule_expiring_reminders.json"),
         ("system-alerts", "schedule_system_alerts.json"),
+        ("reconcile-ledger", "schedule_reconcile_ledger.json"),
     ]:
         event = json.loads((ROOT / "events" / sample).read_text())
         rendered = json.loads(
@@ -276,3 +281,58 @@ def test_the_expiry_run_reads_what_is_due_not_the_table(
     # Per due lot: its account's index entry, the account and its two pages of lots (due
     # now, and a year on), and the configuration at most once.
     assert due * 4 <= read.items <= due * 4 + 3
+
+
+def emitted(output: str, metric: str) -> list[float]:
+    """The values of one metric in the EMF lines a function printed (a list per line)."""
+    return [
+        value
+        for line in map(json.loads, filter(None, output.splitlines()))
+        if "_aws" in line and metric in line
+        for value in line[metric]
+    ]
+
+
+def test_the_daily_reconciliation_checks_what_was_written_since_its_last_run(
+    ledger: PointsService, dynamodb: Any, own_table: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each run reads the accounts written since the run before (from the written index,
+    on the clock the writes were stamped with), names an account whose stored figures
+    differ from its entries, and emits the drift; it never reads the whole table."""
+    written = [START]
+    ledger.store.clock = lambda: written[0]
+    first, second = (f"rec-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for customer in (first, second):
+        ledger.award(request(), customer_id=customer, amount=300, reason="Welcome")
+    capsys.readouterr()
+    report = run("reconcile-ledger", START + DAY)
+    assert (report["accounts"], report["driftedAccounts"], report["differences"]) == (2, 0, [])
+    assert emitted(capsys.readouterr().out, "ReconciliationDrift") == [0]
+
+    written[0] = START + DAY + timedelta(hours=2)
+    third = f"rec-{uuid.uuid4().hex[:8]}"
+    ledger.award(request(), customer_id=third, amount=500, reason="Welcome")
+    key = to_item({"PK": customer_pk(third), "SK": "STATE"})
+    dynamodb.update_item(
+        TableName=own_table,
+        Key=key,
+        UpdateExpression="SET currentBalance = :wrong",
+        ExpressionAttributeValues=to_item({":wrong": 5_000}),
+    )
+    requests = RequestCounter(runtime().service.store.client)
+    logged = io.StringIO()
+    reader = logging.StreamHandler(logged)
+    logger.addHandler(reader)
+    try:
+        report = run("reconcile-ledger", START + 2 * DAY)
+    finally:
+        logging.getLogger(logger.name).removeHandler(reader)
+    assert "Scan" not in requests.calls
+    assert (report["accounts"], report["driftedAccounts"]) == (1, 1)
+    assert report["differences"] == [
+        {"customer_id": third, "field": "currentBalance", "stored": 5_000, "recomputed": 500}
+    ]
+    output = capsys.readouterr().out
+    assert emitted(output, "ReconciliationDrift") == [1]
+    assert emitted(output, "DailyRunCompleted") == [1]
+    assert "the ledger has drifted" in logged.getvalue()

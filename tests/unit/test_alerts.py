@@ -138,9 +138,10 @@ def test_a_new_trigger_counts_and_shows_what_is_true_now():
     assert (late.last_triggered_at, late.data) == (later.created_at, {"balance": -300})
 
 
-def test_the_stored_alert_sits_in_both_indexes_under_its_status_and_subject():
+def test_the_stored_alert_sits_in_the_indexes_under_its_status_subject_and_write():
     alert = customer_alert()
-    item = alert_item(alert, 1)
+    written = NOW + timedelta(days=3, seconds=1)  # when it was written, not its business time
+    item = alert_item(alert, 1, written)
     newest_first = f"2026-03-01T06:00:00.000Z#{alert.alert_id}"
     assert item["entity"] == "ALERT"
     # The status index is sharded by the subject: a reminder run raises one per customer.
@@ -148,14 +149,18 @@ def test_the_stored_alert_sits_in_both_indexes_under_its_status_and_subject():
     assert (item["statusKey"], item["statusSort"]) == (f"ALERT#OPEN#{shard:02d}", newest_first)
     assert (item["subjectKey"], item["subjectSort"]) == ("CUSTOMER#cust-1", newest_first)
     assert item["version"] == 1
+    assert (item["writtenShard"], item["writtenAt"]) == (
+        f"WRITTEN#{shard:02d}",
+        "2026-03-04T06:00:01.000Z",
+    )
     monthly = new_alert(
         AlertType.LOW_REDEMPTION_RATE, now=NOW, message="m", data={}, month="2026-02"
     )
     month_shard = index_shard("MONTH#2026-02")
-    assert alert_item(resolved(monthly, MANAGER, NOW, None), 2)["statusKey"] == (
+    assert alert_item(resolved(monthly, MANAGER, NOW, None), 2, NOW)["statusKey"] == (
         f"ALERT#RESOLVED#{month_shard:02d}"
     )
-    assert alert_item(monthly, 1)["subjectKey"] == "MONTH#2026-02"
+    assert alert_item(monthly, 1, NOW)["subjectKey"] == "MONTH#2026-02"
 
 
 def test_a_cursor_is_only_taken_for_the_query_that_issued_it():

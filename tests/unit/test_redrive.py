@@ -2,6 +2,7 @@
 daily run invoked again with its input, or the message moved back to its queue."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,11 +12,16 @@ from deploy.redrive import (
     MOVED_BACK,
     SCHEDULE_FUNCTIONS,
     SCHEDULES,
+    STREAM,
+    STREAM_FUNCTION,
     Invoke,
     MoveBack,
     PutEvent,
     RedriveRefused,
+    ReplayStream,
     plan,
+    replay_stream,
+    stream_events,
 )
 from local.template import load_template
 from tests.api import ROOT
@@ -62,10 +68,64 @@ def test_notifications_and_bulk_rows_go_back_to_their_queue():
     assert plan("BulkAwardDeadLetters", "rows") == MoveBack("BulkAwardQueue", "rows")
 
 
+def stream_failure(**batch: Any) -> str:
+    """Lambda's on-failure record of a stream batch: where and when, not the records."""
+    info = {
+        "shardId": "shardId-00000001",
+        "startSequenceNumber": "100",
+        "endSequenceNumber": "180",
+        "approximateArrivalOfFirstRecord": "2027-03-01T08:00:00.000Z",
+        "approximateArrivalOfLastRecord": "2027-03-01T08:00:03.000Z",
+        "batchSize": 40,
+        "streamArn": "arn:aws:dynamodb:af-south-1:1:table/t/stream/x",
+    }
+    return json.dumps({"requestContext": {}, "DDBStreamBatchInfo": {**info, **batch}})
+
+
+def test_a_failed_stream_batch_is_replayed_from_what_was_written_around_it():
+    action = plan(STREAM, stream_failure())
+    arrived = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
+    assert action == ReplayStream(
+        arrived - timedelta(minutes=5), arrived + timedelta(seconds=3, minutes=5)
+    )
+
+
+def test_a_replay_gives_the_stream_function_insert_records_a_hundred_at_a_time():
+    items = [
+        {"PK": {"S": f"CUST#c{n}"}, "SK": {"S": "LEDGER#1"}, "n": {"N": str(n)}} for n in range(250)
+    ]
+    events = list(stream_events(items))
+    assert [len(event["Records"]) for event in events] == [100, 100, 50]
+    records = [record for event in events for record in event["Records"]]
+    assert [record["dynamodb"]["NewImage"] for record in records] == items
+    assert {record["eventName"] for record in records} == {"INSERT"}
+    numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
+    assert numbers == sorted(numbers, key=int)
+    assert len(set(numbers)) == 250
+    window = ReplayStream(datetime(2027, 3, 1, tzinfo=UTC), datetime(2027, 3, 2, tzinfo=UTC))
+    answers: list[dict[str, Any]] = []
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        answers.append(event)
+        return {"batchItemFailures": []}
+
+    assert replay_stream(window, lambda start, end: items, invoke) == 250
+    assert len(answers) == 3
+
+    def fails(event: dict[str, Any]) -> dict[str, Any]:
+        return {"batchItemFailures": [{"itemIdentifier": "1"}]}
+
+    with pytest.raises(RuntimeError):  # the message stays in the queue for the next run
+        replay_stream(window, lambda start, end: items, fails)
+
+
 @pytest.mark.parametrize(
     ("queue", "body"),
     [
-        ("StreamDeadLetters", "{}"),  # its effects are re-derived from the ledger instead
+        (STREAM, "{}"),
+        (STREAM, stream_failure(approximateArrivalOfFirstRecord=None)),
+        (STREAM, stream_failure(approximateArrivalOfLastRecord="2027-03-01T07:00:00.000Z")),
+        (STREAM, stream_failure(approximateArrivalOfFirstRecord="2027-03-01T08:00:00")),
         ("BookingEventsDeadLetters", "not json"),
         ("BookingEventsDeadLetters", "[1]"),
         ("BookingEventsDeadLetters", on_failure({**BOOKING, "source": "crm.points"})),
@@ -90,4 +150,10 @@ def test_the_queues_and_functions_are_the_templates():
             if event["Type"] == "ScheduleV2":
                 scheduled[json.loads(event["Properties"]["Input"])["schedule"]] = name
     assert scheduled == SCHEDULE_FUNCTIONS
-    assert all(resources[queue]["Type"] == "AWS::SQS::Queue" for queue in (*EVENTS, SCHEDULES))
+    assert all(
+        resources[queue]["Type"] == "AWS::SQS::Queue" for queue in (*EVENTS, SCHEDULES, STREAM)
+    )
+    [changes] = resources[STREAM_FUNCTION]["Properties"]["Events"].values()
+    assert changes["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": f"{STREAM}.Arn"
+    }

@@ -53,6 +53,7 @@ from crm_points.store import (
     query_from_cursor,
     request_pk,
     to_item,
+    written_keys,
 )
 
 if TYPE_CHECKING:
@@ -90,12 +91,14 @@ def trigger_pk(trigger_key: str) -> str:
     return idempotency_pk(f"alert:{trigger_key}")
 
 
-def alert_item(alert: Alert, version: int) -> dict[str, Any]:
+def alert_item(alert: Alert, version: int, written_at: datetime) -> dict[str, Any]:
     """An alert as stored: in the status index under its status and in the subject index
-    under its customer (or month), both newest first; `version` orders its changes."""
+    under its customer (or month), both newest first; `version` orders its changes. In the
+    written index at `written_at`, when it was first written (its changes keep that)."""
     newest_first = f"{iso_utc(alert.created_at)}#{alert.alert_id}"
     return {
         "entity": "ALERT",
+        **written_keys(alert.subject, written_at),
         **alert.model_dump(mode="json", by_alias=True, exclude_none=True),
         "statusKey": alert_status_key(alert.status, index_shard(alert.subject)),
         "statusSort": newest_first,
@@ -112,6 +115,15 @@ class AlertChange:
 
     alert: Alert
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class _StoredAlert:
+    """An alert as read, with what a change of it must keep."""
+
+    alert: Alert
+    version: int
+    written_at: datetime
 
 
 class _LockHeld(Exception):
@@ -191,10 +203,9 @@ class AlertStore:
             # The lock and its alert are written in one transaction, so a lock naming no
             # alert is nothing to count on: look again, and give up with a 409 if it lasts.
             raise _AlertMoved
-        existing, version = found
-        updated = triggered_again(existing, alert)
+        updated = triggered_again(found.alert, alert)
         self.ledger.commit(
-            None, claim, updated, (self._write_change(updated, version),), alert.customer_id
+            None, claim, updated, (self._write_change(updated, found),), alert.customer_id
         )
         return updated, False
 
@@ -246,18 +257,18 @@ class AlertStore:
             alert_pk(alert.alert_id),
             ALERT_SK,
             Conflict("Alert id collision; try again", retryable=True),
-            put=alert_item(alert, 1),
+            put=alert_item(alert, 1, self.ledger.clock()),
         )
 
-    def _write_change(self, alert: Alert, version: int) -> Guard:
-        """Write the changed alert only if it is still as read."""
+    def _write_change(self, alert: Alert, read: "_StoredAlert") -> Guard:
+        """Write the changed alert only if it is still as `read`."""
         return Guard(
             alert_pk(alert.alert_id),
             ALERT_SK,
             _AlertMoved(),
             condition="version = :version",
-            values={":version": version},
-            put=alert_item(alert, version + 1),
+            values={":version": read.version},
+            put=alert_item(alert, read.version + 1, read.written_at),
         )
 
     # -- reads -------------------------------------------------------------------------
@@ -265,9 +276,9 @@ class AlertStore:
     def get(self, alert_id: str) -> Alert | None:
         """One alert as of now, or None."""
         found = self._read(alert_id)
-        return found[0] if found else None
+        return found.alert if found else None
 
-    def _read(self, alert_id: str) -> tuple[Alert, int] | None:
+    def _read(self, alert_id: str) -> "_StoredAlert | None":
         response = self.client.get_item(
             TableName=self.table,
             Key=to_item({"PK": alert_pk(alert_id), "SK": ALERT_SK}),
@@ -276,7 +287,12 @@ class AlertStore:
         item = response.get("Item")
         if not item:
             return None
-        return model_from_item(Alert, item), int(item["version"]["N"])
+        alert = model_from_item(Alert, item)
+        # An alert stored before the written index existed has no `writtenAt`: it enters
+        # the index at its creation time when it next changes.
+        written = item.get("writtenAt", {}).get("S")
+        written_at = datetime.fromisoformat(written) if written else alert.created_at
+        return _StoredAlert(alert, int(item["version"]["N"]), written_at)
 
     def for_customer(
         self,
@@ -410,7 +426,7 @@ class AlertStore:
         found = self._read(alert_id)
         if found is None:
             raise NotFound(f"Alert {alert_id} does not exist", {"alertId": alert_id})
-        alert, version = found
+        alert = found.alert
         allowed = alert.status is AlertStatus.OPEN or (
             verb == "resolve" and alert.status is AlertStatus.ACKNOWLEDGED
         )
@@ -425,10 +441,10 @@ class AlertStore:
             )
         if verb == "acknowledge":
             changed = acknowledged(alert, actor, now, note)
-            guards: tuple[Guard, ...] = (self._write_change(changed, version),)
+            guards: tuple[Guard, ...] = (self._write_change(changed, found),)
         else:
             changed = resolved(alert, actor, now, note)
-            guards = (self._write_change(changed, version), self._release_lock(alert, now))
+            guards = (self._write_change(changed, found), self._release_lock(alert, now))
         self.ledger.commit(None, claim, changed, guards, alert.customer_id)
         return AlertChange(changed)
 

@@ -9,9 +9,11 @@ something to "repair" in the ledger (a correction is a new entry made by a perso
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from crm_points.analytics import MonthTotals, RunningTotals, effect_of, month_of
@@ -146,14 +148,16 @@ class Report:
 
 
 def reconcile(
-    store: LedgerStore, customer_ids: Iterable[str], analytics: AnalyticsStore | None = None
+    store: LedgerStore,
+    customer_ids: Iterable[str],
+    analytics: AnalyticsStore | None = None,
+    workers: int = 1,
 ) -> Report:
-    """Check each account against its entries; with `analytics` (only when `customer_ids`
-    is every account), the analytics aggregates against what all the entries add up to.
-    Never writes."""
+    """Check each account against its entries, `workers` accounts read at once; with
+    `analytics` (only when `customer_ids` is every account), the analytics aggregates
+    against what all the entries add up to. Never writes."""
     report = Report()
-    for customer_id in customer_ids:
-        account, entries = store.ledger_of(customer_id)
+    for customer_id, (account, entries) in _ledgers(store, customer_ids, workers):
         if account is None:  # listed, then gone: the ledger never deletes an account
             report.differences.append(Difference(customer_id, "account", None, "missing"))
             continue
@@ -171,6 +175,17 @@ def reconcile(
     if analytics is not None:
         report.differences.extend(check_analytics(*analytics.aggregates(), report))
     return report
+
+
+def _ledgers(
+    store: LedgerStore, customer_ids: Iterable[str], workers: int
+) -> Iterator[tuple[str, tuple[Account | None, list[LedgerEntry]]]]:
+    """Each account with its entries, read `workers` at a time; a few rounds ahead at
+    most, so that a sweep of every account holds no more than that in memory."""
+    ids = iter(customer_ids)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while chunk := list(islice(ids, workers * 4)):
+            yield from zip(chunk, pool.map(store.ledger_of, chunk), strict=True)
 
 
 def check_analytics(

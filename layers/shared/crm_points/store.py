@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -91,8 +91,11 @@ REMINDER_PREFIX = "EXPIRING#"
 CLAIM_SK = "REQUEST"
 
 
+CUSTOMER_PREFIX = "CUST#"
+
+
 def customer_pk(customer_id: str) -> str:
-    return f"CUST#{customer_id}"
+    return f"{CUSTOMER_PREFIX}{customer_id}"
 
 
 def entry_sk(sequence: int) -> str:
@@ -133,6 +136,31 @@ def type_shard(kind: str, shard: int) -> str:
 def expiry_shard(shard: int) -> str:
     """Partition of the expiry index for one shard."""
     return f"EXPIRY#{shard:02d}"
+
+
+# Every item the change stream acts on (entries, reminders, alerts) is in this index under
+# its owner's shard, sorted by when it was written on the machine's clock, not by the
+# business time it carries (a booking redriven days later keeps its event's time): a stream
+# batch that failed for good is found again by the window its records arrived in
+# (deploy.redrive), and the daily reconciliation finds the accounts written since its last
+# run. Keys only: what is found is read again by key.
+WRITTEN_INDEX = "WrittenIndex"
+
+
+def wall_clock() -> datetime:
+    """The machine's clock: when an item is written, as the stream sees it."""
+    return datetime.now(UTC)
+
+
+def written_shard(shard: int) -> str:
+    """A partition of the written index."""
+    return f"WRITTEN#{shard:02d}"
+
+
+def written_keys(owner: str, written_at: datetime) -> dict[str, str]:
+    """An item's keys in the written index: its owner's (customer's, or an alert's
+    subject's) shard, and when it was written."""
+    return {"writtenShard": written_shard(index_shard(owner)), "writtenAt": iso_utc(written_at)}
 
 
 def tx_time(entry: LedgerEntry) -> str:
@@ -376,7 +404,7 @@ def _assemble_account(
     return account
 
 
-def entry_item(entry: LedgerEntry) -> dict[str, Any]:
+def entry_item(entry: LedgerEntry, written_at: datetime) -> dict[str, Any]:
     """A ledger entry as stored, with the keys of the cross-customer indexes."""
     shard = index_shard(entry.customer_id)
     values = {
@@ -386,6 +414,7 @@ def entry_item(entry: LedgerEntry) -> dict[str, Any]:
         "txShard": ledger_shard(shard),
         "typeShard": type_shard(entry.type, shard),
         "txTime": tx_time(entry),
+        **written_keys(entry.customer_id, written_at),
         **entry.model_dump(mode="json", by_alias=True, exclude_none=True),
     }
     return to_item(values)
@@ -437,7 +466,7 @@ def _account_and_entries(
     return None, entries
 
 
-def reminder_item(reminder: ExpiringReminder) -> dict[str, Any]:
+def reminder_item(reminder: ExpiringReminder, written_at: datetime) -> dict[str, Any]:
     """A customer's reminder of one run. Its sort key sorts before the ledger entries, out of
     the range the summary and history read."""
     return to_item(
@@ -445,6 +474,7 @@ def reminder_item(reminder: ExpiringReminder) -> dict[str, Any]:
             "PK": customer_pk(reminder.customer_id),
             "SK": f"{REMINDER_PREFIX}{iso_utc(reminder.run_time)}",
             "entity": "REMINDER",
+            **written_keys(reminder.customer_id, written_at),
             **reminder.model_dump(mode="json", by_alias=True),
         }
     )
@@ -514,9 +544,15 @@ def _stored_claim(item: dict[str, Any]) -> StoredClaim:
 class LedgerStore:
     """The table seen by the ledger: reads of accounts and entries, and atomic postings."""
 
-    def __init__(self, client: "DynamoDBClient", table_name: str) -> None:
+    def __init__(
+        self,
+        client: "DynamoDBClient",
+        table_name: str,
+        clock: Callable[[], datetime] = wall_clock,
+    ) -> None:
         self.client = client
         self.table = table_name
+        self.clock = clock  # when an item is written (written_keys), never a business time
 
     def load_account(self, customer_id: str) -> Account | None:
         """The account with all its lots and recoverable expiries, as of now (strongly
@@ -557,6 +593,49 @@ class LedgerStore:
             ConsistentRead=True,
         )
         return account, [model_from_item(LedgerEntry, item) for item in items]
+
+    def written_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every entry, reminder and alert written from `start` to `end` (the machine's
+        clock), as stored (DynamoDB's typed form, as a stream record's NewImage), in the
+        order they were written: the written index's shards queried at once, then the
+        items read by key."""
+        keys = self._written_keys(start, end)
+        found = batch_get(self.client, self.table, [key for _, key in keys])
+        by_key = {(item["PK"]["S"], item["SK"]["S"]): item for item in found}
+        return [
+            by_key[(key["PK"]["S"], key["SK"]["S"])]
+            for _, key in keys
+            if (key["PK"]["S"], key["SK"]["S"]) in by_key
+        ]
+
+    def customers_written_between(self, start: datetime, end: datetime) -> list[str]:
+        """The customers whose ledger (an entry, a reminder) was written from `start` to
+        `end`, from the written index alone: the accounts a daily reconciliation checks."""
+        owners = {
+            key["PK"]["S"].removeprefix(CUSTOMER_PREFIX)
+            for _, key in self._written_keys(start, end)
+            if key["PK"]["S"].startswith(CUSTOMER_PREFIX)
+        }
+        return sorted(owners)
+
+    def _written_keys(self, start: datetime, end: datetime) -> list[tuple[str, dict[str, Any]]]:
+        window = to_item({":from": iso_utc(start), ":to": iso_utc(end)})
+
+        def read(shard: int) -> list[tuple[str, dict[str, Any]]]:
+            items = self._query_all(
+                IndexName=WRITTEN_INDEX,
+                KeyConditionExpression="writtenShard = :shard AND writtenAt BETWEEN :from AND :to",
+                ExpressionAttributeValues={
+                    **window,
+                    ":shard": {"S": written_shard(shard)},
+                },
+            )
+            return [
+                (item["writtenAt"]["S"], {"PK": item["PK"], "SK": item["SK"]}) for item in items
+            ]
+
+        keys = [key for shard in in_parallel(read) for key in shard]
+        return sorted(keys, key=lambda found: (found[0], found[1]["PK"]["S"], found[1]["SK"]["S"]))
 
     def _query_all(
         self,
@@ -609,12 +688,13 @@ class LedgerStore:
         ]
         items.extend(self._guard_item(guard, record) for guard in guards)
         if posting is not None:
+            written_at = self.clock()
             items.extend(self._account_items(posting))
             items.extend(
                 {
                     "Put": {
                         "TableName": self.table,
-                        "Item": entry_item(entry),
+                        "Item": entry_item(entry, written_at),
                         "ConditionExpression": "attribute_not_exists(PK)",
                     }
                 }
@@ -683,7 +763,7 @@ class LedgerStore:
         reminder_put: TransactWriteItemTypeDef = {
             "Put": {
                 "TableName": self.table,
-                "Item": reminder_item(reminder),
+                "Item": reminder_item(reminder, self.clock()),
                 "ConditionExpression": "attribute_not_exists(PK)",
             }
         }
@@ -1250,6 +1330,11 @@ class AdminStore:
 SCHEDULE_SK = "WATERMARK"
 
 
+def schedule_pk(schedule: str) -> str:
+    """The item of a daily run's watermark."""
+    return f"SCHEDULE#{schedule}"
+
+
 class ScheduleStore:
     """What the daily runs read: the accounts due, by day, and how far a run has got."""
 
@@ -1262,7 +1347,7 @@ class ScheduleStore:
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key=to_item({"PK": f"SCHEDULE#{schedule}", "SK": SCHEDULE_SK}),
+                Key=to_item({"PK": schedule_pk(schedule), "SK": SCHEDULE_SK}),
                 UpdateExpression="SET runTime = :time, entity = :entity",
                 ConditionExpression="attribute_not_exists(runTime) OR runTime < :time",
                 ExpressionAttributeValues=to_item(
@@ -1271,6 +1356,16 @@ class ScheduleStore:
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return  # a later run finished already
+
+    def watermark(self, schedule: str) -> datetime | None:
+        """When the last finished run of `schedule` was scheduled, if one has finished."""
+        response = self.client.get_item(
+            TableName=self.table,
+            Key=to_item({"PK": schedule_pk(schedule), "SK": SCHEDULE_SK}),
+            ConsistentRead=True,
+        )
+        found = response.get("Item", {}).get("runTime", {}).get("S")
+        return datetime.fromisoformat(found) if found else None
 
     def accounts_due(self, as_of: datetime) -> list[str]:
         """Customers whose soonest lot expires by `as_of`: one Query per shard, in parallel."""
@@ -1317,7 +1412,9 @@ class ScheduleStore:
             found: list[str] = []
             while True:
                 response = self.client.query(**arguments)
-                found.extend(item["PK"]["S"].removeprefix("CUST#") for item in response["Items"])
+                found.extend(
+                    item["PK"]["S"].removeprefix(CUSTOMER_PREFIX) for item in response["Items"]
+                )
                 if "LastEvaluatedKey" not in response:
                     return found
                 arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
