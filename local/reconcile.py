@@ -12,8 +12,9 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -27,9 +28,10 @@ from local.cli import CliError, connect
 from local.clock import Clock
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "python -m local.reconcile") -> argparse.ArgumentParser:
+    """The command's arguments (deploy.reconcile adds the stack's)."""
     command = argparse.ArgumentParser(
-        prog="python -m local.reconcile",
+        prog=prog,
         description="Recompute every account from its ledger entries and report differences.",
     )
     command.add_argument(
@@ -47,8 +49,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Reconcile and print; the exit status says whether anything differs."""
-    args = parser().parse_args(argv)
+    """Reconcile the local stack's ledger and print; the exit status says whether anything
+    differs."""
+    return reconcile_and_print(parser().parse_args(argv), connect, Clock.from_environment())
+
+
+def reconcile_and_print(
+    args: argparse.Namespace,
+    connect: Callable[[], tuple[LedgerStore, str]],
+    clock: Callable[[], datetime],
+) -> int:
+    """Reconcile the ledger `connect` reaches (and rebuild its analytics when asked, as of
+    `clock`) and print each difference; 1 when anything differs, 2 when it cannot read."""
     bad = [name for name in args.customers if not re.fullmatch(ID_PATTERN, name)]
     if bad:
         print(f"{bad[0]!r} is not a customer id ({ID_PATTERN})", file=sys.stderr)
@@ -56,7 +68,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         store, where = connect()
         if args.rebuild_analytics:
-            _rebuild(store, args.dry_run)
+            _rebuild(store, args.dry_run, clock())
             if args.dry_run:
                 return 0
         if args.customers:
@@ -81,10 +93,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     return 1 if count else 0
 
 
-def _rebuild(store: LedgerStore, dry_run: bool) -> None:
+def _rebuild(store: LedgerStore, dry_run: bool, now: datetime) -> None:
     """Print each month's correction (applied, already applied, or only shown)."""
     analytics = AnalyticsStore(store.client, store.table)
-    now = Clock.from_environment()()
     corrections = rebuild_analytics(store, analytics, every_account(store), now, dry_run=dry_run)
     for correction in corrections:
         changed = {name: value for name, value in asdict(correction.delta).items() if value}

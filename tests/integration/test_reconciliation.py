@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from crm_points.analytics import month_of
@@ -14,6 +15,7 @@ from crm_points.models import Actor, TransactionType
 from crm_points.reconciliation import Difference, rebuild_analytics, reconcile
 from crm_points.service import PointsService
 from crm_points.store import LedgerStore, customer_pk, entry_sk, from_item, to_item
+from deploy import reconcile as deploy_reconcile
 from deploy.sweep import every_account
 from local import reconcile as reconcile_command
 from local.dynamodb_local import client
@@ -176,6 +178,44 @@ def test_make_reconcile_exits_non_zero_naming_the_customer_and_field(
     assert "3 accounts checked" in err
     assert "1 difference\n" in err
     assert reconcile_command.run([customers[0]]) == 0
+
+
+class DeployedStack:
+    """boto3.Session for a deployed stack whose table is DynamoDB Local's `table`: its
+    CloudFormation answers where the stack's PointsTable is."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.dynamodb, self.table = dynamodb, table
+        self.asked: list[dict[str, Any]] = []
+
+    def __call__(self, region_name: str | None = None) -> "DeployedStack":
+        return self
+
+    def client(self, service: str) -> Any:
+        return self.dynamodb if service == "dynamodb" else self
+
+    def describe_stack_resource(self, **asked: Any) -> dict[str, Any]:
+        self.asked.append(asked)
+        return {"StackResourceDetail": {"PhysicalResourceId": self.table}}
+
+
+def test_the_deployed_stacks_reconciliation_is_the_same_command(
+    ledger: PointsService,
+    table: tuple[Any, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dynamodb, name = table
+    customers = busy_ledger(ledger)
+    stack = DeployedStack(dynamodb, name)
+    monkeypatch.setattr(boto3, "Session", stack)
+    _rewrite(dynamodb, name, customers[1], _more_earned)
+    assert deploy_reconcile.main(["--stack", "crm-points-prod", customers[1]]) == 1
+    assert stack.asked == [{"StackName": "crm-points-prod", "LogicalResourceId": "PointsTable"}]
+    out, err = capsys.readouterr()
+    assert f'"customer_id": "{customers[1]}", "field": "lifetimeEarned"' in out
+    assert f"1 account checked in table {name} of crm-points-prod: 1 difference" in err
+    assert deploy_reconcile.main(["--stack", "crm-points-prod", customers[0]]) == 0
 
 
 def test_the_analytics_are_checked_against_every_entry(
