@@ -344,6 +344,17 @@ def test_a_booking_event_that_failed_three_times_is_redriven_and_earns_once(
     assert (account.lifetime_earned, account.lifetime_redeemed) == (200 + 1_850, 2_000)
 
 
+def told_of_the_award_and_the_redemption_once(stack: Stack, customer_id: str) -> None:
+    """An award of 900 with notifyCustomer, then a redemption of 400: each event out once,
+    and the award's e-mail once."""
+    events = stack.events_out()
+    assert [(e["detail-type"], e["detail"]["points"]) for e in events] == [
+        ("Points Awarded", 900),
+        ("Points Redeemed", -400),
+    ]
+    assert [m["channel"] for m in stack.sent_to(f"{customer_id}@example.com")] == ["email"]
+
+
 def test_a_dead_lettered_stream_batch_is_replayed_from_the_ledger_once(
     stack: Stack, customer_id: str, monkeypatch: pytest.MonkeyPatch
 ):
@@ -390,12 +401,7 @@ def test_a_dead_lettered_stream_batch_is_replayed_from_the_ledger_once(
     # The windows overlap (each with its margin): both entries are given twice, done once.
     assert (sorted(outcome.done, key=str), outcome.refused) == (sorted(windows, key=str), [])
     stack.drain()
-    events = stack.events_out()
-    assert [(e["detail-type"], e["detail"]["points"]) for e in events] == [
-        ("Points Awarded", 900),
-        ("Points Redeemed", -400),
-    ]
-    assert [m["channel"] for m in stack.sent_to(f"{customer_id}@example.com")] == ["email"]
+    told_of_the_award_and_the_redemption_once(stack, customer_id)
     assert reconcile(ledger, [customer_id], analytics).differences == []
 
     assert stack.local.endpoints.redrive("StreamDeadLetters").done == []  # the queue is empty
@@ -547,12 +553,7 @@ def test_a_batch_that_failed_half_way_is_redelivered_and_causes_everything_once(
     again = stack.local.runner.invoke(function, {"Records": records[1:]})
     assert again.result == {"batchItemFailures": []}
     stack.drain()
-    events = stack.events_out()
-    assert [(e["detail-type"], e["detail"]["points"]) for e in events] == [
-        ("Points Awarded", 900),
-        ("Points Redeemed", -400),
-    ]
-    assert [m["channel"] for m in stack.sent_to(f"{customer_id}@example.com")] == ["email"]
+    told_of_the_award_and_the_redemption_once(stack, customer_id)
     month = AnalyticsStore(stack.admin.client, stack.table).analytics("2026-01", START)
     assert month.points_liability.total_outstanding == 500
     assert month.points_liability.redemption_cost == 400
