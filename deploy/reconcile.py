@@ -12,7 +12,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from botocore.config import Config
+
 import local.paths  # noqa: F401  (puts crm_points on the path, as the layer does in AWS)
+from crm_points.schedules import RECONCILE_WORKERS as WORKERS
 from crm_points.store import LedgerStore
 from local.reconcile import parser, reconcile_and_print
 
@@ -27,13 +30,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = command.parse_args(argv)
 
     def connect() -> tuple[LedgerStore, str]:
+        # The accounts are read WORKERS at a time (the sweep's own rate is bounded).
         session = boto3.Session(region_name=args.region)
         table = session.client("cloudformation").describe_stack_resource(
             StackName=args.stack, LogicalResourceId="PointsTable"
         )["StackResourceDetail"]["PhysicalResourceId"]
-        return LedgerStore(session.client("dynamodb"), table), f"table {table} of {args.stack}"
+        dynamodb = session.client("dynamodb", config=Config(max_pool_connections=WORKERS))
+        return LedgerStore(dynamodb, table), f"table {table} of {args.stack}"
 
-    return reconcile_and_print(args, connect, lambda: datetime.now(UTC))
+    return reconcile_and_print(args, connect, lambda: datetime.now(UTC), workers=WORKERS)
 
 
 if __name__ == "__main__":

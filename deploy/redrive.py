@@ -16,8 +16,10 @@ notification and bulk row is idempotent.
   and when its records arrived, not the records, which the stream drops after 24 hours.
   The entries, reminders and alerts written in that window (with a margin) are read from
   the table's written index and given to the stream function again as the INSERT records
-  they were (`ReplayStream`): the items are immutable and hold everything the records held,
-  and the function does each effect once (counted markers, done-marks, alert triggers).
+  they were (`ReplayStream`): entries and reminders are immutable and hold everything the
+  records held (an alert comes as it is now, its effects keyed by its id), and the function
+  does each effect once (counted markers, done-marks, alert triggers). A window holding
+  fewer items than the batch had records is refused and left in the queue.
 """
 
 import json
@@ -26,6 +28,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from botocore.config import Config
 
 import local.paths  # noqa: F401  (puts crm_points on the path, as the layer does in AWS)
 from crm_points.store import LedgerStore
@@ -50,8 +54,11 @@ STREAM_FUNCTION = "LedgerStreamFunction"
 # arrival by DynamoDB (to the second): minutes apart at the very most. What the margin takes
 # in beyond the batch is harmless, since the function skips every effect already done.
 REPLAY_MARGIN = timedelta(minutes=5)
-# Records per replayed invocation, as the stream mapping's BatchSize.
+# Records per replayed invocation, as the stream mapping's BatchSize, and at most this much
+# JSON: a synchronous invocation's payload is limited to 6 MB, and one entry drawing on
+# thousands of lots is a few hundred KB.
 REPLAY_BATCH = 100
+REPLAY_EVENT_BYTES = 5_000_000
 
 
 # Every dead-letter queue this command replays.
@@ -99,10 +106,11 @@ class MoveBack:
 @dataclass(frozen=True)
 class ReplayStream:
     """Give the stream function again, as INSERT records, every entry, reminder and alert
-    written from `start` to `end`."""
+    written from `start` to `end`: at least the `records` the failed batch held."""
 
     start: datetime
     end: datetime
+    records: int
 
 
 Action = PutEvent | Invoke | MoveBack | ReplayStream
@@ -162,29 +170,38 @@ def _stream_window(message: dict[str, Any]) -> ReplayStream:
         raise RedriveRefused("the failure record does not say when its records arrived") from None
     if first.tzinfo is None or last.tzinfo is None or last < first:
         raise RedriveRefused("the failure record's arrival times are not a window")
-    return ReplayStream(first - REPLAY_MARGIN, last + REPLAY_MARGIN)
+    records = info.get("batchSize")
+    if not isinstance(records, int) or records < 1:
+        raise RedriveRefused("the failure record does not say how many records failed")
+    return ReplayStream(first - REPLAY_MARGIN, last + REPLAY_MARGIN, records)
 
 
 def stream_events(items: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """The stream function's events for `items` (typed, as stored): INSERT records, as
-    the stream would deliver them, REPLAY_BATCH to an event."""
-    for start in range(0, len(items), REPLAY_BATCH):
-        yield {
-            "Records": [
-                {
-                    "eventID": f"replay-{number}",
-                    "eventName": "INSERT",
-                    "eventSource": "aws:dynamodb",
-                    "dynamodb": {
-                        "Keys": {"PK": item["PK"], "SK": item["SK"]},
-                        "NewImage": item,
-                        "SequenceNumber": f"{number:021d}",
-                        "StreamViewType": "NEW_AND_OLD_IMAGES",
-                    },
-                }
-                for number, item in enumerate(items[start : start + REPLAY_BATCH], start + 1)
-            ]
+    the stream would deliver them, REPLAY_BATCH to an event and at most REPLAY_EVENT_BYTES
+    of JSON (an item larger than that alone goes alone)."""
+    records: list[dict[str, Any]] = []
+    size = 0
+    for number, item in enumerate(items, 1):
+        record = {
+            "eventID": f"replay-{number}",
+            "eventName": "INSERT",
+            "eventSource": "aws:dynamodb",
+            "dynamodb": {
+                "Keys": {"PK": item["PK"], "SK": item["SK"]},
+                "NewImage": item,
+                "SequenceNumber": f"{number:021d}",
+                "StreamViewType": "NEW_AND_OLD_IMAGES",
+            },
         }
+        length = len(json.dumps(record))
+        if records and (len(records) == REPLAY_BATCH or size + length > REPLAY_EVENT_BYTES):
+            yield {"Records": records}
+            records, size = [], 0
+        records.append(record)
+        size += length
+    if records:
+        yield {"Records": records}
 
 
 def replay_stream(
@@ -194,8 +211,17 @@ def replay_stream(
 ) -> int:
     """Read what was written in the action's window and give it to the stream function
     (`invoke` answers what it returned); how many items went. A batch the function reports
-    failed raises, so the message stays for the next run."""
+    failed raises, so the message stays for the next run; so does a window holding fewer
+    items than the batch had records (RedriveRefused): they were written before the index
+    existed, and deleting the message would lose them."""
     items = written_between(action.start, action.end)
+    if len(items) < action.records:
+        raise RedriveRefused(
+            f"the table holds {len(items)} items written from {action.start.isoformat()} to "
+            f"{action.end.isoformat()}, fewer than the batch's {action.records} records "
+            "(written before WrittenIndex existed?): replay them from the stream while it "
+            "holds them, or heal the analytics with a rebuild"
+        )
     for event in stream_events(items):
         answer = invoke(event)
         failures = answer.get("batchItemFailures") if isinstance(answer, dict) else None
@@ -238,7 +264,9 @@ def redrive(
             answer = sqs.receive_message(
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=10,
-                VisibilityTimeout=60,
+                # Long enough for a stream window's replay; what is left is made visible
+                # again at the end.
+                VisibilityTimeout=900,
                 AttributeNames=["SentTimestamp"],
             )
             messages = [m for m in answer.get("Messages", []) if m["MessageId"] not in seen]
@@ -258,7 +286,11 @@ def redrive(
                     continue
                 kept.append(message["ReceiptHandle"])  # until it is delivered
                 if not dry_run:
-                    deliver(action)
+                    try:
+                        deliver(action)
+                    except RedriveRefused as refused:
+                        outcome.refused.append((message["MessageId"], str(refused)))
+                        continue
                     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=kept.pop())
                 outcome.done.append(action)
     finally:
@@ -274,7 +306,8 @@ def _shown(action: Action) -> dict[str, Any]:
     if isinstance(action, Invoke):
         return {"invoke": action.function, "time": action.payload.get("time")}
     if isinstance(action, ReplayStream):
-        return {"replayStream": {"from": action.start.isoformat(), "to": action.end.isoformat()}}
+        window = {"from": action.start.isoformat(), "to": action.end.isoformat()}
+        return {"replayStream": {**window, "records": action.records}}
     return {"moveBackTo": action.queue}
 
 
@@ -285,7 +318,10 @@ class AwsReplay:
     def __init__(self, session: Any, physical: dict[str, str]) -> None:
         self.physical = physical
         self.events = session.client("events")
-        self.functions = session.client("lambda")
+        # A replay waits for the stream function (60 s at most) and is not sent twice.
+        self.functions = session.client(
+            "lambda", config=Config(read_timeout=120, retries={"total_max_attempts": 1})
+        )
         self.sqs = session.client("sqs")
         self.dynamodb = session.client("dynamodb")
 

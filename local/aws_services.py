@@ -98,9 +98,10 @@ class AwsServices:
         """The variables that point boto3 clients at these stand-ins."""
         return {f"AWS_ENDPOINT_URL_{service}": self.endpoint for service in SERVICE_IDS}
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, config: Any = None) -> Any:
         """A boto3 client for one of the stand-in services (made once, then shared: boto3's
-        clients are safe to use from several threads)."""
+        clients are safe to use from several threads). As boto3.Session.client, but a
+        `config` (timeouts, retries, pool size for AWS) is not needed by the stand-ins."""
         import boto3
 
         with self._clients_lock:

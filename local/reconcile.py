@@ -58,9 +58,11 @@ def reconcile_and_print(
     args: argparse.Namespace,
     connect: Callable[[], tuple[LedgerStore, str]],
     clock: Callable[[], datetime],
+    workers: int = 1,
 ) -> int:
-    """Reconcile the ledger `connect` reaches (and rebuild its analytics when asked, as of
-    `clock`) and print each difference; 1 when anything differs, 2 when it cannot read."""
+    """Reconcile the ledger `connect` reaches, `workers` accounts at once (and rebuild its
+    analytics when asked, as of `clock`), and print each difference; 1 when anything
+    differs, 2 when it cannot read."""
     bad = [name for name in args.customers if not re.fullmatch(ID_PATTERN, name)]
     if bad:
         print(f"{bad[0]!r} is not a customer id ({ID_PATTERN})", file=sys.stderr)
@@ -72,10 +74,10 @@ def reconcile_and_print(
             if args.dry_run:
                 return 0
         if args.customers:
-            report = reconcile(store, args.customers)
+            report = reconcile(store, args.customers, workers=workers)
         else:  # every account: the analytics can be checked against all the entries too
             analytics = AnalyticsStore(store.client, store.table)
-            report = reconcile(store, every_account(store), analytics)
+            report = reconcile(store, every_account(store), analytics, workers=workers)
     except CliError as error:
         print(error, file=sys.stderr)
         return 2

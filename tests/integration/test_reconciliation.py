@@ -191,7 +191,7 @@ class DeployedStack:
     def __call__(self, region_name: str | None = None) -> "DeployedStack":
         return self
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, config: Any = None) -> Any:
         return self.dynamodb if service == "dynamodb" else self
 
     def describe_stack_resource(self, **asked: Any) -> dict[str, Any]:

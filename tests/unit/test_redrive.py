@@ -10,6 +10,7 @@ import pytest
 from deploy.redrive import (
     EVENTS,
     MOVED_BACK,
+    REPLAY_EVENT_BYTES,
     SCHEDULE_FUNCTIONS,
     SCHEDULES,
     STREAM,
@@ -86,7 +87,7 @@ def test_a_failed_stream_batch_is_replayed_from_what_was_written_around_it():
     action = plan(STREAM, stream_failure())
     arrived = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
     assert action == ReplayStream(
-        arrived - timedelta(minutes=5), arrived + timedelta(seconds=3, minutes=5)
+        arrived - timedelta(minutes=5), arrived + timedelta(seconds=3, minutes=5), records=40
     )
 
 
@@ -102,7 +103,9 @@ def test_a_replay_gives_the_stream_function_insert_records_a_hundred_at_a_time()
     numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
     assert numbers == sorted(numbers, key=int)
     assert len(set(numbers)) == 250
-    window = ReplayStream(datetime(2027, 3, 1, tzinfo=UTC), datetime(2027, 3, 2, tzinfo=UTC))
+    window = ReplayStream(
+        datetime(2027, 3, 1, tzinfo=UTC), datetime(2027, 3, 2, tzinfo=UTC), records=250
+    )
     answers: list[dict[str, Any]] = []
 
     def invoke(event: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +120,19 @@ def test_a_replay_gives_the_stream_function_insert_records_a_hundred_at_a_time()
 
     with pytest.raises(RuntimeError):  # the message stays in the queue for the next run
         replay_stream(window, lambda start, end: items, fails)
+    # Fewer items than the batch had records: written before the index, so not all there.
+    with pytest.raises(RedriveRefused):
+        replay_stream(window, lambda start, end: items[:249], invoke)
+    assert len(answers) == 3  # nothing was given to the function
+
+
+def test_a_replay_event_stays_under_the_invocation_payload_limit():
+    large = {"PK": {"S": "CUST#c"}, "SK": {"S": "LEDGER#1"}, "allocations": {"S": "x" * 400_000}}
+    events = list(stream_events([large] * 30))
+    assert [len(event["Records"]) for event in events] == [12, 12, 6]
+    assert all(len(json.dumps(event)) <= REPLAY_EVENT_BYTES for event in events)
+    huge = {**large, "allocations": {"S": "x" * 6_000_000}}
+    assert [len(event["Records"]) for event in stream_events([huge, large])] == [1, 1]
 
 
 @pytest.mark.parametrize(
@@ -126,6 +142,7 @@ def test_a_replay_gives_the_stream_function_insert_records_a_hundred_at_a_time()
         (STREAM, stream_failure(approximateArrivalOfFirstRecord=None)),
         (STREAM, stream_failure(approximateArrivalOfLastRecord="2027-03-01T07:00:00.000Z")),
         (STREAM, stream_failure(approximateArrivalOfFirstRecord="2027-03-01T08:00:00")),
+        (STREAM, stream_failure(batchSize=0)),
         ("BookingEventsDeadLetters", "not json"),
         ("BookingEventsDeadLetters", "[1]"),
         ("BookingEventsDeadLetters", on_failure({**BOOKING, "source": "crm.points"})),

@@ -599,9 +599,16 @@ class LedgerStore:
         clock), as stored (DynamoDB's typed form, as a stream record's NewImage), in the
         order they were written: the written index's shards queried at once, then the
         items read by key."""
-        keys = self._written_keys(start, end)
-        found = batch_get(self.client, self.table, [key for _, key in keys])
-        by_key = {(item["PK"]["S"], item["SK"]["S"]): item for item in found}
+        keys = sorted(
+            (
+                found
+                for shard in in_parallel(lambda n: list(self._written(n, start, end)))
+                for found in shard
+            ),
+            key=lambda found: (found[0], found[1]["PK"]["S"], found[1]["SK"]["S"]),
+        )
+        items = batch_get(self.client, self.table, [key for _, key in keys])
+        by_key = {(item["PK"]["S"], item["SK"]["S"]): item for item in items}
         return [
             by_key[(key["PK"]["S"], key["SK"]["S"])]
             for _, key in keys
@@ -610,32 +617,38 @@ class LedgerStore:
 
     def customers_written_between(self, start: datetime, end: datetime) -> list[str]:
         """The customers whose ledger (an entry, a reminder) was written from `start` to
-        `end`, from the written index alone: the accounts a daily reconciliation checks."""
-        owners = {
-            key["PK"]["S"].removeprefix(CUSTOMER_PREFIX)
-            for _, key in self._written_keys(start, end)
-            if key["PK"]["S"].startswith(CUSTOMER_PREFIX)
+        `end`, from the written index alone: the accounts a daily reconciliation checks.
+        Only the customer ids are kept, however many items the window holds."""
+
+        def customers(shard: int) -> set[str]:
+            return {
+                key["PK"]["S"].removeprefix(CUSTOMER_PREFIX)
+                for _, key in self._written(shard, start, end)
+                if key["PK"]["S"].startswith(CUSTOMER_PREFIX)
+            }
+
+        return sorted(set().union(*in_parallel(customers)))
+
+    def _written(
+        self, shard: int, start: datetime, end: datetime
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(writtenAt, key) of each item of one shard of the written index in the window,
+        a page at a time."""
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": WRITTEN_INDEX,
+            "KeyConditionExpression": "writtenShard = :shard AND writtenAt BETWEEN :from AND :to",
+            "ExpressionAttributeValues": to_item(
+                {":shard": written_shard(shard), ":from": iso_utc(start), ":to": iso_utc(end)}
+            ),
         }
-        return sorted(owners)
-
-    def _written_keys(self, start: datetime, end: datetime) -> list[tuple[str, dict[str, Any]]]:
-        window = to_item({":from": iso_utc(start), ":to": iso_utc(end)})
-
-        def read(shard: int) -> list[tuple[str, dict[str, Any]]]:
-            items = self._query_all(
-                IndexName=WRITTEN_INDEX,
-                KeyConditionExpression="writtenShard = :shard AND writtenAt BETWEEN :from AND :to",
-                ExpressionAttributeValues={
-                    **window,
-                    ":shard": {"S": written_shard(shard)},
-                },
-            )
-            return [
-                (item["writtenAt"]["S"], {"PK": item["PK"], "SK": item["SK"]}) for item in items
-            ]
-
-        keys = [key for shard in in_parallel(read) for key in shard]
-        return sorted(keys, key=lambda found: (found[0], found[1]["PK"]["S"], found[1]["SK"]["S"]))
+        while True:
+            page = self.client.query(**arguments)
+            for item in page.get("Items", []):
+                yield item["writtenAt"]["S"], {"PK": item["PK"], "SK": item["SK"]}
+            if "LastEvaluatedKey" not in page:
+                return
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _query_all(
         self,
