@@ -11,18 +11,18 @@ import pytest
 
 from crm_points import reads
 from crm_points.config import PointsConfig
+from crm_points.dynamo import to_item
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.service import PointsService
 from crm_points.store import (
     INLINE_LOTS,
     MAX_POSTING_ITEMS,
     LedgerStore,
-    WriteConflict,
     account_items,
     customer_pk,
     quarter,
-    to_item,
 )
+from crm_points.transactions import WriteConflict
 from crm_points.validation import business_day
 from tests.api import CLOCK, call
 from tests.conftest import START, RequestCounter, request

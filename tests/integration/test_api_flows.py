@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from crm_points.dynamo import to_item
 from crm_points.models import Actor
 from crm_points.runtime import runtime
 from crm_points.service import PointsService
-from crm_points.store import INDEX_SHARDS, customer_pk, encode_key, index_shard, to_item
+from crm_points.store import INDEX_SHARDS, customer_pk, encode_key, index_shard
 from crm_points.validation import business_day
 from tests.api import CLOCK, ROOT, call
 from tests.conftest import request

@@ -15,8 +15,9 @@ from botocore.exceptions import ConnectionClosedError
 
 from crm_points.bulk import ROWS_PER_MESSAGE
 from crm_points.bulk_store import QUEUE_URL_VARIABLE, bulk_queue, job_pk
+from crm_points.dynamo import to_item
 from crm_points.runtime import runtime
-from crm_points.store import request_pk, to_item
+from crm_points.store import request_pk
 from tests import api
 from tests.api import Answer, call
 from tests.iam import PolicyUse

@@ -16,7 +16,7 @@ from crm_points import metrics
 from crm_points.bulk import RowStatus
 from crm_points.logs import logger
 from crm_points.runtime import runtime
-from crm_points.store import WriteConflict
+from crm_points.transactions import WriteConflict
 from local.template import ROOT, load_template
 from tests.api import LambdaContext, call, handler
 from tests.conftest import request

@@ -12,17 +12,17 @@ Items (docs/data-model.md, "Alerts"):
 - the trigger's record, `IDEMPOTENCY#alert:{triggerKey}` / `REQUEST`, written in the same
   transaction as what the trigger did: the same trigger delivered again does nothing.
 
-Every write is one TransactWriteItems made by `LedgerStore.commit`, with the request's
-idempotency record first, as for ledger postings.
+Every write is one TransactWriteItems made by `transactions.commit`, with the request's
+idempotency record, as for ledger postings.
 """
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from crm_points import transactions
 from crm_points.alerts import (
     Alert,
     AlertPriority,
@@ -32,18 +32,12 @@ from crm_points.alerts import (
     resolved,
     triggered_again,
 )
+from crm_points.dynamo import to_item
 from crm_points.errors import Conflict, NotFound
 from crm_points.models import Actor, iso_utc
-from crm_points.service import _answer, fingerprint, is_transient
 from crm_points.store import (
-    CLAIM_SK,
     INDEX_SHARDS,
-    Claim,
-    ClaimTaken,
-    Guard,
-    LedgerStore,
     ShardedQuery,
-    WriteConflict,
     decode_key,
     encode_key,
     idempotency_pk,
@@ -52,8 +46,19 @@ from crm_points.store import (
     newest_across_shards,
     query_from_cursor,
     request_pk,
-    to_item,
+    wall_clock,
     written_keys,
+)
+from crm_points.transactions import (
+    CLAIM_SK,
+    CONFLICTS,
+    Claim,
+    ClaimTaken,
+    Guard,
+    WriteConflict,
+    fingerprint,
+    is_transient,
+    replay_answer,
 )
 
 if TYPE_CHECKING:
@@ -143,11 +148,12 @@ class AlertStore:
         table_name: str,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = wall_clock,
     ) -> None:
         self.client = client
         self.table = table_name
-        self.ledger = LedgerStore(client, table_name)
         self.sleep = sleep
+        self.clock = clock  # when an alert is first written (store.written_keys)
 
     # -- raising -----------------------------------------------------------------------
 
@@ -175,7 +181,7 @@ class AlertStore:
             try:
                 return self._raise_once(alert, claim)
             except ClaimTaken as taken:
-                first = _answer(claim, taken.stored, Alert)
+                first = replay_answer(claim, taken.stored, Alert)
                 # The record names this very alert only if an attempt of this call wrote it
                 # and its answer was lost.
                 created = outcome_unknown and first.alert_id == alert.alert_id
@@ -196,7 +202,7 @@ class AlertStore:
         holder = self._lock_holder(alert.type, alert.subject)
         if holder is None:
             guards = (self._take_lock(alert), self._write_new(alert))
-            self.ledger.commit(None, claim, alert, guards, alert.customer_id)
+            self._commit(claim, alert, guards, alert.customer_id)
             return alert, True
         found = self._read(holder)
         if found is None:
@@ -204,9 +210,7 @@ class AlertStore:
             # alert is nothing to count on: look again, and give up with a 409 if it lasts.
             raise _AlertMoved
         updated = triggered_again(found.alert, alert)
-        self.ledger.commit(
-            None, claim, updated, (self._write_change(updated, found),), alert.customer_id
-        )
+        self._commit(claim, updated, (self._write_change(updated, found),), alert.customer_id)
         return updated, False
 
     def _lock_holder(self, alert_type: AlertType, subject: str) -> str | None:
@@ -257,7 +261,7 @@ class AlertStore:
             alert_pk(alert.alert_id),
             ALERT_SK,
             Conflict("Alert id collision; try again", retryable=True),
-            put=alert_item(alert, 1, self.ledger.clock()),
+            put=alert_item(alert, 1, self.clock()),
         )
 
     def _write_change(self, alert: Alert, read: "_StoredAlert") -> Guard:
@@ -402,7 +406,7 @@ class AlertStore:
             try:
                 return self._change_once(verb, alert_id, actor, now, note, claim)
             except ClaimTaken as taken:
-                return AlertChange(_answer(claim, taken.stored, Alert), replayed=True)
+                return AlertChange(replay_answer(claim, taken.stored, Alert), replayed=True)
             except (_AlertMoved, WriteConflict):
                 continue
             except Exception as error:
@@ -432,7 +436,7 @@ class AlertStore:
         )
         if not allowed:
             # The request that made this change, made again, still gets its answer.
-            stored = self.ledger.read_claim(claim)
+            stored = transactions.read_claim(self.client, self.table, claim)
             if stored is not None:
                 raise ClaimTaken(stored)
             raise Conflict(
@@ -445,13 +449,17 @@ class AlertStore:
         else:
             changed = resolved(alert, actor, now, note)
             guards = (self._write_change(changed, found), self._release_lock(alert, now))
-        self.ledger.commit(None, claim, changed, guards, alert.customer_id)
+        self._commit(claim, changed, guards, alert.customer_id)
         return AlertChange(changed)
 
+    def _commit(
+        self, claim: Claim, result: Alert, guards: tuple[Guard, ...], customer_id: str | None
+    ) -> None:
+        transactions.commit(self.client, self.table, claim, result, guards, (), customer_id)
+
     def _pause(self, attempt: int) -> None:
-        """Back off before another round, with full jitter so that racing writers spread."""
-        if attempt:
-            self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+        """Back off before another round (transactions.CONFLICTS)."""
+        CONFLICTS.pause(attempt, self.sleep)
 
     # Last in the class: below this, `list` names the method.
     def list(

@@ -38,9 +38,10 @@ from crm_points.analytics import (
     previous_month,
     reportable_month,
 )
+from crm_points.dynamo import from_item, to_item
 from crm_points.errors import Conflict
 from crm_points.models import LedgerEntry
-from crm_points.store import TRANSACTION_ITEMS, from_item, to_item
+from crm_points.transactions import CONFLICTS, TRANSACTION_ITEMS
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -175,7 +176,7 @@ class AnalyticsStore:
                     continue
                 # Another count was updating the same aggregate item at that moment
                 # (TransactionConflict): nothing was written; try again.
-                self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+                CONFLICTS.pause(attempt + 1, self.sleep)
         raise Conflict(
             "The analytics aggregates are busy; count the entries again",
             {"transactionIds": [entry.transaction_id for entry in entries]},

@@ -18,7 +18,6 @@ No Lambda and no clients here: the table and the queue come in as `BulkStore` an
 import csv
 import io
 import json
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
-from crm_points import ledger
+from crm_points import ledger, transactions
 from crm_points.errors import (
     Conflict,
     IdempotencyKeyReused,
@@ -41,8 +40,8 @@ from crm_points.errors import (
 )
 from crm_points.models import Actor, CamelModel, UtcDateTime
 from crm_points.schemas import MAX_BULK_ROWS, BulkAwardRequest
-from crm_points.service import PointsService, Request, fingerprint
-from crm_points.service import is_transient as service_transient
+from crm_points.service import PointsService, Request
+from crm_points.transactions import CONFLICTS, THROTTLED, fingerprint
 from crm_points.validation import Amount, DayOrMoment, Id, Reason, future_expiry
 
 if TYPE_CHECKING:
@@ -422,7 +421,7 @@ def is_transient(error: BaseException) -> bool:
         "TransactionConflict"
     ):
         return True
-    return isinstance(error, Exception) and service_transient(error)
+    return isinstance(error, Exception) and transactions.is_transient(error)
 
 
 class TransientFailure(Exception):
@@ -505,8 +504,7 @@ class BulkAwards:
         """A request of the POST, retried on transient failures; then 409 CONFLICT, which
         the caller may retry with the same Idempotency-Key."""
         for attempt in range(self.max_attempts):
-            if attempt:
-                self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+            CONFLICTS.pause(attempt, self.sleep)
             try:
                 return work()
             except Exception as error:
@@ -606,8 +604,7 @@ class BulkAwards:
         for attempt in range(self.max_attempts):
             if not pending:
                 return
-            if attempt:
-                self.sleep(random.uniform(0, min(1.0, 0.01 * 2**attempt)))
+            THROTTLED.pause(attempt, self.sleep)
             try:
                 taken = self.store.record_results(job_id, pending, now)
             except Exception as error:

@@ -9,12 +9,12 @@ docs/data-model.md ("Bulk award jobs").
 import base64
 import json
 import os
-import random
 import time
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from crm_points import transactions
 from crm_points.bulk import (
     MAX_ROWS,
     BulkAwards,
@@ -26,19 +26,12 @@ from crm_points.bulk import (
     RowResult,
     RowStatus,
 )
+from crm_points.dynamo import from_item, to_item
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.models import iso_utc
 from crm_points.runtime import runtime
-from crm_points.store import (
-    Claim,
-    ClaimTaken,
-    Guard,
-    LedgerStore,
-    StoredClaim,
-    from_item,
-    request_pk,
-    to_item,
-)
+from crm_points.store import request_pk
+from crm_points.transactions import THROTTLED, Claim, ClaimTaken, Guard, StoredClaim
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -109,7 +102,6 @@ class BulkStore:
     def __init__(self, client: "DynamoDBClient", table_name: str) -> None:
         self.client = client
         self.table = table_name
-        self._ledger = LedgerStore(client, table_name)
 
     def create_job(
         self, record: JobRecord, idempotency_key: str, request_hash: str, answer: BulkJob
@@ -121,7 +113,7 @@ class BulkStore:
         collision = Conflict("Bulk job id collision; try again", retryable=True)
         job = Guard(job_pk(record.job_id), JOB_SK, collision, put=job_item(record))
         try:
-            self._ledger.commit(None, claim, answer, (job,))
+            transactions.commit(self.client, self.table, claim, answer, (job,))
         except ClaimTaken as taken:
             return taken.stored
         return None
@@ -286,8 +278,7 @@ class SqsRowQueue:
     def _send_batch(self, group: list[str]) -> None:
         waiting = dict(enumerate(group))
         for attempt in range(_SEND_ATTEMPTS):
-            if attempt:
-                self.sleep(random.uniform(0, 0.05 * 2**attempt))
+            THROTTLED.pause(attempt, self.sleep)
             response = self.client.send_message_batch(
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "MessageBody": body} for i, body in waiting.items()],

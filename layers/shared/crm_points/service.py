@@ -6,9 +6,6 @@ number of times, then gets 409 CONFLICT (retryable). Idempotency (SPEC §2.9): t
 record is written in that same transaction; a replay is answered from it.
 """
 
-import hashlib
-import json
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,17 +13,14 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from crm_points import ledger, metrics
+from crm_points import ledger
 from crm_points.config import PointsConfig
 from crm_points.errors import (
     CancelledBeforeCompletion,
     Conflict,
-    IdempotencyKeyReused,
     NotFound,
     PointsError,
     RedemptionExists,
@@ -44,30 +38,19 @@ from crm_points.models import (
     TransactionType,
     iso_utc,
 )
-from crm_points.store import (
-    AdminStore,
+from crm_points.store import AdminStore, LedgerStore, booking_pk, idempotency_pk, request_pk
+from crm_points.transactions import (
+    CONFLICTS,
     Claim,
     ClaimTaken,
     Guard,
-    LedgerStore,
     StoredClaim,
     WriteConflict,
-    booking_pk,
-    idempotency_pk,
-    request_pk,
+    fingerprint,
+    is_transient,
+    replay_answer,
+    retries_exhausted,
 )
-
-# Errors after which the outcome of a write is unknown, or which say "try again": the
-# whole operation is retried, which is safe because the idempotency record makes a
-# committed write answer as a replay.
-_TRANSIENT_CODES = {
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-}
-
 
 _T = TypeVar("_T")
 _R = TypeVar("_R", bound=BaseModel)
@@ -83,12 +66,6 @@ class Request:
     idempotency_key: str
 
 
-def fingerprint(operation: str, payload: dict[str, Any]) -> str:
-    """A stable hash of a request's meaning: same operation and payload, same hash."""
-    canonical = json.dumps({"operation": operation, **payload}, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 class PointsService:
     """The ledger's write and read operations over a `LedgerStore`."""
 
@@ -97,7 +74,7 @@ class PointsService:
         store: LedgerStore,
         config: PointsConfig | Callable[[], PointsConfig],
         *,
-        max_attempts: int = 10,
+        max_attempts: int = CONFLICTS.attempts,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
@@ -288,7 +265,7 @@ class PointsService:
                 )
             except _BookingChanged:
                 continue
-        raise _retries_exhausted(
+        raise retries_exhausted(
             "The booking changed while it was being completed; try again", {"bookingId": booking_id}
         )
 
@@ -340,7 +317,7 @@ class PointsService:
                 )
             except _BookingChanged:
                 continue
-        raise _retries_exhausted(
+        raise retries_exhausted(
             "The booking changed while it was being reversed; try again", {"bookingId": booking_id}
         )
 
@@ -386,7 +363,7 @@ class PointsService:
             except Exception as error:
                 if not is_transient(error):
                     raise
-        raise _retries_exhausted(
+        raise retries_exhausted(
             "The account changed too often during the reminder run; try again",
             {"customerId": customer_id},
         )
@@ -479,7 +456,7 @@ class PointsService:
         )
         claim = self._decision_claim(request, "reject", approval, reason)
         if approval.status is not ApprovalStatus.PENDING:
-            return _answer(claim, self._decision_record(claim, decided_twice), Approval)
+            return replay_answer(claim, self._decision_record(claim, decided_twice), Approval)
         rejected = approval.model_copy(
             update={
                 "status": ApprovalStatus.REJECTED,
@@ -553,7 +530,7 @@ class PointsService:
                 )
             except _ConfigMoved:
                 continue
-        raise _retries_exhausted(
+        raise retries_exhausted(
             "The configuration changed while this request was being made; try again"
         )
 
@@ -589,9 +566,8 @@ class PointsService:
         return read()
 
     def _pause(self, attempt: int) -> None:
-        """Back off before a retry, with full jitter so that racing writers spread out."""
-        if attempt:
-            self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+        """Back off before a retry (transactions.CONFLICTS)."""
+        CONFLICTS.pause(attempt, self.sleep)
 
     def _api_write(
         self,
@@ -635,11 +611,11 @@ class PointsService:
                 self.store.commit(None, claim, result, guards)
                 return result
             except ClaimTaken as taken:
-                return _answer(claim, taken.stored, kind)
+                return replay_answer(claim, taken.stored, kind)
             except Exception as error:
                 if not is_transient(error):
                     raise
-        raise _retries_exhausted("DynamoDB did not answer; try again")
+        raise retries_exhausted("DynamoDB did not answer; try again")
 
     def _post(
         self,
@@ -669,7 +645,7 @@ class PointsService:
                 if not is_transient(error):
                     raise
                 last_failure = type(error).__name__
-        raise _retries_exhausted(
+        raise retries_exhausted(
             "The account changed too often while this request was being made; try again",
             {"customerId": customer_id, "attempts": self.max_attempts, "cause": last_failure},
         )
@@ -738,37 +714,9 @@ def _valid_config(settings: dict[str, Any]) -> PointsConfig:
         raise ValidationFailed("The configuration is not valid", {"errors": problems}) from None
 
 
-def is_transient(error: Exception) -> bool:
-    """A failure after which the same request may well succeed."""
-    if isinstance(error, HTTPClientError | BotoConnectionError):
-        return True
-    return (
-        isinstance(error, ClientError)
-        and error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
-    )
-
-
-def _answer(claim: Claim, stored: StoredClaim, kind: type[_R]) -> _R:
-    """What an earlier request with this key was answered; another request's key: 422."""
-    if stored.request_hash != claim.request_hash:
-        raise IdempotencyKeyReused(claim.key)
-    # A replay is a client (or the booking system, or a queue) sending again what was done:
-    # a few are retries, many would say a caller is looping.
-    metrics.count(metrics.IDEMPOTENT_REPLAYS)
-    return kind.model_validate_json(stored.result_json)
-
-
-def _retries_exhausted(message: str, details: dict[str, Any] | None = None) -> Conflict:
-    """A write that conflicted (or found DynamoDB not answering) on every attempt: a 409 the
-    caller may retry, and a count (WriteConflictsExhausted), since many of them mean an
-    account too hot for its writers or a table throttled."""
-    metrics.count(metrics.WRITE_CONFLICTS_EXHAUSTED)
-    return Conflict(message, details, retryable=True)
-
-
 def _replay(claim: Claim, stored: StoredClaim) -> PostingResult:
     """A ledger write's first answer, marked as a replay."""
-    return _answer(claim, stored, PostingResult).model_copy(update={"replayed": True})
+    return replay_answer(claim, stored, PostingResult).model_copy(update={"replayed": True})
 
 
 def _entry_of(result: PostingResult | None, kind: TransactionType) -> LedgerEntry | None:

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import heapq
 import json
-import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from crm_points import transactions
+from crm_points.dynamo import from_item, to_item
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.ledger import MAX_ENTRIES_PER_POSTING, Posting
 from crm_points.models import (
@@ -38,6 +39,7 @@ from crm_points.models import (
     PostingResult,
     iso_utc,
 )
+from crm_points.transactions import THROTTLED, Claim, Guard, StoredClaim, WriteConflict
 from crm_points.validation import business_time
 
 if TYPE_CHECKING:
@@ -66,10 +68,9 @@ INLINE_EXPIRIES = 8
 # Lot pages a posting can touch: the quarters a lot's expiry can fall in (the 3,660-day
 # horizon spans at most 42) and one behind, for lots the expiry run has not reached yet.
 MAX_LOT_PAGES = 44
-# What one transaction may hold (DynamoDB's limit) and the most a posting can come to: the
-# idempotency record, two guards, the account, its entries, every lot page and a page of
-# expiries per entry. docs/capacity.md keeps the sum.
-TRANSACTION_ITEMS = 100
+# The most a posting can come to (within transactions.TRANSACTION_ITEMS): the idempotency
+# record, two guards, the account, its entries, every lot page and a page of expiries per
+# entry. docs/capacity.md keeps the sum.
 MAX_POSTING_ITEMS = 4 + 2 * MAX_ENTRIES_PER_POSTING + MAX_LOT_PAGES
 # A summary reads the lot pages up to this far ahead, and shows their lots one by one: a
 # year's validity and an extension of up to a year, and always the longest expiring window
@@ -88,7 +89,6 @@ INDEX_SHARDS = 32
 PROFILE_SK = "PROFILE"
 ENTRY_PREFIX = "LEDGER#"
 REMINDER_PREFIX = "EXPIRING#"
-CLAIM_SK = "REQUEST"
 
 
 CUSTOMER_PREFIX = "CUST#"
@@ -172,56 +172,6 @@ def in_parallel(read: Callable[[int], _T], shards: int = INDEX_SHARDS) -> list[_
     """`read(shard)` for every shard at once (boto3 clients are thread-safe); in order."""
     with ThreadPoolExecutor(max_workers=shards) as pool:
         return list(pool.map(read, range(shards)))
-
-
-def to_attribute(value: Any) -> dict[str, Any]:
-    """A JSON-shaped value in DynamoDB's typed form (the types this table stores)."""
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int | float):
-        return {"N": str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, list | tuple):
-        return {"L": [to_attribute(item) for item in value]}
-    if isinstance(value, dict):
-        return {"M": {key: to_attribute(item) for key, item in value.items()}}
-    raise TypeError(f"cannot store a {type(value).__name__}")
-
-
-def from_attribute(attribute: dict[str, Any]) -> Any:
-    """DynamoDB's typed form back to a JSON-shaped value (numbers as int where whole)."""
-    ((kind, value),) = attribute.items()
-    if kind == "S" or kind == "BOOL":
-        return value
-    if kind == "N":
-        number = float(value)
-        return (
-            int(value)
-            if number.is_integer() and "." not in value and "e" not in value.lower()
-            else number
-        )
-    if kind == "NULL":
-        return None
-    if kind == "L":
-        return [from_attribute(item) for item in value]
-    if kind == "M":
-        return {key: from_attribute(item) for key, item in value.items()}
-    if kind == "SS":
-        return sorted(value)
-    raise TypeError(f"unexpected DynamoDB type {kind}")
-
-
-def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    """Plain JSON-shaped values to DynamoDB's typed form."""
-    return {name: to_attribute(value) for name, value in values.items()}
-
-
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    """An item in DynamoDB's typed form to plain values."""
-    return {name: from_attribute(value) for name, value in item.items()}
 
 
 def reminder_shard(shard: int) -> str:
@@ -480,65 +430,8 @@ def reminder_item(reminder: ExpiringReminder, written_at: datetime) -> dict[str,
     )
 
 
-@dataclass(frozen=True)
-class Claim:
-    """Where a request's idempotency record lives, and the fingerprint of its payload."""
-
-    pk: str
-    sk: str
-    request_hash: str
-    key: str
-
-
-@dataclass(frozen=True)
-class Guard:
-    """An item a write depends on, checked in the write's own transaction.
-
-    By default the item must be absent. With `put`, the item is written under the
-    condition; with `put_result`, the write's result record is written there (as a second
-    idempotency record, e.g. a booking's REDEEM). `error` is raised when it does not hold.
-    """
-
-    pk: str
-    sk: str
-    error: Exception
-    condition: str = "attribute_not_exists(PK)"
-    values: Mapping[str, Any] = field(default_factory=dict)
-    names: Mapping[str, str] = field(default_factory=dict)
-    put: Mapping[str, Any] | None = None
-    put_result: bool = False
-
-    @classmethod
-    def present(cls, pk: str, sk: str, error: Exception) -> "Guard":
-        return cls(pk, sk, error, condition="attribute_exists(PK)")
-
-
-@dataclass(frozen=True)
-class StoredClaim:
-    """An earlier request's idempotency record: its payload hash and its JSON answer."""
-
-    request_hash: str
-    result_json: str
-
-    def result(self) -> PostingResult:
-        return PostingResult.model_validate_json(self.result_json)
-
-
-class ClaimTaken(Exception):
-    """The idempotency record exists: the request was made before."""
-
-    def __init__(self, stored: StoredClaim) -> None:
-        super().__init__("idempotency record exists")
-        self.stored = stored
-
-
-class WriteConflict(Exception):
-    """Another writer changed the account first: read again and retry."""
-
-
-def _stored_claim(item: dict[str, Any]) -> StoredClaim:
-    values = from_item(item)
-    return StoredClaim(request_hash=values["requestHash"], result_json=values["result"])
+class _AlreadyReminded(Exception):
+    """This run had reminded this customer already."""
 
 
 class LedgerStore:
@@ -677,33 +570,18 @@ class LedgerStore:
         guards: tuple[Guard, ...] = (),
         customer_id: str | None = None,
     ) -> None:
-        """Write a posting (if any), its idempotency record and its guards in one transaction.
+        """Write a posting (if any: its account, pages and entries), its idempotency record
+        and its guards in one transaction (transactions.commit).
 
         Raises ClaimTaken (the request was made before: the stored result comes back in the
         cancellation reasons, with no second read), the failing guard's error, or
         WriteConflict (the account changed since it was read).
         """
-        record = {
-            "entity": "IDEMPOTENCY",
-            "requestHash": claim.request_hash,
-            "result": result.model_dump_json(by_alias=True),
-            **({"customerId": customer_id} if customer_id else {}),
-        }
-        items: list[TransactWriteItemTypeDef] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": to_item({"PK": claim.pk, "SK": claim.sk, **record}),
-                    "ConditionExpression": "attribute_not_exists(PK)",
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            }
-        ]
-        items.extend(self._guard_item(guard, record) for guard in guards)
+        changes: list[TransactWriteItemTypeDef] = []
         if posting is not None:
             written_at = self.clock()
-            items.extend(self._account_items(posting))
-            items.extend(
+            changes.extend(self._account_items(posting))
+            changes.extend(
                 {
                     "Put": {
                         "TableName": self.table,
@@ -713,26 +591,7 @@ class LedgerStore:
                 }
                 for entry in posting.entries
             )
-        if len(items) > TRANSACTION_ITEMS:
-            raise ValueError(f"a posting of {len(items)} items is over {TRANSACTION_ITEMS}")
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except self.client.exceptions.TransactionCanceledException as cancelled:
-            reasons = cancelled.response.get("CancellationReasons", [])
-            self._raise_for(reasons, guards)
-
-    def _guard_item(self, guard: Guard, record: dict[str, Any]) -> "TransactWriteItemTypeDef":
-        condition: dict[str, Any] = {"ConditionExpression": guard.condition}
-        if guard.values:
-            condition["ExpressionAttributeValues"] = to_item(dict(guard.values))
-        if guard.names:
-            condition["ExpressionAttributeNames"] = dict(guard.names)
-        if guard.put is None and not guard.put_result:
-            key = to_item({"PK": guard.pk, "SK": guard.sk})
-            return {"ConditionCheck": {"TableName": self.table, "Key": key, **condition}}  # type: ignore[typeddict-item]
-        attributes = dict(guard.put) if guard.put is not None else record
-        item = to_item({**attributes, "PK": guard.pk, "SK": guard.sk})
-        return {"Put": {"TableName": self.table, "Item": item, **condition}}  # type: ignore[typeddict-item]
+        transactions.commit(self.client, self.table, claim, result, guards, changes, customer_id)
 
     def _account_items(self, posting: Posting) -> list["TransactWriteItemTypeDef"]:
         """The account item, conditioned on the version it was read at (or on being new),
@@ -753,17 +612,6 @@ class LedgerStore:
         )
         return items
 
-    @staticmethod
-    def _raise_for(reasons: list[Any], guards: tuple[Guard, ...]) -> None:
-        codes = [reason.get("Code", "None") for reason in reasons]
-        if codes and codes[0] == "ConditionalCheckFailed" and "Item" in reasons[0]:
-            raise ClaimTaken(_stored_claim(reasons[0]["Item"]))
-        for guard, code in zip(guards, codes[1:], strict=False):
-            if code == "ConditionalCheckFailed":
-                raise guard.error
-        # The account's version moved, or DynamoDB saw a concurrent transaction.
-        raise WriteConflict(",".join(codes))
-
     def save_reminder(self, posting: Posting, reminder: ExpiringReminder) -> bool:
         """Write the account with its lots marked as reminded (a posting without entries),
         and the reminder, in one transaction; the reminder's item is what the change stream
@@ -773,31 +621,26 @@ class LedgerStore:
         the account changed since it was read.
         """
         account, *pages = self._account_items(posting)
-        reminder_put: TransactWriteItemTypeDef = {
+        reminder_put = {
             "Put": {
                 "TableName": self.table,
                 "Item": reminder_item(reminder, self.clock()),
                 "ConditionExpression": "attribute_not_exists(PK)",
             }
         }
+        reminded = _AlreadyReminded()
         try:
-            self.client.transact_write_items(TransactItems=[account, reminder_put, *pages])
-        except self.client.exceptions.TransactionCanceledException as cancelled:
-            codes = [r.get("Code") for r in cancelled.response.get("CancellationReasons", [])]
-            if codes[1:2] == ["ConditionalCheckFailed"]:
-                return False
-            raise WriteConflict(",".join(str(code) for code in codes)) from None
+            transactions.transact(
+                self.client,
+                [(account, None), (reminder_put, reminded), *[(p, None) for p in pages]],
+            )
+        except _AlreadyReminded:
+            return False
         return True
 
     def read_claim(self, claim: Claim) -> StoredClaim | None:
         """The idempotency record of an earlier request, if any (used on the error path)."""
-        response = self.client.get_item(
-            TableName=self.table,
-            Key=to_item({"PK": claim.pk, "SK": claim.sk}),
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return _stored_claim(item) if item else None
+        return transactions.read_claim(self.client, self.table, claim)
 
     def booking_records(self, booking_id: str) -> dict[str, PostingResult]:
         """What the ledger recorded for a booking, by kind (EARN, REDEEM, REVERSAL)."""
@@ -807,7 +650,10 @@ class LedgerStore:
             ExpressionAttributeValues=to_item({":pk": booking_pk(booking_id)}),
             ConsistentRead=True,
         )
-        return {item["SK"]["S"]: _stored_claim(item).result() for item in response.get("Items", [])}
+        return {
+            item["SK"]["S"]: PostingResult.model_validate_json(item["result"]["S"])
+            for item in response.get("Items", [])
+        }
 
     def locate_transaction(self, transaction_id: str) -> tuple[str, str] | None:
         """(customerId, type) of a ledger entry, by its id (TransactionIdIndex)."""
@@ -1514,8 +1360,6 @@ class EffectLog:
 # BatchGetItem reads at most 100 keys, BatchWriteItem writes at most 25 items a request.
 BATCH_GET_KEYS = 100
 BATCH_WRITE_ITEMS = 25
-# Rounds for the keys or items DynamoDB leaves unprocessed (under throttling).
-BATCH_ATTEMPTS = 8
 
 
 def batch_get(client: "DynamoDBClient", table: str, keys: list[dict[str, Any]]) -> list[Any]:
@@ -1524,7 +1368,7 @@ def batch_get(client: "DynamoDBClient", table: str, keys: list[dict[str, Any]]) 
     found: list[Any] = []
     for start in range(0, len(keys), BATCH_GET_KEYS):
         pending: list[Any] = keys[start : start + BATCH_GET_KEYS]
-        for attempt in range(BATCH_ATTEMPTS):
+        for attempt in range(THROTTLED.attempts):
             response = client.batch_get_item(
                 RequestItems={table: {"Keys": pending, "ConsistentRead": True}}
             )
@@ -1534,7 +1378,7 @@ def batch_get(client: "DynamoDBClient", table: str, keys: list[dict[str, Any]]) 
             pending = unread.get(table, {}).get("Keys", [])
             if not pending:
                 break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
+            THROTTLED.pause(attempt + 1)
         else:
             raise UnprocessedBatch(f"{len(pending)} keys left unread")
     return found
@@ -1547,13 +1391,13 @@ def batch_put(client: "DynamoDBClient", table: str, items: list[dict[str, Any]])
         pending: list[Any] = [
             {"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_ITEMS]
         ]
-        for attempt in range(BATCH_ATTEMPTS):
+        for attempt in range(THROTTLED.attempts):
             response = client.batch_write_item(RequestItems={table: pending})
             unprocessed: Any = response.get("UnprocessedItems") or {}
             pending = unprocessed.get(table, [])
             if not pending:
                 break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
+            THROTTLED.pause(attempt + 1)
         else:
             raise UnprocessedBatch(f"{len(pending)} items left unwritten")
 
