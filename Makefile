@@ -44,9 +44,11 @@ chromium:
 
 test: deps lint typecheck template pytest
 
+# lint-imports checks the layer's layering (pyproject.toml, [tool.importlinter]).
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=layers/shared $(BIN)/lint-imports
 
 typecheck:
 	$(BIN)/mypy

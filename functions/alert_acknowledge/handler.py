@@ -29,7 +29,7 @@ def acknowledge(
     """Acknowledge an open alert (MANAGE_ALERTS)."""
     call = http.call_of(router, idempotency_key)
     note = body.note if body else None
-    change = operations.acknowledge_alert(runtime().service, call, alertId, note)
+    change = operations.acknowledge_alert(runtime().alerts, call, alertId, note)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

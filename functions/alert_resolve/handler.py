@@ -30,7 +30,7 @@ def resolve(
     month) may raise a new alert of its type."""
     call = http.call_of(router, idempotency_key)
     note = body.note if body else None
-    change = operations.resolve_alert(runtime().service, call, alertId, note)
+    change = operations.resolve_alert(runtime().alerts, call, alertId, note)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

@@ -29,7 +29,7 @@ def alerts(
     """Alerts in one status, newest first, optionally of one priority and type
     (VIEW_ALERTS); `nextCursor` continues."""
     call = http.call_of(router)
-    return operations.list_alerts(runtime().service, call, status, priority, type, limit, cursor)
+    return operations.list_alerts(runtime().alerts, call, status, priority, type, limit, cursor)
 
 
 app = http.resolver(router)

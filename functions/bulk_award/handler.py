@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crm_points import handlers, http, operations
 from crm_points.bulk import CSV_PATTERN, BulkJob
-from crm_points.bulk_store import bulk_awards
 from crm_points.errors import ValidationFailed
+from crm_points.runtime import runtime
 from crm_points.schemas import bulk_award_request_body
 
 router = APIGatewayHttpRouter()
@@ -46,7 +46,9 @@ def bulk_award(idempotency_key: http.IdempotencyKey) -> Response[BulkJob]:
     with its reason; the other rows are awarded as POST /points/award would."""
     call = http.call_of(router, idempotency_key)
     media_type, text = _body()
-    submitted = operations.bulk_award(bulk_awards(with_queue=True), call, media_type, text)
+    submitted = operations.bulk_award(
+        runtime().bulk_awards(with_queue=True), call, media_type, text
+    )
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,

@@ -19,8 +19,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crm_points import handlers, metrics
 from crm_points.bulk import RowStatus
-from crm_points.bulk_store import bulk_awards
 from crm_points.logs import logger
+from crm_points.runtime import runtime
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -28,7 +28,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def award_rows(record: SQSRecord) -> None:
     """One message: its rows awarded (or failed) and counted in their job."""
     logger.set_correlation_id(record.message_id)
-    results = bulk_awards().process(record.body, datetime.now(UTC))
+    results = runtime().bulk_awards().process(record.body, datetime.now(UTC))
     awarded = sum(1 for result in results if result.status is RowStatus.AWARDED)
     # Rows recorded by this delivery only: a message delivered again skips (and so does not
     # count again) the rows an earlier delivery recorded.

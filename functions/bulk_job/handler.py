@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crm_points import handlers, http, operations
 from crm_points.bulk import BulkJobPage
-from crm_points.bulk_store import bulk_awards
+from crm_points.runtime import runtime
 from crm_points.validation import ID_PATTERN
 
 router = APIGatewayHttpRouter()
@@ -27,7 +27,7 @@ def bulk_job(
     """A bulk award job (BULK_OPERATIONS): status, counts and row results in row order,
     one DynamoDB request per page; the progress comes with the first page."""
     call = http.call_of(router)
-    return operations.bulk_job(bulk_awards(), call, jobId, limit, cursor)
+    return operations.bulk_job(runtime().bulk_awards(), call, jobId, limit, cursor)
 
 
 app = http.resolver(router)

@@ -32,7 +32,7 @@ def customer_alerts(
     (VIEW_POINTS); `nextCursor` continues."""
     call = http.call_of(router)
     return operations.customer_alerts(
-        runtime().service, call, customerId, status, priority, type, limit, cursor
+        runtime().alerts, call, customerId, status, priority, type, limit, cursor
     )
 
 

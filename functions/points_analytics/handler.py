@@ -31,7 +31,7 @@ def points_analytics(
     """Points liability, customer engagement and service impact of one month
     (VIEW_ANALYTICS); for a past month, as at its end."""
     call = http.call_of(router)
-    return operations.points_analytics(runtime().service, call, month)
+    return operations.points_analytics(runtime().analytics, call, month)
 
 
 app = http.resolver(router)

@@ -6,8 +6,6 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crm_points import handlers, metrics, schedules
-from crm_points.alert_store import AlertStore
-from crm_points.analytics_store import AnalyticsStore
 from crm_points.events import ScheduledRun
 from crm_points.logs import logger
 from crm_points.runtime import runtime
@@ -17,10 +15,9 @@ from crm_points.runtime import runtime
 @event_parser(model=ScheduledRun)
 def lambda_handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
     """HIGH_EXPIRATION_RATE and LOW_REDEMPTION_RATE for the last full month."""
-    service = runtime().service
-    client, table = service.store.client, runtime().settings.table_name
+    core = runtime()
     report = schedules.raise_system_alerts(
-        AnalyticsStore(client, table), AlertStore(client, table), service.config, event.time
+        core.analytics, core.alerts, core.service.config, event.time
     )
     logger.info("system alerts run finished", extra={"report": report.model_dump(mode="json")})
     # The heartbeat: its alarm fires when a day passes without it (docs/operations.md).

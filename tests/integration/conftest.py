@@ -71,12 +71,12 @@ def world(service: PointsService, customer_id: str) -> World:
 def bulk_award_queue(aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A queue on moto's server as BULK_AWARD_QUEUE_URL, as template.yaml gives the bulk-award
     function one."""
-    from crm_points.bulk_store import QUEUE_URL_VARIABLE, bulk_queue
+    from crm_points.runtime import BULK_QUEUE_URL_VARIABLE, runtime
 
     sqs = aws_env.client("sqs")
     url = sqs.create_queue(QueueName=f"bulk-award-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    monkeypatch.setenv(QUEUE_URL_VARIABLE, url)
-    bulk_queue.cache_clear()
+    monkeypatch.setenv(BULK_QUEUE_URL_VARIABLE, url)
+    runtime.cache_clear()
     yield url
-    bulk_queue.cache_clear()
+    runtime.cache_clear()
     sqs.delete_queue(QueueUrl=url)

@@ -14,9 +14,9 @@ import pytest
 from botocore.exceptions import ConnectionClosedError
 
 from crm_points.bulk import ROWS_PER_MESSAGE
-from crm_points.bulk_store import QUEUE_URL_VARIABLE, bulk_queue, job_pk
+from crm_points.bulk_store import job_pk
 from crm_points.dynamo import to_item
-from crm_points.runtime import runtime
+from crm_points.runtime import BULK_QUEUE_URL_VARIABLE, runtime
 from crm_points.store import request_pk
 from tests import api
 from tests.api import Answer, call
@@ -67,10 +67,10 @@ def queue(aws_env: Any, lambda_env: Any, monkeypatch: pytest.MonkeyPatch) -> Ite
     """A fresh queue, named in the POST function's environment as the template names it."""
     sqs = aws_env.client("sqs")
     url = sqs.create_queue(QueueName=f"bulk-award-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    monkeypatch.setenv(QUEUE_URL_VARIABLE, url)
-    bulk_queue.cache_clear()
+    # Read by the runtime when the POST first sends rows (lambda_env made it afresh).
+    monkeypatch.setenv(BULK_QUEUE_URL_VARIABLE, url)
     yield Queue(sqs, url)
-    bulk_queue.cache_clear()
+    runtime.cache_clear()
     sqs.delete_queue(QueueUrl=url)
 
 
@@ -359,7 +359,7 @@ def test_a_replayed_post_answers_the_same_job_and_another_body_with_its_key_is_r
 def test_a_post_whose_rows_could_not_be_queued_is_completed_by_its_replay(queue):
     customer = new_customer()
     rows = [{"customerId": customer, "amount": 60, "reason": "Queue was down"}]
-    sqs_events = bulk_queue().client.meta.events
+    sqs_events = runtime().bulk_queue.client.meta.events
 
     def queue_down(**_: Any) -> None:
         raise ConnectionClosedError(endpoint_url=queue.url)

@@ -486,9 +486,8 @@ def test_bulk_rows_done_and_failed_are_counted(printed, monkeypatch):
     rows = [
         SimpleNamespace(status=s) for s in (RowStatus.AWARDED, RowStatus.AWARDED, RowStatus.FAILED)
     ]
-    monkeypatch.setattr(
-        worker, "bulk_awards", lambda: SimpleNamespace(process=lambda body, now: rows)
-    )
+    bulk = SimpleNamespace(process=lambda body, now: rows)
+    monkeypatch.setattr(worker, "runtime", lambda: SimpleNamespace(bulk_awards=lambda: bulk))
     assert worker.lambda_handler(_sqs("{}"), LambdaContext()) == {"batchItemFailures": []}
     printed.read()
     assert printed.metric(metrics.BULK_ROWS_AWARDED) == [2.0]

@@ -12,7 +12,8 @@ being there yet, so a message delivered twice awards once and counts once (§2.9
 transient failure (throttling, a lost connection, a conflict that outlasted its retries)
 fails a message, to be delivered again; a row the ledger refuses is a failed row.
 
-No Lambda and no clients here: the table and the queue come in as `BulkStore` and `RowQueue`.
+No Lambda and no clients here: the table and the queue come in as a `JobStore` and a
+`RowQueue` (crm_points.bulk_store's, built by crm_points.runtime).
 """
 
 import csv
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import Field
@@ -41,11 +42,8 @@ from crm_points.errors import (
 from crm_points.models import Actor, CamelModel, UtcDateTime
 from crm_points.schemas import MAX_BULK_ROWS, BulkAwardRequest
 from crm_points.service import PointsService, Request
-from crm_points.transactions import CONFLICTS, THROTTLED, fingerprint
+from crm_points.transactions import CONFLICTS, THROTTLED, StoredClaim, fingerprint
 from crm_points.validation import Amount, DayOrMoment, Id, Reason, future_expiry
-
-if TYPE_CHECKING:
-    from crm_points.bulk_store import BulkStore
 
 MAX_ROWS = MAX_BULK_ROWS
 # Rows per queue message: a message is the unit of retry, and 10,000 rows make 200 messages
@@ -390,6 +388,34 @@ def chunks(job_id: str, actor: Actor, request_id: str, rows: Sequence[BulkRow]) 
 # -- the queue and transient failures ---------------------------------------------------------
 
 
+class JobStore(Protocol):
+    """Where jobs and their row results are kept (crm_points.bulk_store.BulkStore)."""
+
+    def create_job(
+        self, record: "JobRecord", idempotency_key: str, request_hash: str, answer: "BulkJob"
+    ) -> StoredClaim | None:
+        """Write the job with the request's record; the earlier record if the key was used."""
+
+    def job(self, job_id: str) -> "JobRecord | None":
+        """The job, if it exists."""
+
+    def mark_enqueued(self, job_id: str, now: datetime) -> None:
+        """Note that every message of the job is on the queue."""
+
+    def recorded_rows(self, job_id: str, first: int, last: int) -> set[int]:
+        """The row numbers from `first` to `last` that have a result."""
+
+    def record_results(
+        self, job_id: str, results: Sequence["RowResult"], now: datetime
+    ) -> set[int] | None:
+        """Put the results once each; the rows recorded before when some were."""
+
+    def read_page(
+        self, job_id: str, limit: int, cursor: str | None
+    ) -> tuple["JobRecord | None", list["RowResult"], str | None]:
+        """The job (first page) and up to `limit` results after the cursor's row."""
+
+
 class RowQueue(Protocol):
     """Where the rows wait for the worker."""
 
@@ -445,7 +471,7 @@ class BulkAwards:
     def __init__(
         self,
         points: PointsService,
-        store: "BulkStore",
+        store: JobStore,
         queue: RowQueue | None = None,
         *,
         max_attempts: int = 8,

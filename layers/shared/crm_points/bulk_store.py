@@ -8,16 +8,13 @@ docs/data-model.md ("Bulk award jobs").
 
 import base64
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from crm_points import transactions
 from crm_points.bulk import (
     MAX_ROWS,
-    BulkAwards,
     BulkJob,
     JobMissing,
     JobRecord,
@@ -29,7 +26,6 @@ from crm_points.bulk import (
 from crm_points.dynamo import from_item, to_item
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.models import iso_utc
-from crm_points.runtime import runtime
 from crm_points.store import request_pk
 from crm_points.transactions import THROTTLED, Claim, ClaimTaken, Guard, StoredClaim
 
@@ -290,35 +286,3 @@ class SqsRowQueue:
             if not waiting:
                 return
         raise QueueUnavailable(f"SQS did not take {len(waiting)} messages")
-
-
-# -- what a function needs, built once per execution environment -------------------------------
-
-QUEUE_URL_VARIABLE = "BULK_AWARD_QUEUE_URL"
-
-
-@cache
-def bulk_queue() -> SqsRowQueue:
-    """The queue of the POST function, from its environment (validated at cold start)."""
-    # boto3 is imported on first use, to keep the handler's import (cold start) short.
-    import boto3
-    from botocore.config import Config
-
-    url = os.environ.get(QUEUE_URL_VARIABLE, "")
-    if not url.startswith(("https://", "http://")):
-        raise RuntimeError(f"{QUEUE_URL_VARIABLE} must be the bulk-award queue's URL")
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 4},
-        connect_timeout=2,
-        read_timeout=5,
-        tcp_keepalive=True,
-    )
-    return SqsRowQueue(boto3.client("sqs", config=config), url)
-
-
-def bulk_awards(*, with_queue: bool = False) -> BulkAwards:
-    """Bulk awards over the function's table (the clients of `runtime()`), and its queue
-    when the function sends rows."""
-    core = runtime()
-    store = BulkStore(core.service.store.client, core.settings.table_name)
-    return BulkAwards(core.service, store, bulk_queue() if with_queue else None)

@@ -221,12 +221,8 @@ def query_transactions(
 # -- alerts (SPEC §7) -----------------------------------------------------------------------
 
 
-def _alerts(service: PointsService) -> AlertStore:
-    return AlertStore(service.store.client, service.store.table)
-
-
 def list_alerts(
-    service: PointsService,
+    alerts: AlertStore,
     call: Call,
     status: AlertStatus,
     priority: AlertPriority | None,
@@ -236,12 +232,12 @@ def list_alerts(
 ) -> AlertList:
     """GET /alerts: VIEW_ALERTS; alerts in one status (OPEN unless asked), newest first."""
     permissions.require(call.role, Permission.VIEW_ALERTS)
-    alerts, next_cursor = _alerts(service).list(status, priority, alert_type, limit, cursor)
-    return AlertList(alerts=alerts, next_cursor=next_cursor)
+    found, next_cursor = alerts.list(status, priority, alert_type, limit, cursor)
+    return AlertList(alerts=found, next_cursor=next_cursor)
 
 
 def customer_alerts(
-    service: PointsService,
+    alerts: AlertStore,
     call: Call,
     customer_id: str,
     status: AlertStatus | None,
@@ -252,28 +248,26 @@ def customer_alerts(
 ) -> AlertList:
     """GET /customers/{customerId}/alerts: VIEW_POINTS; every status unless one is asked."""
     permissions.require(call.role, Permission.VIEW_POINTS)
-    alerts, next_cursor = _alerts(service).for_customer(
+    found, next_cursor = alerts.for_customer(
         customer_id, status, priority, alert_type, limit, cursor
     )
-    return AlertList(alerts=alerts, next_cursor=next_cursor)
+    return AlertList(alerts=found, next_cursor=next_cursor)
 
 
 def acknowledge_alert(
-    service: PointsService, call: Call, alert_id: str, note: str | None
+    alerts: AlertStore, call: Call, alert_id: str, note: str | None
 ) -> AlertChange:
     """POST /alerts/{alertId}/acknowledge: MANAGE_ALERTS."""
     permissions.require(call.role, Permission.MANAGE_ALERTS)
-    return _alerts(service).acknowledge(
+    return alerts.acknowledge(
         alert_id, call.actor, call.now, note, idempotency_key=call.idempotency_key
     )
 
 
-def resolve_alert(
-    service: PointsService, call: Call, alert_id: str, note: str | None
-) -> AlertChange:
+def resolve_alert(alerts: AlertStore, call: Call, alert_id: str, note: str | None) -> AlertChange:
     """POST /alerts/{alertId}/resolve: MANAGE_ALERTS."""
     permissions.require(call.role, Permission.MANAGE_ALERTS)
-    return _alerts(service).resolve(
+    return alerts.resolve(
         alert_id, call.actor, call.now, note, idempotency_key=call.idempotency_key
     )
 
@@ -299,9 +293,8 @@ def bulk_job(
 # -- analytics (SPEC §9) --------------------------------------------------------------------
 
 
-def points_analytics(service: PointsService, call: Call, month: str | None) -> PointsAnalytics:
+def points_analytics(analytics: AnalyticsStore, call: Call, month: str | None) -> PointsAnalytics:
     """GET /points/analytics: VIEW_ANALYTICS; the month asked for, else the current one
     (Africa/Johannesburg). A month not begun yet is 422."""
     permissions.require(call.role, Permission.VIEW_ANALYTICS)
-    store = AnalyticsStore(service.store.client, service.store.table)
-    return store.analytics(reportable_month(month, call.now), call.now)
+    return analytics.analytics(reportable_month(month, call.now), call.now)

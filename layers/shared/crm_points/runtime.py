@@ -1,5 +1,6 @@
 """What a function needs to run, built once per execution environment (cold start)."""
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,12 @@ from crm_points.service import PointsService
 from crm_points.store import INDEX_SHARDS, AdminStore, EffectLog, LedgerStore, ScheduleStore
 
 if TYPE_CHECKING:
+    from botocore.config import Config
+
+    from crm_points.alert_store import AlertStore
+    from crm_points.analytics_store import AnalyticsStore
+    from crm_points.bulk import BulkAwards
+    from crm_points.bulk_store import SqsRowQueue
     from crm_points.messaging import Messaging
     from crm_points.reactions import Reactions
 
@@ -56,32 +63,66 @@ class Runtime:
         return Messaging(MessagingSettings.from_environment())
 
     @cached_property
+    def alerts(self) -> "AlertStore":
+        """The alerts (§7) in the function's table."""
+        from crm_points.alert_store import AlertStore
+
+        return AlertStore(self.service.store.client, self.settings.table_name)
+
+    @cached_property
+    def analytics(self) -> "AnalyticsStore":
+        """The analytics aggregates (§9) in the function's table."""
+        from crm_points.analytics_store import AnalyticsStore
+
+        return AnalyticsStore(self.service.store.client, self.settings.table_name)
+
+    @cached_property
     def reactions(self) -> "Reactions":
         """What the change stream's consumer needs, built once per execution environment."""
-        from crm_points.alert_store import AlertStore
-        from crm_points.analytics_store import AnalyticsStore
         from crm_points.reactions import Reactions
 
-        client, table = self.service.store.client, self.settings.table_name
         return Reactions(
-            analytics=AnalyticsStore(client, table),
-            alerts=AlertStore(client, table),
+            analytics=self.analytics,
+            alerts=self.alerts,
             admin=self.service.admin,
             effects=self.effects,
             outside=self.messaging,
             config=lambda: self.service.config,
         )
 
+    @cached_property
+    def bulk_queue(self) -> "SqsRowQueue":
+        """The bulk-award queue of the POST function (BULK_AWARD_QUEUE_URL)."""
+        import boto3
 
-@cache
-def runtime() -> Runtime:
-    """Settings validated and clients made on first use, then reused for every invocation."""
-    # boto3 is imported here, on first use, to keep the handler's import (cold start) short.
-    import boto3
+        from crm_points.bulk_store import SqsRowQueue
+
+        url = os.environ.get(BULK_QUEUE_URL_VARIABLE, "")
+        if not url.startswith(("https://", "http://")):
+            raise RuntimeError(f"{BULK_QUEUE_URL_VARIABLE} must be the bulk-award queue's URL")
+        return SqsRowQueue(boto3.client("sqs", config=client_config()), url)
+
+    def bulk_awards(self, *, with_queue: bool = False) -> "BulkAwards":
+        """Bulk awards over the function's table, and its queue when the function sends
+        rows (the POST; the worker and the job read only the table)."""
+        from crm_points.bulk import BulkAwards
+        from crm_points.bulk_store import BulkStore
+
+        store = BulkStore(self.service.store.client, self.settings.table_name)
+        return BulkAwards(self.service, store, self.bulk_queue if with_queue else None)
+
+
+# The bulk-award POST function's queue.
+BULK_QUEUE_URL_VARIABLE = "BULK_AWARD_QUEUE_URL"
+
+
+def client_config() -> "Config":
+    """Every AWS client's settings: botocore's standard retries (4 attempts, under
+    transactions' own loops) and short timeouts, so that a slow call fails inside a
+    function's timeout and is retried."""
     from botocore.config import Config
 
-    settings = Settings.from_environment()
-    client_config = Config(
+    return Config(
         retries={"mode": "standard", "max_attempts": 4},
         connect_timeout=2,
         read_timeout=5,
@@ -89,7 +130,16 @@ def runtime() -> Runtime:
         # The sharded indexes are read one Query per shard at once (store.INDEX_SHARDS).
         max_pool_connections=INDEX_SHARDS,
     )
-    client = boto3.client("dynamodb", config=client_config)
+
+
+@cache
+def runtime() -> Runtime:
+    """Settings validated and clients made on first use, then reused for every invocation."""
+    # boto3 is imported here, on first use, to keep the handler's import (cold start) short.
+    import boto3
+
+    settings = Settings.from_environment()
+    client = boto3.client("dynamodb", config=client_config())
     admin = AdminStore(client, settings.table_name)
     config = CachedConfig(lambda: PointsConfig.model_validate(admin.stored_config()[0]))
     return Runtime(settings, PointsService(LedgerStore(client, settings.table_name), config))
