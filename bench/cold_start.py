@@ -49,11 +49,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from local.functions import discover_functions  # noqa: E402
+from local.dynamodb_local import REGION  # noqa: E402
+from local.functions import discover_functions, offline_aws_environment  # noqa: E402
 from local.resources import BUS, QUEUE, TOPIC, LocalResources  # noqa: E402
 from local.template import load_template  # noqa: E402
 
-REGION = "af-south-1"
 ACCOUNT_ID = "000000000000"
 TABLE_NAME = "crm-points-bench"
 MINIMAL = "minimal powertools"
@@ -138,15 +138,7 @@ def _common_environment(scratch: Path) -> dict[str, str]:
     """What every subject's interpreter sees, and nothing of this shell's (no AWS profile, no
     endpoint override): Lambda's region and function variables, stand-in credentials."""
     return {
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_SESSION_TOKEN": "bench",
-        # No ~/.aws files to read (Lambda has none) and never the instance metadata service.
-        "AWS_CONFIG_FILE": str(scratch / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(scratch / "no-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
+        **offline_aws_environment(scratch, "bench"),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",

@@ -188,6 +188,22 @@ class Invocation:
         return {"errorType": self.error_type, "errorMessage": self.error_message}
 
 
+def offline_aws_environment(scratch: Path, credential: str) -> dict[str, str]:
+    """What a Lambda-like interpreter started from here sees of AWS: the stack's region,
+    stand-in credentials, no ~/.aws files (Lambda has none; `scratch` is where they are
+    not) and never the instance metadata service, so that nothing reaches an account."""
+    return {
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": credential,
+        "AWS_SECRET_ACCESS_KEY": credential,
+        "AWS_SESSION_TOKEN": credential,
+        "AWS_CONFIG_FILE": str(scratch / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(scratch / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
 @contextmanager
 def environment_set(values: Mapping[str, str]) -> Iterator[None]:
     """os.environ with `values` set, as it was afterwards."""

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from local.functions import offline_aws_environment
 from local.template import TEMPLATE, load_template
 from tests.integration.test_template_hardening import pins
 
@@ -160,14 +161,7 @@ def import_handler(python: Path, function: Function, build_dir: Path, tmp: Path)
     environment = {
         **function.environment,
         "TABLE_NAME": "x",
-        "AWS_DEFAULT_REGION": "af-south-1",
-        "AWS_REGION": "af-south-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_CONFIG_FILE": str(tmp / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
+        **offline_aws_environment(tmp, "testing"),
     }
     arguments = [
         str(build_dir / function.name),
