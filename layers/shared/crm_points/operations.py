@@ -5,15 +5,15 @@ No Lambda here either: the caller comes in as a `Call`, made by `crm_points.http
 verified token.
 """
 
+# Annotations are not evaluated at import: the types of the routes that import their
+# modules themselves (below) are for mypy only.
+from __future__ import annotations
+
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from crm_points import permissions
-from crm_points.alert_store import AlertChange, AlertStore
-from crm_points.alerts import AlertPriority, AlertStatus, AlertType
-from crm_points.analytics import PointsAnalytics, reportable_month
-from crm_points.analytics_store import AnalyticsStore
-from crm_points.bulk import BulkAwards, BulkJobPage, Submitted, read_rows
 from crm_points.config import PointsConfig
 from crm_points.errors import Forbidden
 from crm_points.models import Actor, Approval, ApprovalStatus, PostingResult
@@ -33,6 +33,15 @@ from crm_points.schemas import (
 )
 from crm_points.service import PointsService, Request
 from crm_points.validation import future_expiry, require_own_topic
+
+# What only some routes use is imported by those routes, so that a route's cold start
+# imports what it uses (the alerts, analytics and bulk awards modules are large).
+if TYPE_CHECKING:
+    from crm_points.alert_store import AlertChange, AlertStore
+    from crm_points.alerts import AlertPriority, AlertStatus, AlertType
+    from crm_points.analytics import PointsAnalytics
+    from crm_points.analytics_store import AnalyticsStore
+    from crm_points.bulk import BulkAwards, BulkJobPage, Submitted
 
 
 @dataclass(frozen=True)
@@ -279,6 +288,8 @@ def bulk_award(awards: BulkAwards, call: Call, media_type: str, body: str) -> Su
     """POST /points/bulk-award: BULK_OPERATIONS (ADMIN). The body is read only for a caller
     allowed to send one; each row is awarded as POST /points/award would, as the caller."""
     permissions.require(call.role, Permission.BULK_OPERATIONS)
+    from crm_points.bulk import read_rows
+
     return awards.submit(call.request(), media_type, read_rows(media_type, body))
 
 
@@ -297,4 +308,6 @@ def points_analytics(analytics: AnalyticsStore, call: Call, month: str | None) -
     """GET /points/analytics: VIEW_ANALYTICS; the month asked for, else the current one
     (Africa/Johannesburg). A month not begun yet is 422."""
     permissions.require(call.role, Permission.VIEW_ANALYTICS)
+    from crm_points.analytics import reportable_month
+
     return analytics.analytics(reportable_month(month, call.now), call.now)
