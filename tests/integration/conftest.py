@@ -1,5 +1,8 @@
 """Fixtures shared by the API's integration tests."""
 
+import io
+import json
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +13,7 @@ import pytest
 
 from crm_points.alert_store import AlertStore
 from crm_points.alerts import AlertType, new_alert
+from crm_points.logs import logger
 from crm_points.models import Actor
 from crm_points.service import PointsService
 from tests.conftest import START, request
@@ -80,3 +84,53 @@ def bulk_award_queue(aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield url
     runtime.cache_clear()
     sqs.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture
+def printed(capsys: pytest.CaptureFixture[str]) -> Iterator["Printed"]:
+    """What the handlers run in the test print: EMF lines on stdout, and the shared logger's
+    lines, read through a handler of the test's with the logger's own formatter."""
+    lines = io.StringIO()
+    reader = logging.StreamHandler(lines)
+    reader.setFormatter(logger.registered_formatter)
+    logger.addHandler(reader)
+    capsys.readouterr()
+    yield Printed(capsys, lines)
+    logging.getLogger(logger.name).removeHandler(reader)
+
+
+class Printed:
+    def __init__(self, capsys: pytest.CaptureFixture[str], logged: io.StringIO) -> None:
+        self.capsys = capsys
+        self.logged = logged
+        self.lines: list[dict[str, Any]] = []
+
+    def read(self) -> "Printed":
+        text = self.capsys.readouterr().out + self.logged.getvalue()
+        self.logged.seek(0)
+        self.logged.truncate()
+        for line in text.splitlines():
+            if line.startswith("{"):
+                self.lines.append(json.loads(line))
+        return self
+
+    def metric(self, name: str, **dims: str) -> list[float]:
+        """Every value printed for this metric (a line with these dimensions, and `service`)."""
+        values: list[float] = []
+        for line in self.lines:
+            for directive in line.get("_aws", {}).get("CloudWatchMetrics", []):
+                names = {m["Name"]: m["Unit"] for m in directive["Metrics"]}
+                if name not in names:
+                    continue
+                assert directive["Namespace"] == "CrmPoints"
+                assert names[name] == "Count"
+                assert line["service"] == "crm-points"
+                wanted = {"service", *dims}
+                assert any(set(d) == wanted for d in directive["Dimensions"]), directive
+                if all(line.get(k) == v for k, v in dims.items()):
+                    value = line[name]
+                    values.extend(value if isinstance(value, list) else [value])
+        return values
+
+    def logs(self, message: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line.get("message") == message]

@@ -4,9 +4,7 @@ Each test gets its own table: a run's watermark belongs to the table, and these 
 time around.
 """
 
-import io
 import json
-import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,11 +13,11 @@ from typing import Any
 import pytest
 
 from bench.events import ItemsRead, fill_accounts
+from crm_points import metrics
 from crm_points.alert_store import AlertStore
 from crm_points.alerts import AlertType
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.dynamo import to_item
-from crm_points.logs import logger
 from crm_points.runtime import runtime
 from crm_points.schedules import RunIncomplete
 from crm_points.service import PointsService
@@ -27,6 +25,7 @@ from crm_points.store import LedgerStore, customer_pk
 from local.template import create_table
 from tests.api import ROOT, LambdaContext, handler
 from tests.conftest import START, RequestCounter, request
+from tests.integration.conftest import Printed
 from tests.schedules import schedule_input, scheduled_event
 
 DAY = timedelta(days=1)
@@ -284,18 +283,8 @@ def test_the_expiry_run_reads_what_is_due_not_the_table(
     assert due * 4 <= read.items <= due * 4 + 3
 
 
-def emitted(output: str, metric: str) -> list[float]:
-    """The values of one metric in the EMF lines a function printed (a list per line)."""
-    return [
-        value
-        for line in map(json.loads, filter(None, output.splitlines()))
-        if "_aws" in line and metric in line
-        for value in line[metric]
-    ]
-
-
 def test_the_daily_reconciliation_checks_what_was_written_since_its_last_run(
-    ledger: PointsService, dynamodb: Any, own_table: str, capsys: pytest.CaptureFixture[str]
+    ledger: PointsService, dynamodb: Any, own_table: str, printed: Printed
 ) -> None:
     """Each run reads the accounts written since the run before (from the written index,
     on the clock the writes were stamped with), names an account whose stored figures
@@ -305,10 +294,10 @@ def test_the_daily_reconciliation_checks_what_was_written_since_its_last_run(
     first, second = (f"rec-{uuid.uuid4().hex[:8]}" for _ in range(2))
     for customer in (first, second):
         ledger.award(request(), customer_id=customer, amount=300, reason="Welcome")
-    capsys.readouterr()
+    printed.read()
     report = run("reconcile-ledger", START + DAY)
     assert (report["accounts"], report["driftedAccounts"], report["differences"]) == (2, 0, [])
-    assert emitted(capsys.readouterr().out, "ReconciliationDrift") == [0]
+    assert printed.read().metric(metrics.RECONCILIATION_DRIFT) == [0]
 
     written[0] = START + DAY + timedelta(hours=2)
     third = f"rec-{uuid.uuid4().hex[:8]}"
@@ -321,22 +310,17 @@ def test_the_daily_reconciliation_checks_what_was_written_since_its_last_run(
         ExpressionAttributeValues=to_item({":wrong": 5_000}),
     )
     requests = RequestCounter(runtime().service.store.client)
-    logged = io.StringIO()
-    reader = logging.StreamHandler(logged)
-    logger.addHandler(reader)
-    try:
-        report = run("reconcile-ledger", START + 2 * DAY)
-    finally:
-        logging.getLogger(logger.name).removeHandler(reader)
+    report = run("reconcile-ledger", START + 2 * DAY)
     assert "Scan" not in requests.calls
     assert (report["accounts"], report["driftedAccounts"]) == (1, 1)
     assert report["differences"] == [
         {"customer_id": third, "field": "currentBalance", "stored": 5_000, "recomputed": 500}
     ]
-    output = capsys.readouterr().out
-    assert emitted(output, "ReconciliationDrift") == [1]
-    assert emitted(output, "DailyRunCompleted") == [1]
-    assert "the ledger has drifted" in logged.getvalue()
+    printed.lines.clear()
+    printed.read()
+    assert printed.metric(metrics.RECONCILIATION_DRIFT) == [1]
+    assert printed.metric(metrics.DAILY_RUN_COMPLETED, schedule="reconcile-ledger") == [1]
+    assert printed.logs("the ledger has drifted")
     # The first night's run, dead-lettered and replayed after the second finished: nothing
     # of its own is left to check, and it finishes all the same.
     replayed = run("reconcile-ledger", START + DAY)

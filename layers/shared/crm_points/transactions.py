@@ -44,6 +44,8 @@ _R = TypeVar("_R", bound=BaseModel)
 
 # The sort key of every idempotency record.
 CLAIM_SK = "REQUEST"
+# What one transaction may hold (DynamoDB's limit).
+TRANSACTION_ITEMS = 100
 
 
 @dataclass(frozen=True)
@@ -230,10 +232,6 @@ def commit(
     if len(items) > TRANSACTION_ITEMS:
         raise ValueError(f"a transaction of {len(items)} items is over {TRANSACTION_ITEMS}")
     transact(client, items)
-
-
-# What one transaction may hold (DynamoDB's limit).
-TRANSACTION_ITEMS = 100
 
 
 def _guard_item(table: str, guard: Guard, record: dict[str, Any]) -> Any:
