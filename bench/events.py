@@ -34,10 +34,10 @@ for _path in (ROOT, ROOT / "layers" / "shared"):
 
 
 from crm_points.config import PointsConfig  # noqa: E402
-from crm_points.models import Account, Actor, Lot  # noqa: E402
+from crm_points.ledger_service import PointsService, Request  # noqa: E402
+from crm_points.ledger_store import LedgerStore, account_items  # noqa: E402
+from crm_points.records import Account, Actor, Lot  # noqa: E402
 from crm_points.runtime import runtime  # noqa: E402
-from crm_points.service import PointsService, Request  # noqa: E402
-from crm_points.store import LedgerStore, account_items  # noqa: E402
 from local.aws_services import AwsServices  # noqa: E402
 from local.dynamodb_local import (  # noqa: E402
     DynamoDBLocal,

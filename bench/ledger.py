@@ -6,7 +6,7 @@ AWS_ENDPOINT_URL_DYNAMODB, creates a fresh table from template.yaml and measures
 
 - award: one AWARD on an account holding one lot;
 - redeem: 100 points drawn FIFO from an account holding 50 lots of 2 points (50 allocations);
-- summary: the account summary (`reads.customer_points`, one Query).
+- summary: the account summary (`account_reads.customer_points`, one Query).
 
 Each with 1 and with 8 threads. Every write goes to its own prepared account, so threads never
 contend for an account (no optimistic-concurrency retries are measured); the summary reads
@@ -41,11 +41,11 @@ for _path in (ROOT, ROOT / "layers" / "shared"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from crm_points import reads  # noqa: E402
+from crm_points import account_reads  # noqa: E402
 from crm_points.config import PointsConfig  # noqa: E402
-from crm_points.models import Account, Actor  # noqa: E402
-from crm_points.service import PointsService, Request  # noqa: E402
-from crm_points.store import LedgerStore, account_items  # noqa: E402
+from crm_points.ledger_service import PointsService, Request  # noqa: E402
+from crm_points.ledger_store import LedgerStore, account_items  # noqa: E402
+from crm_points.records import Account, Actor  # noqa: E402
 from local.dynamodb_local import DynamoDBLocal, client, endpoint_from_environment  # noqa: E402
 from local.template import create_table  # noqa: E402
 
@@ -274,14 +274,14 @@ def ours_write(setup: Setup, kind: str, accounts: Sequence[Sequence[str]]) -> Wo
 
 
 def ours_summary(setup: Setup, accounts: Sequence[str]) -> Workload:
-    """The account summary (`reads.customer_points`), one account per thread."""
+    """The account summary (`account_reads.customer_points`), one account per thread."""
 
     def workload(dynamodb: "DynamoDBClient", thread: int) -> Operation:
         store = LedgerStore(dynamodb, setup.table)
         customer_id = accounts[thread]
 
         def operation(_: int) -> None:
-            reads.customer_points(store, customer_id, setup.now, setup.config)
+            account_reads.customer_points(store, customer_id, setup.now, setup.config)
 
         return operation
 
@@ -500,7 +500,7 @@ def prepare_summary(setup: Setup, service: PointsService, plan: Plan) -> None:
         for _ in range(SUMMARY_ENTRIES):
             service.award(setup.request(), customer_id=customer_id, amount=5, reason="Points")
     with captured(service.store.client, "Query") as seen:
-        reads.customer_points(service.store, accounts[0], setup.now, setup.config)
+        account_reads.customer_points(service.store, accounts[0], setup.now, setup.config)
     query = seen[-1]
     for threads in THREAD_COUNTS:
         plan.workloads["summary", "ours", threads] = ours_summary(setup, accounts)

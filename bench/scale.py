@@ -44,12 +44,12 @@ for _path in (ROOT, ROOT / "layers" / "shared"):
 
 from bench.events import stack_for  # noqa: E402
 from crm_points.config import PointsConfig  # noqa: E402
+from crm_points.daily_runs import expire_points, send_expiring_reminders  # noqa: E402
 from crm_points.dynamo import to_item  # noqa: E402
-from crm_points.models import Actor  # noqa: E402
+from crm_points.ledger_service import PointsService, Request  # noqa: E402
+from crm_points.ledger_store import LedgerStore, ScheduleStore, account_items  # noqa: E402
+from crm_points.records import Actor  # noqa: E402
 from crm_points.runtime import runtime  # noqa: E402
-from crm_points.schedules import expire_points, send_expiring_reminders  # noqa: E402
-from crm_points.service import PointsService, Request  # noqa: E402
-from crm_points.store import LedgerStore, ScheduleStore, account_items  # noqa: E402
 from local.aws_services import AwsServices  # noqa: E402
 from local.dynamodb_local import DynamoDBLocal, client, endpoint_from_environment  # noqa: E402
 from local.functions import Function, environment_set  # noqa: E402

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from botocore.config import Config
 
 import local.paths  # noqa: F401  (puts crm_points on the path, as the layer does in AWS)
-from crm_points.schedules import RECONCILE_WORKERS as WORKERS
-from crm_points.store import LedgerStore
+from crm_points.daily_runs import RECONCILE_WORKERS as WORKERS
+from crm_points.ledger_store import LedgerStore
 from local.reconcile import parser, reconcile_and_print
 
 

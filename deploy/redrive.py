@@ -32,7 +32,7 @@ from typing import Any
 from botocore.config import Config
 
 import local.paths  # noqa: F401  (puts crm_points on the path, as the layer does in AWS)
-from crm_points.store import LedgerStore
+from crm_points.ledger_store import LedgerStore
 
 # Which function runs each daily schedule (template.yaml, the ScheduleV2 events' Input).
 SCHEDULE_FUNCTIONS = {

@@ -13,7 +13,7 @@ from typing import Any
 
 import local.paths  # noqa: F401  (puts crm_points on the path, as the layer does in AWS)
 from crm_points.dynamo import to_item
-from crm_points.store import ACCOUNT_SK, LedgerStore
+from crm_points.ledger_store import ACCOUNT_SK, LedgerStore
 
 # 4 segments of 200 items a request, each segment at most 5 requests a second: 4,000 items
 # (at most 2,000 RCU of eventually consistent 1 KB reads) a second at worst, under a tenth

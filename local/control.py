@@ -38,8 +38,8 @@ from pydantic import (
 from werkzeug.wrappers import Request, Response
 
 import local.paths  # noqa: F401  (puts crm_points on the path)
+from crm_points.ledger_store import LedgerStore
 from crm_points.permissions import Role, is_caller_subject
-from crm_points.store import LedgerStore
 from deploy.redrive import (
     STREAM_FUNCTION,
     Action,

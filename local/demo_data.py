@@ -22,11 +22,11 @@ from datetime import datetime, time, timedelta
 from random import Random
 
 import local.paths  # noqa: F401  (puts crm_points on the path when run as a script)
+from crm_points.daily_runs import EXPIRE_POINTS
 from crm_points.errors import PointsError
-from crm_points.models import Account, Actor, CustomerProfile, PostingResult, TransactionType
-from crm_points.schedules import EXPIRE_POINTS
-from crm_points.service import PointsService, Request
-from crm_points.store import ScheduleStore
+from crm_points.ledger_service import PointsService, Request
+from crm_points.ledger_store import ScheduleStore
+from crm_points.records import Account, Actor, CustomerProfile, PostingResult, TransactionType
 from crm_points.validation import BUSINESS_TIMEZONE
 
 DEMO_SEED = 2024

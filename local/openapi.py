@@ -26,9 +26,9 @@ def event_schemas() -> dict[str, str]:
     from pydantic import BaseModel
 
     from crm_points.alerts import Alert
-    from crm_points.events import BookingCancelled, BookingCompleted, CustomerUpdated
-    from crm_points.models import ExpiringReminder, LedgerEntry
-    from crm_points.reactions import ALERT_RAISED, DETAIL_TYPES, POINTS_EXPIRING
+    from crm_points.incoming_events import BookingCancelled, BookingCompleted, CustomerUpdated
+    from crm_points.records import ExpiringReminder, LedgerEntry
+    from crm_points.stream_reactions import ALERT_RAISED, DETAIL_TYPES, POINTS_EXPIRING
 
     incoming: list[tuple[str, type[BaseModel]]] = [
         ("Booking Completed", BookingCompleted),

@@ -20,8 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 import local.paths  # noqa: F401  (puts crm_points on the path)
 from crm_points.analytics_store import AnalyticsStore
+from crm_points.ledger_store import LedgerStore
 from crm_points.reconciliation import rebuild_analytics, reconcile
-from crm_points.store import LedgerStore
 from crm_points.validation import ID_PATTERN
 from deploy.sweep import every_account
 from local.cli import CliError, connect

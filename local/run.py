@@ -30,8 +30,8 @@ from typing import Any
 
 import local.paths  # noqa: F401  (puts crm_points on the path)
 from crm_points.config import PointsConfig
-from crm_points.service import PointsService
-from crm_points.store import LedgerStore
+from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import LedgerStore
 from local.api_server import ApiServer, api_port, ensure_port_free
 from local.aws_services import AwsServices
 from local.clock import Clock

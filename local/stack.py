@@ -68,7 +68,7 @@ def _stream_arn(dynamodb: Any, table_name: str) -> str:
 
 def _stored_sender(dynamodb: Any, table_name: str) -> str:
     """The sender an admin has set in the stored configuration, if any."""
-    from crm_points.store import AdminStore
+    from crm_points.ledger_store import AdminStore
 
     try:
         settings, _ = AdminStore(dynamodb, table_name).stored_config()

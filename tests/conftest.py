@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from crm_points.config import PointsConfig
-from crm_points.models import Actor
-from crm_points.service import PointsService, Request
-from crm_points.store import LedgerStore
+from crm_points.ledger_service import PointsService, Request
+from crm_points.ledger_store import LedgerStore
+from crm_points.records import Actor
 from local.aws_services import AwsServices
 from local.dynamodb_local import DynamoDBLocal, client, endpoint_from_environment
 from local.template import create_table

@@ -2,9 +2,9 @@
 
 from collections import defaultdict
 
-from crm_points.models import LedgerEntry, TransactionType
+from crm_points.ledger_store import INLINE_EXPIRIES, INLINE_LOTS, LedgerStore, quarter
 from crm_points.reconciliation import check_account
-from crm_points.store import INLINE_EXPIRIES, INLINE_LOTS, LedgerStore, quarter
+from crm_points.records import LedgerEntry, TransactionType
 
 
 def all_entries(store: LedgerStore, customer_id: str) -> list[LedgerEntry]:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from crm_points.models import iso_utc
+from crm_points.records import iso_utc
 from local.template import load_template
 
 

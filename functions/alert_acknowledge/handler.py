@@ -7,10 +7,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
+from crm_points import api_edge, api_operations, handlers
 from crm_points.alerts import Alert
+from crm_points.api_models import AlertNoteRequest
 from crm_points.runtime import runtime
-from crm_points.schemas import AlertNoteRequest
 from crm_points.validation import ID_PATTERN
 
 router = APIGatewayHttpRouter()
@@ -19,17 +19,17 @@ router = APIGatewayHttpRouter()
 @router.post(
     "/api/crm/alerts/<alertId>/acknowledge",
     tags=["Alerts"],
-    responses=http.responses((200, Alert, "Acknowledged")),
+    responses=api_edge.responses((200, Alert, "Acknowledged")),
 )
 def acknowledge(
     alertId: Annotated[str, Path(pattern=ID_PATTERN)],
-    idempotency_key: http.IdempotencyKey,
+    idempotency_key: api_edge.IdempotencyKey,
     body: Annotated[AlertNoteRequest | None, Body()] = None,
 ) -> Response[Alert]:
     """Acknowledge an open alert (MANAGE_ALERTS)."""
-    call = http.call_of(router, idempotency_key)
+    call = api_edge.call_of(router, idempotency_key)
     note = body.note if body else None
-    change = operations.acknowledge_alert(runtime().alerts, call, alertId, note)
+    change = api_operations.acknowledge_alert(runtime().alerts, call, alertId, note)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
@@ -38,7 +38,7 @@ def acknowledge(
     )
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

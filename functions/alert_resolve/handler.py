@@ -7,10 +7,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
+from crm_points import api_edge, api_operations, handlers
 from crm_points.alerts import Alert
+from crm_points.api_models import AlertNoteRequest
 from crm_points.runtime import runtime
-from crm_points.schemas import AlertNoteRequest
 from crm_points.validation import ID_PATTERN
 
 router = APIGatewayHttpRouter()
@@ -19,18 +19,18 @@ router = APIGatewayHttpRouter()
 @router.post(
     "/api/crm/alerts/<alertId>/resolve",
     tags=["Alerts"],
-    responses=http.responses((200, Alert, "Resolved")),
+    responses=api_edge.responses((200, Alert, "Resolved")),
 )
 def resolve(
     alertId: Annotated[str, Path(pattern=ID_PATTERN)],
-    idempotency_key: http.IdempotencyKey,
+    idempotency_key: api_edge.IdempotencyKey,
     body: Annotated[AlertNoteRequest | None, Body()] = None,
 ) -> Response[Alert]:
     """Resolve an open or acknowledged alert (MANAGE_ALERTS); from then on its customer (or
     month) may raise a new alert of its type."""
-    call = http.call_of(router, idempotency_key)
+    call = api_edge.call_of(router, idempotency_key)
     note = body.note if body else None
-    change = operations.resolve_alert(runtime().alerts, call, alertId, note)
+    change = api_operations.resolve_alert(runtime().alerts, call, alertId, note)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
@@ -39,7 +39,7 @@ def resolve(
     )
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

@@ -6,10 +6,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
+from crm_points import api_edge, api_operations, handlers
 from crm_points.alerts import AlertPriority, AlertStatus, AlertType
+from crm_points.api_models import AlertList
 from crm_points.runtime import runtime
-from crm_points.schemas import AlertList
 
 router = APIGatewayHttpRouter()
 
@@ -17,7 +17,7 @@ router = APIGatewayHttpRouter()
 @router.get(
     "/api/crm/alerts",
     tags=["Alerts"],
-    responses=http.responses((200, AlertList, "A page of alerts")),
+    responses=api_edge.responses((200, AlertList, "A page of alerts")),
 )
 def alerts(
     status: Annotated[AlertStatus, Query()] = AlertStatus.OPEN,
@@ -28,11 +28,11 @@ def alerts(
 ) -> AlertList:
     """Alerts in one status, newest first, optionally of one priority and type
     (VIEW_ALERTS); `nextCursor` continues."""
-    call = http.call_of(router)
-    return operations.list_alerts(runtime().alerts, call, status, priority, type, limit, cursor)
+    call = api_edge.call_of(router)
+    return api_operations.list_alerts(runtime().alerts, call, status, priority, type, limit, cursor)
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

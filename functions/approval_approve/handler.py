@@ -7,9 +7,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
+from crm_points import api_edge, api_operations, handlers
+from crm_points.api_models import DecisionRequest, PointsTransactionResponse
 from crm_points.runtime import runtime
-from crm_points.schemas import DecisionRequest, PointsTransactionResponse
 from crm_points.validation import ID_PATTERN
 
 router = APIGatewayHttpRouter()
@@ -18,21 +18,21 @@ router = APIGatewayHttpRouter()
 @router.post(
     "/api/crm/points/approvals/<approvalId>/approve",
     tags=["Approvals"],
-    responses=http.responses((201, PointsTransactionResponse, "Approved: the DEDUCT entry")),
+    responses=api_edge.responses((201, PointsTransactionResponse, "Approved: the DEDUCT entry")),
 )
 def approve(
     approvalId: Annotated[str, Path(pattern=ID_PATTERN)],
-    idempotency_key: http.IdempotencyKey,
+    idempotency_key: api_edge.IdempotencyKey,
     body: Annotated[DecisionRequest | None, Body()] = None,
 ) -> Response[PointsTransactionResponse]:
     """Approve a pending deduction (APPROVE, within the approver's limit; never the
     requester): the DEDUCT is made in the same transaction."""
-    call = http.call_of(router, idempotency_key)
+    call = api_edge.call_of(router, idempotency_key)
     reason = body.reason if body else None
-    return http.written(operations.approve(runtime().service, call, approvalId, reason))
+    return api_edge.written(api_operations.approve(runtime().service, call, approvalId, reason))
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

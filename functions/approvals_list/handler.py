@@ -6,10 +6,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
-from crm_points.models import ApprovalStatus
+from crm_points import api_edge, api_operations, handlers
+from crm_points.api_models import ApprovalList
+from crm_points.records import ApprovalStatus
 from crm_points.runtime import runtime
-from crm_points.schemas import ApprovalList
 
 router = APIGatewayHttpRouter()
 
@@ -17,7 +17,7 @@ router = APIGatewayHttpRouter()
 @router.get(
     "/api/crm/points/approvals",
     tags=["Approvals"],
-    responses=http.responses((200, ApprovalList, "A page of approvals")),
+    responses=api_edge.responses((200, ApprovalList, "A page of approvals")),
 )
 def approvals(
     status: Annotated[ApprovalStatus, Query()] = ApprovalStatus.PENDING,
@@ -25,11 +25,11 @@ def approvals(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> ApprovalList:
     """Approvals in one status, newest first (APPROVE)."""
-    call = http.call_of(router)
-    return operations.list_approvals(runtime().service, call, status, limit, cursor)
+    call = api_edge.call_of(router)
+    return api_operations.list_approvals(runtime().service, call, status, limit, cursor)
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

@@ -5,8 +5,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import bookings, handlers
-from crm_points.events import BookingCancelledEvent
+from crm_points import booking_effects, handlers
+from crm_points.incoming_events import BookingCancelledEvent
 from crm_points.runtime import runtime
 
 
@@ -14,5 +14,7 @@ from crm_points.runtime import runtime
 @event_parser(model=BookingCancelledEvent)
 def lambda_handler(event: BookingCancelledEvent, context: LambdaContext) -> dict[str, Any]:
     """A malformed event or a failed write raises: the event is retried, then dead-lettered."""
-    result = bookings.booking_cancelled(runtime().service, event.detail, event.id, event.time)
+    result = booking_effects.booking_cancelled(
+        runtime().service, event.detail, event.id, event.time
+    )
     return {"transactions": [entry.transaction_id for entry in result.transactions]}

@@ -5,8 +5,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import bookings, handlers
-from crm_points.events import BookingCompletedEvent
+from crm_points import booking_effects, handlers
+from crm_points.incoming_events import BookingCompletedEvent
 from crm_points.runtime import runtime
 
 
@@ -14,7 +14,9 @@ from crm_points.runtime import runtime
 @event_parser(model=BookingCompletedEvent)
 def lambda_handler(event: BookingCompletedEvent, context: LambdaContext) -> dict[str, Any]:
     """A malformed event or a failed write raises: the event is retried, then dead-lettered."""
-    result = bookings.booking_completed(runtime().service, event.detail, event.id, event.time)
+    result = booking_effects.booking_completed(
+        runtime().service, event.detail, event.id, event.time
+    )
     return {
         "transactions": [entry.transaction_id for entry in result.transactions] if result else []
     }

@@ -13,11 +13,11 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
+from crm_points import api_edge, api_operations, handlers
+from crm_points.api_models import bulk_award_request_body
 from crm_points.bulk import CSV_PATTERN, BulkJob
 from crm_points.errors import ValidationFailed
 from crm_points.runtime import runtime
-from crm_points.schemas import bulk_award_request_body
 
 router = APIGatewayHttpRouter()
 
@@ -38,15 +38,15 @@ def _body() -> tuple[str, str]:
 @router.post(
     "/api/crm/points/bulk-award",
     tags=["Bulk"],
-    responses=http.responses((202, BulkJob, "The job, accepted: GET its jobId for progress")),
+    responses=api_edge.responses((202, BulkJob, "The job, accepted: GET its jobId for progress")),
     openapi_extensions={"requestBody": bulk_award_request_body(CSV_PATTERN)},
 )
-def bulk_award(idempotency_key: http.IdempotencyKey) -> Response[BulkJob]:
+def bulk_award(idempotency_key: api_edge.IdempotencyKey) -> Response[BulkJob]:
     """Award points to up to 10,000 rows (BULK_OPERATIONS). A bad row fails alone in the job,
     with its reason; the other rows are awarded as POST /points/award would."""
-    call = http.call_of(router, idempotency_key)
+    call = api_edge.call_of(router, idempotency_key)
     media_type, text = _body()
-    submitted = operations.bulk_award(
+    submitted = api_operations.bulk_award(
         runtime().bulk_awards(with_queue=True), call, media_type, text
     )
     return Response(
@@ -60,7 +60,7 @@ def bulk_award(idempotency_key: http.IdempotencyKey) -> Response[BulkJob]:
     )
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
+from crm_points import api_edge, api_operations, handlers
 from crm_points.bulk import BulkJobPage
 from crm_points.runtime import runtime
 from crm_points.validation import ID_PATTERN
@@ -17,7 +17,7 @@ router = APIGatewayHttpRouter()
 @router.get(
     "/api/crm/points/bulk-jobs/<jobId>",
     tags=["Bulk"],
-    responses=http.responses((200, BulkJobPage, "The job and a page of its row results")),
+    responses=api_edge.responses((200, BulkJobPage, "The job and a page of its row results")),
 )
 def bulk_job(
     jobId: Annotated[str, Path(pattern=ID_PATTERN)],
@@ -26,11 +26,11 @@ def bulk_job(
 ) -> BulkJobPage:
     """A bulk award job (BULK_OPERATIONS): status, counts and row results in row order,
     one DynamoDB request per page; the progress comes with the first page."""
-    call = http.call_of(router)
-    return operations.bulk_job(runtime().bulk_awards(), call, jobId, limit, cursor)
+    call = api_edge.call_of(router)
+    return api_operations.bulk_job(runtime().bulk_awards(), call, jobId, limit, cursor)
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
+from crm_points import api_edge, api_operations, handlers
 from crm_points.config import PointsConfig
 from crm_points.runtime import runtime
 
@@ -15,14 +15,14 @@ router = APIGatewayHttpRouter()
 @router.get(
     "/api/crm/points/config",
     tags=["Configuration"],
-    responses=http.responses((200, PointsConfig, "The configuration")),
+    responses=api_edge.responses((200, PointsConfig, "The configuration")),
 )
 def get_config() -> PointsConfig:
     """Every setting with its value (VIEW_ANALYTICS)."""
-    return operations.get_config(runtime().service, http.call_of(router))
+    return api_operations.get_config(runtime().service, api_edge.call_of(router))
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

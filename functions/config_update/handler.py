@@ -5,10 +5,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
+from crm_points import api_edge, api_operations, handlers
+from crm_points.api_models import PointsConfigUpdate
 from crm_points.config import PointsConfig
 from crm_points.runtime import runtime
-from crm_points.schemas import PointsConfigUpdate
 
 router = APIGatewayHttpRouter()
 
@@ -16,15 +16,17 @@ router = APIGatewayHttpRouter()
 @router.put(
     "/api/crm/points/config",
     tags=["Configuration"],
-    responses=http.responses((200, PointsConfig, "The configuration after the change")),
+    responses=api_edge.responses((200, PointsConfig, "The configuration after the change")),
 )
-def update_config(body: PointsConfigUpdate, idempotency_key: http.IdempotencyKey) -> PointsConfig:
+def update_config(
+    body: PointsConfigUpdate, idempotency_key: api_edge.IdempotencyKey
+) -> PointsConfig:
     """Change settings (SYSTEM_CONFIG); the change is audited with who and when."""
-    call = http.call_of(router, idempotency_key)
-    return operations.update_config(runtime().service, call, body, runtime().settings.region)
+    call = api_edge.call_of(router, idempotency_key)
+    return api_operations.update_config(runtime().service, call, body, runtime().settings.region)
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

@@ -6,10 +6,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
+from crm_points import api_edge, api_operations, handlers
 from crm_points.alerts import AlertPriority, AlertStatus, AlertType
+from crm_points.api_models import AlertList
 from crm_points.runtime import runtime
-from crm_points.schemas import AlertList
 from crm_points.validation import ID_PATTERN
 
 router = APIGatewayHttpRouter()
@@ -18,7 +18,7 @@ router = APIGatewayHttpRouter()
 @router.get(
     "/api/crm/customers/<customerId>/alerts",
     tags=["Customers"],
-    responses=http.responses((200, AlertList, "A page of the customer's alerts")),
+    responses=api_edge.responses((200, AlertList, "A page of the customer's alerts")),
 )
 def customer_alerts(
     customerId: Annotated[str, Path(pattern=ID_PATTERN)],
@@ -30,13 +30,13 @@ def customer_alerts(
 ) -> AlertList:
     """The customer's alerts of every status (or of the one asked), newest first
     (VIEW_POINTS); `nextCursor` continues."""
-    call = http.call_of(router)
-    return operations.customer_alerts(
+    call = api_edge.call_of(router)
+    return api_operations.customer_alerts(
         runtime().alerts, call, customerId, status, priority, type, limit, cursor
     )
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

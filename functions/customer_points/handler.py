@@ -6,10 +6,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, permissions, reads
+from crm_points import account_reads, api_edge, handlers, permissions
+from crm_points.api_models import CustomerPointsResponse
 from crm_points.permissions import Permission
 from crm_points.runtime import runtime
-from crm_points.schemas import CustomerPointsResponse
 from crm_points.validation import ID_PATTERN
 
 router = APIGatewayHttpRouter()
@@ -18,19 +18,19 @@ router = APIGatewayHttpRouter()
 @router.get(
     "/api/crm/customers/<customerId>/points",
     tags=["Customers"],
-    responses=http.responses((200, CustomerPointsResponse, "The summary")),
+    responses=api_edge.responses((200, CustomerPointsResponse, "The summary")),
 )
 def customer_points(
     customerId: Annotated[str, Path(pattern=ID_PATTERN)],
 ) -> CustomerPointsResponse:
     """A customer's balance, expiring points, lifetime figures, recent entries, schedule."""
-    call = http.call_of(router)
+    call = api_edge.call_of(router)
     permissions.require(call.role, Permission.VIEW_POINTS)
     service = runtime().service
-    return reads.customer_points(service.store, customerId, call.now, service.config)
+    return account_reads.customer_points(service.store, customerId, call.now, service.config)
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

@@ -6,10 +6,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, permissions, reads
+from crm_points import account_reads, api_edge, handlers, permissions
+from crm_points.api_models import TransactionHistoryResponse
 from crm_points.permissions import Permission
 from crm_points.runtime import runtime
-from crm_points.schemas import TransactionHistoryResponse
 from crm_points.validation import ID_PATTERN
 
 router = APIGatewayHttpRouter()
@@ -18,7 +18,7 @@ router = APIGatewayHttpRouter()
 @router.get(
     "/api/crm/customers/<customerId>/points/transactions",
     tags=["Customers"],
-    responses=http.responses((200, TransactionHistoryResponse, "A page of history")),
+    responses=api_edge.responses((200, TransactionHistoryResponse, "A page of history")),
 )
 def customer_transactions(
     customerId: Annotated[str, Path(pattern=ID_PATTERN)],
@@ -26,12 +26,12 @@ def customer_transactions(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TransactionHistoryResponse:
     """A page of the customer's history with running balances; `nextCursor` continues."""
-    call = http.call_of(router)
+    call = api_edge.call_of(router)
     permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
-    return reads.customer_history(runtime().service.store, customerId, limit, cursor)
+    return account_reads.customer_history(runtime().service.store, customerId, limit, cursor)
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

@@ -6,9 +6,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
+from crm_points import api_edge, api_operations, handlers
+from crm_points.api_models import CustomerSearchResponse
 from crm_points.runtime import runtime
-from crm_points.schemas import CustomerSearchResponse
 
 router = APIGatewayHttpRouter()
 
@@ -16,7 +16,7 @@ router = APIGatewayHttpRouter()
 @router.get(
     "/api/crm/customers",
     tags=["Customers"],
-    responses=http.responses((200, CustomerSearchResponse, "The customers found")),
+    responses=api_edge.responses((200, CustomerSearchResponse, "The customers found")),
 )
 def customers(
     # Whitespace spelled out: `\s` means other characters to the document's readers (ECMA
@@ -26,10 +26,10 @@ def customers(
     ],
 ) -> CustomerSearchResponse:
     """Customers whose e-mail address is this one (case-insensitive)."""
-    return operations.find_customers(runtime().service, http.call_of(router), email)
+    return api_operations.find_customers(runtime().service, api_edge.call_of(router), email)
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

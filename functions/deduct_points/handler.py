@@ -6,10 +6,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
-from crm_points.models import Approval
+from crm_points import api_edge, api_operations, handlers
+from crm_points.api_models import DeductPointsRequest, PointsTransactionResponse
+from crm_points.records import Approval
 from crm_points.runtime import runtime
-from crm_points.schemas import DeductPointsRequest, PointsTransactionResponse
 
 router = APIGatewayHttpRouter()
 
@@ -17,24 +17,24 @@ router = APIGatewayHttpRouter()
 @router.post(
     "/api/crm/points/deduct",
     tags=["Points"],
-    responses=http.responses(
+    responses=api_edge.responses(
         (201, PointsTransactionResponse, "Deducted: the entries written"),
         (202, Approval, "Waiting for approval"),
     ),
 )
 def deduct(
-    body: DeductPointsRequest, idempotency_key: http.IdempotencyKey
+    body: DeductPointsRequest, idempotency_key: api_edge.IdempotencyKey
 ) -> Response[PointsTransactionResponse | Approval]:
     """Deduct points (DEDUCT_POINTS: MANAGER under the limit, ADMIN any amount, allowNegative
     ADMIN only); with requireApproval, a pending approval whatever the amount."""
-    call = http.call_of(router, idempotency_key)
-    result = operations.deduct_points(runtime().service, call, body)
+    call = api_edge.call_of(router, idempotency_key)
+    result = api_operations.deduct_points(runtime().service, call, body)
     if isinstance(result, Approval):
-        return http.accepted(result)
-    return http.written(result)
+        return api_edge.accepted(result)
+    return api_edge.written(result)
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

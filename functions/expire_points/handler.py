@@ -5,8 +5,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, metrics, schedules
-from crm_points.events import ScheduledRun
+from crm_points import daily_runs, handlers, metrics
+from crm_points.incoming_events import ScheduledRun
 from crm_points.logs import logger
 from crm_points.runtime import runtime
 
@@ -15,7 +15,7 @@ from crm_points.runtime import runtime
 @event_parser(model=ScheduledRun)
 def lambda_handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
     """The run's "now" is its scheduled time: a retried or replayed run does the same."""
-    report = schedules.expire_points(
+    report = daily_runs.expire_points(
         runtime().service, runtime().schedules, event.time, event.execution_id
     )
     logger.info("expiry run finished", extra={"report": report.model_dump(mode="json")})

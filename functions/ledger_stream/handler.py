@@ -1,7 +1,7 @@
 """The ledger's change stream (DynamoDB Streams): analytics, alerts, events out, notifications.
 
-A batch is handled as one (crm_points.reactions.Reactions.on_batch): its DynamoDB requests are
-per batch, not per record. The first record whose effects are not all done is reported
+A batch is handled as one (crm_points.stream_reactions.Reactions.on_batch): its DynamoDB
+requests are per batch, not per record. The first record whose effects are not all done is reported
 (partial batch response), and Lambda delivers the batch again from it; everything a record
 causes is done at most once, so a redelivery repeats nothing already done.
 """

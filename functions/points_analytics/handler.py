@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
+from crm_points import api_edge, api_operations, handlers
 from crm_points.analytics import MONTH_PATTERN, PointsAnalytics
 from crm_points.runtime import runtime
 
@@ -16,7 +16,7 @@ router = APIGatewayHttpRouter()
 @router.get(
     "/api/crm/points/analytics",
     tags=["Analytics"],
-    responses=http.responses((200, PointsAnalytics, "The month's figures")),
+    responses=api_edge.responses((200, PointsAnalytics, "The month's figures")),
 )
 def points_analytics(
     month: Annotated[
@@ -30,11 +30,11 @@ def points_analytics(
 ) -> PointsAnalytics:
     """Points liability, customer engagement and service impact of one month
     (VIEW_ANALYTICS); for a past month, as at its end."""
-    call = http.call_of(router)
-    return operations.points_analytics(runtime().analytics, call, month)
+    call = api_edge.call_of(router)
+    return api_operations.points_analytics(runtime().analytics, call, month)
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

@@ -6,8 +6,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, metrics, schedules
-from crm_points.events import ScheduledRun
+from crm_points import daily_runs, handlers, metrics
+from crm_points.incoming_events import ScheduledRun
 from crm_points.logs import logger
 from crm_points.runtime import runtime
 
@@ -17,12 +17,12 @@ from crm_points.runtime import runtime
 def lambda_handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
     """Drift is reported, not raised: the run finishes, and the ReconciliationDrift alarm
     pages on any account above zero."""
-    report = schedules.reconcile_ledger(runtime().service.store, runtime().schedules, event.time)
+    report = daily_runs.reconcile_ledger(runtime().service.store, runtime().schedules, event.time)
     logger.info(
         "reconciliation finished",
         extra={"accounts": report.accounts, "driftedAccounts": report.drifted_accounts},
     )
     metrics.reconciliation_drift(report.drifted_accounts)
     # The heartbeat: its alarm fires when a day passes without it (docs/operations.md).
-    metrics.daily_run_completed(schedules.RECONCILE_LEDGER)
+    metrics.daily_run_completed(daily_runs.RECONCILE_LEDGER)
     return report.model_dump(mode="json", by_alias=True)

@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
+from crm_points import api_edge, api_operations, handlers
+from crm_points.api_models import PointsTransactionResponse, RedeemPointsRequest
 from crm_points.runtime import runtime
-from crm_points.schemas import PointsTransactionResponse, RedeemPointsRequest
 
 router = APIGatewayHttpRouter()
 
@@ -19,17 +19,17 @@ router = APIGatewayHttpRouter()
 @router.post(
     "/api/crm/points/redeem",
     tags=["Points"],
-    responses=http.responses((201, PointsTransactionResponse, "The entries written")),
+    responses=api_edge.responses((201, PointsTransactionResponse, "The entries written")),
 )
 def redeem(
-    body: RedeemPointsRequest, idempotency_key: http.IdempotencyKey
+    body: RedeemPointsRequest, idempotency_key: api_edge.IdempotencyKey
 ) -> Response[PointsTransactionResponse]:
     """Redeem points, soonest-expiring first; never overdraws (REDEEM_POINTS)."""
-    call = http.call_of(router, idempotency_key)
-    return http.written(operations.redeem_points(runtime().service, call, body))
+    call = api_edge.call_of(router, idempotency_key)
+    return api_edge.written(api_operations.redeem_points(runtime().service, call, body))
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

@@ -18,9 +18,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crm_points import handlers, metrics
 from crm_points.logs import logger
-from crm_points.notifications import Notification
-from crm_points.reactions import deliver
+from crm_points.notification_templates import Notification
 from crm_points.runtime import runtime
+from crm_points.stream_reactions import deliver
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -5,8 +5,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, metrics, schedules
-from crm_points.events import ScheduledRun
+from crm_points import daily_runs, handlers, metrics
+from crm_points.incoming_events import ScheduledRun
 from crm_points.logs import logger
 from crm_points.runtime import runtime
 
@@ -16,7 +16,7 @@ from crm_points.runtime import runtime
 def lambda_handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
     """HIGH_EXPIRATION_RATE and LOW_REDEMPTION_RATE for the last full month."""
     core = runtime()
-    report = schedules.raise_system_alerts(
+    report = daily_runs.raise_system_alerts(
         core.analytics, core.alerts, core.service.config, event.time
     )
     logger.info("system alerts run finished", extra={"report": report.model_dump(mode="json")})

@@ -6,11 +6,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import handlers, http, operations
-from crm_points.models import TransactionType
-from crm_points.reads import MAX_OFFSET, TransactionQuery
+from crm_points import api_edge, api_operations, handlers
+from crm_points.account_reads import MAX_OFFSET, TransactionQuery
+from crm_points.api_models import TransactionSearchResponse
+from crm_points.records import TransactionType
 from crm_points.runtime import runtime
-from crm_points.schemas import TransactionSearchResponse
 from crm_points.validation import ID_PATTERN, DayOrMoment
 
 router = APIGatewayHttpRouter()
@@ -19,7 +19,7 @@ router = APIGatewayHttpRouter()
 @router.get(
     "/api/crm/points/transactions",
     tags=["Points"],
-    responses=http.responses((200, TransactionSearchResponse, "A page of entries")),
+    responses=api_edge.responses((200, TransactionSearchResponse, "A page of entries")),
 )
 def transactions(
     customerId: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
@@ -40,10 +40,10 @@ def transactions(
         offset=offset,
         cursor=cursor,
     )
-    return operations.query_transactions(runtime().service, http.call_of(router), query)
+    return api_operations.query_transactions(runtime().service, api_edge.call_of(router), query)
 
 
-app = http.resolver(router)
+app = api_edge.resolver(router)
 
 
 @handlers.api

@@ -19,9 +19,9 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
 
 from crm_points.config import PointsConfig
+from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import LedgerStore
 from crm_points.runtime import runtime
-from crm_points.service import PointsService
-from crm_points.store import LedgerStore
 from local.aws_services import AwsServices
 from local.clock import Clock
 from local.demo_data import load_demo_data

@@ -13,9 +13,9 @@ import pytest
 
 from crm_points.alert_store import AlertStore
 from crm_points.alerts import AlertType, new_alert
+from crm_points.ledger_service import PointsService
 from crm_points.logs import logger
-from crm_points.models import Actor
-from crm_points.service import PointsService
+from crm_points.records import Actor
 from tests.conftest import START, request
 
 

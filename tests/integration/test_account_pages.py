@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from crm_points import reads
+from crm_points import account_reads
 from crm_points.config import PointsConfig
 from crm_points.dynamo import to_item
 from crm_points.errors import Conflict, ValidationFailed
-from crm_points.service import PointsService
-from crm_points.store import (
+from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import (
     INLINE_LOTS,
     MAX_POSTING_ITEMS,
     LedgerStore,
@@ -156,7 +156,7 @@ def test_the_summary_lists_two_years_of_lots_and_sums_later_ones_by_quarter(
             expiry_date=START + ahead * DAY,
         )
     requests.reset()
-    summary = reads.customer_points(store, customer_id, START, DATED)
+    summary = account_reads.customer_points(store, customer_id, START, DATED)
     assert requests.calls == {"Query": 1}
     assert summary.current_balance == 36
     assert summary.expiring_balance == 1
@@ -208,13 +208,15 @@ def test_a_read_that_meets_a_write_half_way_reads_again(dated, store, customer_i
         assert store.load_account(customer_id) == whole
     assert tear.queries == 2
     with Tear(dynamodb, times=1) as tear:
-        assert reads.customer_points(store, customer_id, START, DATED).expiring_balance == 10
+        assert (
+            account_reads.customer_points(store, customer_id, START, DATED).expiring_balance == 10
+        )
     assert tear.queries == 2
     # Torn on every read: a write is refused as a conflict, never made on half an account.
     with Tear(dynamodb, times=100), pytest.raises(WriteConflict):
         store.load_account(customer_id)
     with Tear(dynamodb, times=100), pytest.raises(Conflict):
-        reads.customer_points(store, customer_id, START, DATED)
+        account_reads.customer_points(store, customer_id, START, DATED)
 
 
 def test_an_account_holds_few_lots_itself_and_more_in_pages(

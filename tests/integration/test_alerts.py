@@ -15,9 +15,9 @@ from botocore.exceptions import ConnectionClosedError
 from crm_points.alert_store import LOCK_SK, AlertStore, lock_pk
 from crm_points.alerts import Alert, AlertStatus, AlertType, new_alert
 from crm_points.errors import Conflict
-from crm_points.models import Actor
+from crm_points.ledger_store import INDEX_SHARDS
+from crm_points.records import Actor
 from crm_points.runtime import runtime
-from crm_points.store import INDEX_SHARDS
 from local.dynamodb_local import client
 from local.template import create_table
 from tests.api import call

@@ -24,8 +24,8 @@ from crm_points.analytics_store import (
 )
 from crm_points.dynamo import from_item
 from crm_points.errors import Conflict
-from crm_points.models import LedgerEntry, TransactionType
-from crm_points.service import PointsService
+from crm_points.ledger_service import PointsService
+from crm_points.records import LedgerEntry, TransactionType
 from local.dynamodb_local import client
 from local.template import create_table, load_template
 from tests.api import CLOCK, ROOT, LambdaContext, call, handler

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crm_points.dynamo import to_item
-from crm_points.models import Actor
+from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import INDEX_SHARDS, customer_pk, encode_key, index_shard
+from crm_points.records import Actor
 from crm_points.runtime import runtime
-from crm_points.service import PointsService
-from crm_points.store import INDEX_SHARDS, customer_pk, encode_key, index_shard
 from crm_points.validation import business_day
 from tests.api import CLOCK, ROOT, call
 from tests.conftest import request
@@ -339,7 +339,7 @@ def test_config_change_keeps_the_other_keys_and_is_used(lambda_env, customer_id)
 
 
 def test_customer_found_by_email(lambda_env, service: PointsService, customer_id):
-    from crm_points.models import CustomerProfile
+    from crm_points.records import CustomerProfile
 
     service.admin.put_profile(
         CustomerProfile(

@@ -8,9 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from crm_points.errors import Conflict, IdempotencyKeyReused, InsufficientPoints
-from crm_points.models import Actor
+from crm_points.ledger_service import PointsService
+from crm_points.records import Actor
 from crm_points.runtime import runtime
-from crm_points.service import PointsService
 from tests.api import ROOT, LambdaContext, call, handler
 from tests.conftest import request
 

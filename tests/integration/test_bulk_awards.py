@@ -16,8 +16,8 @@ from botocore.exceptions import ConnectionClosedError
 from crm_points.bulk import ROWS_PER_MESSAGE
 from crm_points.bulk_store import job_pk
 from crm_points.dynamo import to_item
+from crm_points.ledger_store import request_pk
 from crm_points.runtime import BULK_QUEUE_URL_VARIABLE, runtime
-from crm_points.store import request_pk
 from tests import api
 from tests.api import Answer, call
 from tests.iam import PolicyUse
@@ -411,8 +411,8 @@ def test_an_award_made_before_a_crash_is_counted_once_on_redelivery(queue):
     finds the award (same idempotency key) and records it once."""
     from datetime import UTC, datetime
 
-    from crm_points.models import Actor
-    from crm_points.service import Request
+    from crm_points.ledger_service import Request
+    from crm_points.records import Actor
 
     customer = new_customer()
     answer = post_rows([{"customerId": customer, "amount": 45, "reason": "Crash"}])

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from crm_points.config import PointsConfig
 from crm_points.errors import Conflict, InsufficientPoints
-from crm_points.models import PostingResult, TransactionType
-from crm_points.service import PointsService
-from crm_points.store import LedgerStore
+from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import LedgerStore
+from crm_points.records import PostingResult, TransactionType
 from local.dynamodb_local import client
 from tests.conftest import START, request
 from tests.invariants import all_entries

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
+from crm_points.api_models import CustomerPointsResponse, TransactionHistoryResponse
 from crm_points.config import PointsConfig
 from crm_points.dynamo import from_item, to_item
-from crm_points.schemas import CustomerPointsResponse, TransactionHistoryResponse
-from crm_points.store import customer_pk
+from crm_points.ledger_store import customer_pk
 from local.cli import balance_text, history_text
 from tests.api import call
 from tests.conftest import request

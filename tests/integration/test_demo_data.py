@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
+from crm_points.account_reads import customer_history, customer_points
 from crm_points.config import PointsConfig
-from crm_points.models import Account, LedgerEntry, TransactionType
-from crm_points.reads import customer_history, customer_points
-from crm_points.service import PointsService
-from crm_points.store import AdminStore, LedgerStore
+from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import AdminStore, LedgerStore
+from crm_points.records import Account, LedgerEntry, TransactionType
 from local.demo_data import HISTORY_DAYS, STORIES, DemoSummary, customer_id, load_demo_data
 from local.dynamodb_local import ROOT, client
 

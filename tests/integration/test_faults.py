@@ -13,9 +13,9 @@ from botocore.compat import HTTPHeaders
 from botocore.exceptions import ConnectionClosedError
 
 from crm_points.config import PointsConfig
-from crm_points.models import PostingResult
-from crm_points.service import PointsService
-from crm_points.store import LedgerStore
+from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import LedgerStore
+from crm_points.records import PostingResult
 from tests.conftest import START, request
 
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm_points.models import Actor, TransactionType
-from crm_points.schedules import expire_points
-from crm_points.service import PointsService
-from crm_points.store import ScheduleStore, account_items
+from crm_points.daily_runs import expire_points
+from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import ScheduleStore, account_items
+from crm_points.records import Actor, TransactionType
 from tests.conftest import request
 from tests.invariants import check_ledger
 

@@ -21,9 +21,9 @@ from hypothesis.stateful import (
 
 from crm_points.config import PointsConfig
 from crm_points.errors import Conflict, InsufficientPoints, PointsError, ValidationFailed
-from crm_points.models import Account, Actor, LedgerEntry, PostingResult
-from crm_points.service import PointsService, Request
-from crm_points.store import LedgerStore
+from crm_points.ledger_service import PointsService, Request
+from crm_points.ledger_store import LedgerStore
+from crm_points.records import Account, Actor, LedgerEntry, PostingResult
 from crm_points.validation import end_of_business_day, latest_expiry
 from tests.conftest import START
 from tests.invariants import check_ledger

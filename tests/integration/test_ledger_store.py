@@ -6,7 +6,7 @@ import pytest
 
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.errors import Conflict, IdempotencyKeyReused, InsufficientPoints, NotFound
-from crm_points.models import TransactionType
+from crm_points.records import TransactionType
 from crm_points.validation import end_of_business_day
 from tests.conftest import START, RequestCounter, request
 

@@ -20,12 +20,12 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from crm_points.analytics_store import AnalyticsStore
-from crm_points.models import Actor, CustomerProfile, iso_utc
-from crm_points.reactions import OutgoingEvent
+from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import AdminStore, LedgerStore
 from crm_points.reconciliation import reconcile
+from crm_points.records import Actor, CustomerProfile, iso_utc
 from crm_points.runtime import runtime
-from crm_points.service import PointsService
-from crm_points.store import AdminStore, LedgerStore
+from crm_points.stream_reactions import OutgoingEvent
 from deploy.redrive import ReplayStream, replay_stream
 from local.aws_services import AwsServices
 from local.bus import bridge_event

@@ -294,7 +294,7 @@ def test_a_fault_is_logged_with_its_stack_counted_and_answered_without_it(
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("the disk is on fire")
 
-    monkeypatch.setattr(handler("award_points").operations, "award_points", broken)
+    monkeypatch.setattr(handler("award_points").api_operations, "award_points", broken)
     answer = call(
         "POST",
         "/api/crm/points/award",
@@ -344,7 +344,7 @@ def test_an_event_function_logs_under_the_event_id(printed, monkeypatch):
     def booking_completed(*_: Any) -> None:
         logger.info("booking handled")
 
-    monkeypatch.setattr(completed.bookings, "booking_completed", booking_completed)
+    monkeypatch.setattr(completed.booking_effects, "booking_completed", booking_completed)
     monkeypatch.setattr(completed, "runtime", lambda: SimpleNamespace(service=None))
     event = json.loads((ROOT / "events" / "booking_completed.json").read_text())
     completed.lambda_handler(event, LambdaContext())

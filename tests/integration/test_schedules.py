@@ -17,11 +17,11 @@ from crm_points import metrics
 from crm_points.alert_store import AlertStore
 from crm_points.alerts import AlertType
 from crm_points.analytics_store import AnalyticsStore
+from crm_points.daily_runs import RunIncomplete
 from crm_points.dynamo import to_item
+from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import LedgerStore, customer_pk
 from crm_points.runtime import runtime
-from crm_points.schedules import RunIncomplete
-from crm_points.service import PointsService
-from crm_points.store import LedgerStore, customer_pk
 from local.template import create_table
 from tests.api import ROOT, LambdaContext, handler
 from tests.conftest import START, RequestCounter, request

@@ -53,10 +53,10 @@ from schemathesis.engine import events, from_schema
 from schemathesis.openapi.checks import RejectedPositiveData, UnsupportedMethodResponse
 
 from crm_points.config import PointsConfig
-from crm_points.models import Actor, CustomerProfile
+from crm_points.ledger_service import PointsService, Request
+from crm_points.ledger_store import LedgerStore
+from crm_points.records import Actor, CustomerProfile
 from crm_points.runtime import runtime
-from crm_points.service import PointsService, Request
-from crm_points.store import LedgerStore
 from crm_points.validation import FIRST_DAY, LAST_DAY
 from local.aws_services import AwsServices
 from local.dynamodb_local import client

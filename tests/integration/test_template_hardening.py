@@ -15,7 +15,7 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-from crm_points.messaging import EVENT_SOURCE
+from crm_points.outbound import EVENT_SOURCE
 from deploy.console import LOCAL_ONLY
 from local.template import ROOT, load_template
 

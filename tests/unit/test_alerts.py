@@ -20,11 +20,11 @@ from crm_points.alerts import (
     resolved,
     triggered_again,
 )
+from crm_points.api_models import AlertNoteRequest
 from crm_points.dynamo import to_item
 from crm_points.errors import ValidationFailed
-from crm_points.models import Actor
-from crm_points.schemas import AlertNoteRequest
-from crm_points.store import decode_key, encode_key, index_shard
+from crm_points.ledger_store import decode_key, encode_key, index_shard
+from crm_points.records import Actor
 
 NOW = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 MANAGER = Actor(user_id="alice", role="MANAGER")

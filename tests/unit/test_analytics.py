@@ -23,7 +23,7 @@ from crm_points.analytics import (
     reportable_month,
 )
 from crm_points.errors import ValidationFailed
-from crm_points.models import SYSTEM, LedgerEntry, TransactionType
+from crm_points.records import SYSTEM, LedgerEntry, TransactionType
 
 _sequence = itertools.count(1)
 

@@ -21,7 +21,7 @@ from crm_points.bulk import (
 )
 from crm_points.bulk_store import batches, decode_row_cursor, encode_row_cursor
 from crm_points.errors import ValidationFailed
-from crm_points.models import Actor
+from crm_points.records import Actor
 
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 ADMIN = Actor(user_id="admin-1", role="ADMIN")

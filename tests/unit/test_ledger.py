@@ -8,7 +8,7 @@ from crm_points import ledger
 from crm_points.config import PointsConfig
 from crm_points.errors import Conflict, InsufficientPoints, NotFound, ValidationFailed
 from crm_points.ledger import BookingLedger, Context, Posting
-from crm_points.models import Account, Actor, LedgerEntry, LotMerge, TransactionType
+from crm_points.records import Account, Actor, LedgerEntry, LotMerge, TransactionType
 from crm_points.validation import end_of_business_day as day_end
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

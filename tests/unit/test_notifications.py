@@ -4,7 +4,8 @@ the channels a profile allows."""
 from datetime import UTC, datetime
 
 from crm_points.config import PointsConfig
-from crm_points.models import (
+from crm_points.notification_templates import day, points_awarded, points_expired, points_expiring
+from crm_points.records import (
     SYSTEM,
     CustomerProfile,
     ExpiringReminder,
@@ -12,7 +13,6 @@ from crm_points.models import (
     ReminderLot,
     TransactionType,
 )
-from crm_points.notifications import day, points_awarded, points_expired, points_expiring
 
 NOW = datetime(2024, 11, 20, 7, 0, tzinfo=UTC)
 CONFIG = PointsConfig(booking_link="https://book.example.co.za")

@@ -1,6 +1,6 @@
-"""What crm_points.http relies on inside Powertools, beyond its public API: the resolver's
+"""What crm_points.api_edge relies on inside Powertools, beyond its public API: the resolver's
 `_request_validation_middleware` attribute (which the router uses when set) and the
-middleware's `_get_body(app)`, which http._JsonBodyValidation overrides to take JSON bodies
+middleware's `_get_body(app)`, which api_edge._JsonBodyValidation overrides to take JSON bodies
 only. An upgrade that renames or reshapes either fails here, by name, before any request
 test fails in a way that is hard to read."""
 
@@ -12,12 +12,12 @@ from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
 )
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from crm_points import http
+from crm_points import api_edge
 
 
 def test_the_resolver_takes_the_validation_middleware_it_is_given():
     router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
-    app = http.resolver(router)
+    app = api_edge.resolver(router)
     middleware = app._request_validation_middleware
     assert isinstance(middleware, OpenAPIRequestValidationMiddleware)
     assert type(middleware) is not OpenAPIRequestValidationMiddleware  # ours, JSON only
@@ -31,6 +31,6 @@ def test_the_body_reader_we_override_is_still_there_with_its_shape():
     body_reader = OpenAPIRequestValidationMiddleware._get_body
     assert list(inspect.signature(body_reader).parameters) == ["self", "app"]
     router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
-    ours = type(http.resolver(router)._request_validation_middleware)
+    ours = type(api_edge.resolver(router)._request_validation_middleware)
     assert ours._get_body is not body_reader
     assert list(inspect.signature(ours._get_body).parameters) == ["self", "app"]

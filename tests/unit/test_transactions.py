@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from crm_points.dynamo import to_item
-from crm_points.models import PostingResult
+from crm_points.records import PostingResult
 from crm_points.transactions import (
     CONFLICTS,
     THROTTLED,

@@ -3,30 +3,33 @@
 The map of the layer (flat: an `x` module's rules sit beside its `x_store` data access).
 
 Rules, plain Python that knows nothing of Lambda or DynamoDB (pyproject.toml's
-import-linter contract keeps it so):
+import-linter contracts keep it so):
 - `ledger`: the movements of SPEC §2 as pure functions of an account's state.
-- `models`: accounts, lots and immutable ledger entries; `config`: the business settings
-  (§10) and the deployment settings; `validation`: input rules and what dates mean.
+- `records`: what the table stores (accounts, lots, immutable ledger entries, approvals,
+  profiles, reminders); `config`: the business settings (§10) and the deployment settings;
+  `validation`: input rules and what dates mean.
 - `permissions`: roles and permissions (§4); `errors`: the domain's exceptions.
 - `analytics`: what one entry changes in the aggregates (§9); `alerts`: alerts (§7);
-  `notifications`: the customer messages' templates (§8).
+  `notification_templates`: the customer messages' words (§8).
 
 Data access, every DynamoDB key and expression:
 - `dynamo`: the item codec; `transactions`: idempotency, optimistic concurrency, retries.
-- `store`: accounts, entries, profiles, approvals, the daily runs' reads, done-marks.
+- `ledger_store`: accounts, entries, profiles, approvals, the daily runs' reads, done-marks.
 - `analytics_store`, `alert_store`, `bulk_store`: their items and transactions.
 
 Operations, joining rules and data:
-- `service`: the ledger's writes and reads, one transaction each; `reads`: the summary and
-  the history, one request each; `reconciliation`: entries against the stored state.
-- `bookings`: what booking events do (§5); `schedules`: the daily runs (§6);
-  `bulk`: bulk awards; `reactions`: what the change stream causes (§5, §7, §8, §9).
+- `ledger_service`: the ledger's writes, one transaction each; `account_reads`: the summary,
+  the history and the transaction search, one request each; `reconciliation`: entries
+  against the stored state.
+- `booking_effects`: what booking events do (§5); `daily_runs`: the daily runs (§6);
+  `bulk`: bulk awards; `stream_reactions`: what the change stream causes (§5, §7, §8, §9).
 
 Edges:
-- `operations`: what each API route does after parsing (permission, then one call);
-  `http`: the caller from the verified token, and the error format (§3); `schemas`: the
-  API's response models; `events`: the booking system's events as received.
-- `messaging`: the points bus, the notifications queue, SES and SNS.
+- `api_operations`: what each API route does after parsing (permission, then one call);
+  `api_edge`: the caller from the verified token, the resolver and the error format (§3);
+  `api_models`: the API's request and response models.
+- `incoming_events`: the booking system's events and the Scheduler's runs, as received.
+- `outbound`: the points bus, the notifications queue, SES and SNS.
 - `runtime`: the composition root, every client and store a function gets, built once at
   cold start; `handlers`: what wraps every Lambda handler; `logs`, `metrics`.
 """

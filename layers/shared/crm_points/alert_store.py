@@ -34,8 +34,7 @@ from crm_points.alerts import (
 )
 from crm_points.dynamo import to_item
 from crm_points.errors import Conflict, NotFound
-from crm_points.models import Actor, iso_utc
-from crm_points.store import (
+from crm_points.ledger_store import (
     INDEX_SHARDS,
     ShardedQuery,
     decode_key,
@@ -49,6 +48,7 @@ from crm_points.store import (
     wall_clock,
     written_keys,
 )
+from crm_points.records import Actor, iso_utc
 from crm_points.transactions import (
     CLAIM_SK,
     CONFLICTS,

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field
 
 from crm_points.ledger import new_id
-from crm_points.models import Actor, CamelModel, UtcDateTime
+from crm_points.records import Actor, CamelModel, UtcDateTime
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 

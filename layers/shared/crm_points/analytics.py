@@ -28,7 +28,7 @@ from typing import Annotated
 from pydantic import Field, PlainSerializer
 
 from crm_points.errors import ValidationFailed
-from crm_points.models import CamelModel, LedgerEntry, TransactionType
+from crm_points.records import CamelModel, LedgerEntry, TransactionType
 from crm_points.validation import business_time
 
 # A calendar month, `YYYY-MM`, in the years every date of the product lies in

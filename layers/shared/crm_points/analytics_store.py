@@ -40,7 +40,7 @@ from crm_points.analytics import (
 )
 from crm_points.dynamo import from_item, to_item
 from crm_points.errors import Conflict
-from crm_points.models import LedgerEntry
+from crm_points.records import LedgerEntry
 from crm_points.transactions import CONFLICTS, TRANSACTION_ITEMS
 
 if TYPE_CHECKING:

@@ -32,6 +32,7 @@ from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
 from crm_points import ledger, transactions
+from crm_points.api_models import MAX_BULK_ROWS, BulkAwardRequest
 from crm_points.errors import (
     Conflict,
     IdempotencyKeyReused,
@@ -39,9 +40,8 @@ from crm_points.errors import (
     PointsError,
     ValidationFailed,
 )
-from crm_points.models import Actor, CamelModel, UtcDateTime
-from crm_points.schemas import MAX_BULK_ROWS, BulkAwardRequest
-from crm_points.service import PointsService, Request
+from crm_points.ledger_service import PointsService, Request
+from crm_points.records import Actor, CamelModel, UtcDateTime
 from crm_points.transactions import CONFLICTS, THROTTLED, StoredClaim, fingerprint
 from crm_points.validation import Amount, DayOrMoment, Id, Reason, future_expiry
 

@@ -25,8 +25,8 @@ from crm_points.bulk import (
 )
 from crm_points.dynamo import from_item, to_item
 from crm_points.errors import Conflict, ValidationFailed
-from crm_points.models import iso_utc
-from crm_points.store import request_pk
+from crm_points.ledger_store import request_pk
+from crm_points.records import iso_utc
 from crm_points.transactions import THROTTLED, Claim, ClaimTaken, Guard, StoredClaim
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from pydantic.alias_generators import to_camel
 Rate = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 
-# Each setting's type and limits; the body of PUT /points/config takes the same (schemas.py).
+# Each setting's type and limits; the body of PUT /points/config takes the same (api_models.py).
 # Rates have four decimal places at most (a number DynamoDB can store, unlike 1e-200).
 RATE_STEP = Decimal("0.0001")
 PointValueCents = Annotated[int, Field(ge=1, le=10_000)]

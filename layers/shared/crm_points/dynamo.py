@@ -1,6 +1,6 @@
 """DynamoDB's typed form (`{"S": "…"}`, `{"N": "…"}`, …) to and from the JSON-shaped values
 the models dump and read: the one item codec of the layer. Keys and expressions are the
-data-access modules' (store.py and the `*_store` modules)."""
+data-access modules' (ledger_store.py and the `*_store` modules)."""
 
 from typing import Any
 

@@ -1,4 +1,4 @@
-"""Domain errors. Plain classes: the HTTP mapping lives in `crm_points.http` alone."""
+"""Domain errors. Plain classes: the HTTP mapping lives in `crm_points.api_edge` alone."""
 
 from typing import Any
 

@@ -45,7 +45,7 @@ def event(handler: _Handler) -> _Handler:
 
 
 def scheduled(handler: _Handler) -> _Handler:
-    """An EventBridge Scheduler target (crm_points.events.ScheduledRun)."""
+    """An EventBridge Scheduler target (crm_points.incoming_events.ScheduledRun)."""
     return _observed(handler, "executionId")
 
 

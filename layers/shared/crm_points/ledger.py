@@ -2,7 +2,7 @@
 
 Each movement takes the account as read (or None for a customer with no account yet) and
 returns a `Posting`: the account as it must be written and the entries to append. Nothing
-here does I/O; `crm_points.service` writes a posting as one DynamoDB transaction.
+here does I/O; `crm_points.ledger_service` writes a posting as one DynamoDB transaction.
 """
 
 from collections.abc import Iterable
@@ -21,7 +21,7 @@ from crm_points.errors import (
     NothingToEarn,
     ValidationFailed,
 )
-from crm_points.models import (
+from crm_points.records import (
     Account,
     Actor,
     Allocation,

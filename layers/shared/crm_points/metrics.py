@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from aws_lambda_powertools.metrics import Metrics, MetricUnit, single_metric
 
 from crm_points.logs import SERVICE
-from crm_points.models import LedgerEntry, TransactionType
+from crm_points.records import LedgerEntry, TransactionType
 
 NAMESPACE = "CrmPoints"
 

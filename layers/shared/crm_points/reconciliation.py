@@ -18,8 +18,8 @@ from typing import Any
 
 from crm_points.analytics import MonthTotals, RunningTotals, effect_of, month_of
 from crm_points.analytics_store import AnalyticsStore
-from crm_points.models import Account, LedgerEntry, TransactionType
-from crm_points.store import LedgerStore
+from crm_points.ledger_store import LedgerStore
+from crm_points.records import Account, LedgerEntry, TransactionType
 
 # A month is closed to a rebuild an hour after it ends: no entry is written into a month
 # that is over, and the stream has counted its last ones within seconds.

@@ -8,8 +8,8 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
 from crm_points.config import PointsConfig, Settings
-from crm_points.service import PointsService
-from crm_points.store import INDEX_SHARDS, AdminStore, EffectLog, LedgerStore, ScheduleStore
+from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import INDEX_SHARDS, AdminStore, EffectLog, LedgerStore, ScheduleStore
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from crm_points.analytics_store import AnalyticsStore
     from crm_points.bulk import BulkAwards
     from crm_points.bulk_store import SqsRowQueue
-    from crm_points.messaging import Messaging
-    from crm_points.reactions import Reactions
+    from crm_points.outbound import Messaging
+    from crm_points.stream_reactions import Reactions
 
 # How long a function trusts the configuration it read (SPEC §10: "cached briefly").
 CONFIG_TTL_SECONDS = 60.0
@@ -58,7 +58,7 @@ class Runtime:
     @cached_property
     def messaging(self) -> "Messaging":
         """The bus, queue, e-mail and SMS senders; their settings are validated here."""
-        from crm_points.messaging import Messaging, MessagingSettings
+        from crm_points.outbound import Messaging, MessagingSettings
 
         return Messaging(MessagingSettings.from_environment())
 
@@ -79,7 +79,7 @@ class Runtime:
     @cached_property
     def reactions(self) -> "Reactions":
         """What the change stream's consumer needs, built once per execution environment."""
-        from crm_points.reactions import Reactions
+        from crm_points.stream_reactions import Reactions
 
         return Reactions(
             analytics=self.analytics,

@@ -27,7 +27,8 @@ from crm_points.errors import (
     ValidationFailed,
 )
 from crm_points.ledger import BookingLedger, Context, Posting
-from crm_points.models import (
+from crm_points.ledger_store import AdminStore, LedgerStore, booking_pk, idempotency_pk, request_pk
+from crm_points.records import (
     Account,
     Actor,
     Approval,
@@ -38,7 +39,6 @@ from crm_points.models import (
     TransactionType,
     iso_utc,
 )
-from crm_points.store import AdminStore, LedgerStore, booking_pk, idempotency_pk, request_pk
 from crm_points.transactions import (
     CONFLICTS,
     Claim,

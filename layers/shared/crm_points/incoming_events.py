@@ -1,7 +1,9 @@
-"""The booking system's events on the points bus (SPEC §5), as the functions receive them.
+"""The events the functions receive: the booking system's events on the points bus (SPEC §5),
+and the Scheduler's daily runs (SPEC §6).
 
-Unknown fields are ignored: the booking system may add to its events without breaking us.
-docs/events/ publishes these models as JSON Schemas for the booking system's team.
+Unknown fields of booking events are ignored: the booking system may add to its events
+without breaking us. docs/events/ publishes these models as JSON Schemas for the booking
+system's team.
 """
 
 from typing import Annotated, Literal
@@ -10,7 +12,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from crm_points.models import UtcDateTime
+from crm_points.records import UtcDateTime
 from crm_points.validation import (
     Flag,
     Id,

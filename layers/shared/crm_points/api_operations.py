@@ -1,7 +1,7 @@
 """What each API route does, after its input is parsed: check the caller's permission
 (SPEC §4) and call one domain operation. Handlers call exactly one function here.
 
-No Lambda here either: the caller comes in as a `Call`, made by `crm_points.http` from the
+No Lambda here either: the caller comes in as a `Call`, made by `crm_points.api_edge` from the
 verified token.
 """
 
@@ -14,12 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from crm_points import permissions
-from crm_points.config import PointsConfig
-from crm_points.errors import Forbidden
-from crm_points.models import Actor, Approval, ApprovalStatus, PostingResult
-from crm_points.permissions import Permission, Role
-from crm_points.reads import TransactionQuery, search_transactions
-from crm_points.schemas import (
+from crm_points.account_reads import TransactionQuery, search_transactions
+from crm_points.api_models import (
     AlertList,
     ApprovalList,
     AwardPointsRequest,
@@ -31,7 +27,11 @@ from crm_points.schemas import (
     RedeemPointsRequest,
     TransactionSearchResponse,
 )
-from crm_points.service import PointsService, Request
+from crm_points.config import PointsConfig
+from crm_points.errors import Forbidden
+from crm_points.ledger_service import PointsService, Request
+from crm_points.permissions import Permission, Role
+from crm_points.records import Actor, Approval, ApprovalStatus, PostingResult
 from crm_points.validation import future_expiry, require_own_topic
 
 # What only some routes use is imported by those routes, so that a route's cold start

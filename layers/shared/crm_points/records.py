@@ -126,7 +126,7 @@ class LotQuarter(CamelModel):
 
 
 class AccountPage(CamelModel):
-    """One page of an account as the account item names it (crm_points.store keeps the lots
+    """One page of an account as the account item names it (crm_points.ledger_store keeps the lots
     and the recoverable expiries in pages of their own, one per quarter): the account
     version it was last written at, and for a page of lots, what it holds in sum."""
 

@@ -22,12 +22,12 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
 from crm_points import metrics
+from crm_points.api_models import ErrorResponse, PointsTransactionResponse
+from crm_points.api_operations import Call
 from crm_points.errors import PointsError, Unauthorized
 from crm_points.logs import logger
-from crm_points.models import Approval, PostingResult
-from crm_points.operations import Call
 from crm_points.permissions import Role, is_caller_subject, role_from_groups
-from crm_points.schemas import ErrorResponse, PointsTransactionResponse
+from crm_points.records import Approval, PostingResult
 
 # Every POST carries one (SPEC §2.9): a replay with the same key answers as the first time.
 IdempotencyKey = Annotated[

@@ -21,11 +21,11 @@ from crm_points.alerts import AlertType, new_alert
 from crm_points.analytics import last_full_month, month_rates
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.config import PointsConfig
+from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import LedgerStore, ScheduleStore
 from crm_points.logs import logger
-from crm_points.models import CamelModel, UtcDateTime
 from crm_points.reconciliation import reconcile
-from crm_points.service import PointsService
-from crm_points.store import LedgerStore, ScheduleStore
+from crm_points.records import CamelModel, UtcDateTime
 
 EXPIRE_POINTS = "expire-points"
 EXPIRING_REMINDERS = "expiring-reminders"

@@ -21,20 +21,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from crm_points import notifications
+from crm_points import notification_templates
 from crm_points.alert_store import AlertStore
 from crm_points.alerts import Alert, AlertType, new_alert
 from crm_points.config import PointsConfig
+from crm_points.ledger_store import AdminStore, EffectLog, model_from_item
 from crm_points.logs import logger
-from crm_points.models import (
+from crm_points.notification_templates import Notification, day
+from crm_points.records import (
     CustomerProfile,
     ExpiringReminder,
     LedgerEntry,
     TransactionType,
     iso_utc,
 )
-from crm_points.notifications import Notification
-from crm_points.store import AdminStore, EffectLog, model_from_item
 
 # The events out of SPEC §5, by the entry type that makes them. REVERSAL and
 # EXPIRY_EXTENDED make none (docs/events.md).
@@ -65,7 +65,7 @@ _Message = TypeVar("_Message", "OutgoingEvent", Notification)
 
 
 class Outside(Protocol):
-    """Where the effects go (crm_points.messaging in AWS). The batch methods answer, for each
+    """Where the effects go (crm_points.outbound in AWS). The batch methods answer, for each
     message in order, whether it was taken."""
 
     def put_events(self, events: Sequence[OutgoingEvent]) -> list[bool]: ...
@@ -236,7 +236,7 @@ class Reactions:
             profile = profiles.get(item.customer_id)
             return (
                 OutgoingEvent(POINTS_EXPIRING, detail, item.run_time),
-                notifications.points_expiring(item, profile, self.config()),
+                notification_templates.points_expiring(item, profile, self.config()),
             )
         if item.type is AlertType.NEGATIVE_BALANCE and "ops" not in done:
             self.outside.page_ops(item, self.config().ops_topic_arn or None)
@@ -250,9 +250,7 @@ class Reactions:
                 AlertType.POINTS_EXPIRING,
                 now=reminder.run_time,
                 customer_id=reminder.customer_id,
-                message=(
-                    f"{reminder.points:,} points expire by {notifications.day(reminder.expires_at)}"
-                ),
+                message=f"{reminder.points:,} points expire by {day(reminder.expires_at)}",
                 data=reminder.model_dump(mode="json", by_alias=True),
             ),
             trigger,
@@ -299,9 +297,9 @@ class Reactions:
         self, entry: LedgerEntry, profile: CustomerProfile | None
     ) -> list[Notification]:
         if entry.type is TransactionType.AWARD and entry.notify_customer:
-            return notifications.points_awarded(entry, profile)
+            return notification_templates.points_awarded(entry, profile)
         if entry.type is TransactionType.EXPIRE:
-            return notifications.points_expired(entry, profile, self.config())
+            return notification_templates.points_expired(entry, profile, self.config())
         return []
 
 

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_points.alerts import Alert
-from crm_points.notifications import Notification
+from crm_points.notification_templates import Notification
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
-    from crm_points.reactions import OutgoingEvent
+    from crm_points.stream_reactions import OutgoingEvent
 
 # The source of every event this system puts on the points bus (SPEC §5).
 EVENT_SOURCE = "crm.points"

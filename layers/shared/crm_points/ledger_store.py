@@ -25,7 +25,7 @@ from crm_points import transactions
 from crm_points.dynamo import from_item, to_item
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.ledger import MAX_ENTRIES_PER_POSTING, Posting
-from crm_points.models import (
+from crm_points.records import (
     Account,
     AccountPage,
     Approval,

@@ -4,9 +4,9 @@ from contextlib import suppress
 from datetime import datetime
 
 from crm_points.errors import CancelledBeforeCompletion, NothingToEarn
-from crm_points.events import BookingCancelled, BookingCompleted, CustomerUpdated
-from crm_points.models import SYSTEM, CustomerProfile, PostingResult
-from crm_points.service import PointsService, Request
+from crm_points.incoming_events import BookingCancelled, BookingCompleted, CustomerUpdated
+from crm_points.ledger_service import PointsService, Request
+from crm_points.records import SYSTEM, CustomerProfile, PostingResult
 
 
 def booking_completed(

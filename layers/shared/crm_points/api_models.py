@@ -22,7 +22,7 @@ from crm_points.config import (
     ReinstatementDays,
     ValidityDays,
 )
-from crm_points.models import Approval, CamelModel, CustomerProfile, LedgerEntry
+from crm_points.records import Approval, CamelModel, CustomerProfile, LedgerEntry
 from crm_points.validation import (
     OPS_TOPIC_PATTERN,
     Amount,

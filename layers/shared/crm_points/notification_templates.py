@@ -3,7 +3,7 @@
 An e-mail's subject is the template's line; its body repeats the line, then the details.
 An SMS is the line. Numbers carry thousands separators (2,500), dates read `15 Dec 2024`
 (Africa/Johannesburg). A channel is used only where the profile has the address and the
-customer has not opted out. Plain Python: sending is crm_points.messaging's job.
+customer has not opted out. Plain Python: sending is crm_points.outbound's job.
 """
 
 from datetime import datetime
@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Literal
 
 from crm_points.config import PointsConfig
-from crm_points.models import CamelModel, CustomerProfile, ExpiringReminder, LedgerEntry, iso_utc
+from crm_points.records import CamelModel, CustomerProfile, ExpiringReminder, LedgerEntry, iso_utc
 from crm_points.validation import business_day, business_time
 
 # The seed's CRM_NOTIFICATIONS.
