@@ -21,7 +21,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,6 +186,16 @@ class Invocation:
     def error(self) -> dict[str, str]:
         """The error as Lambda reports an unhandled one (`errorType`, `errorMessage`)."""
         return {"errorType": self.error_type, "errorMessage": self.error_message}
+
+
+def every_variable(functions: Iterable[Function]) -> dict[str, str]:
+    """Every function's template variables together. In one process the layer is imported
+    once, and its settings (crm_points.settings) are read at its first cold start, whichever
+    function that is: so here each function sees them all (in AWS, each its own)."""
+    variables: dict[str, str] = {}
+    for function in functions:
+        variables.update(function.environment)
+    return variables
 
 
 def offline_aws_environment(scratch: Path, credential: str) -> dict[str, str]:

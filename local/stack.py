@@ -20,7 +20,7 @@ from local.clock import Clock
 from local.control import LocalEndpoints
 from local.dynamodb_local import LOCAL_ACCESS_KEY, REGION, ROOT, client
 from local.event_sources import DEFAULT_POLL_INTERVAL_S, EventSources
-from local.functions import Function, FunctionHost, discover_functions
+from local.functions import Function, FunctionHost, discover_functions, every_variable
 from local.outbox import Outbox
 from local.queues import QueueConsumer, discover_queue_mappings
 from local.resources import LocalResources
@@ -107,6 +107,7 @@ def build_stack(
     functions = discover_functions(template, root, resources)
     runner = FunctionHost(
         {
+            **every_variable(functions.values()),
             **local_environment(dynamodb_endpoint, table_name),
             **services.environment(),
         }

@@ -6,9 +6,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import account_reads, api_edge, handlers, permissions
+from crm_points import api_edge, api_operations, handlers
 from crm_points.api_models import CustomerPointsResponse
-from crm_points.permissions import Permission
 from crm_points.runtime import runtime
 from crm_points.validation import ID_PATTERN
 
@@ -25,9 +24,7 @@ def customer_points(
 ) -> CustomerPointsResponse:
     """A customer's balance, expiring points, lifetime figures, recent entries, schedule."""
     call = api_edge.call_of(router)
-    permissions.require(call.role, Permission.VIEW_POINTS)
-    service = runtime().service
-    return account_reads.customer_points(service.store, customerId, call.now, service.config)
+    return api_operations.customer_points(runtime().service, call, customerId)
 
 
 app = api_edge.resolver(router)

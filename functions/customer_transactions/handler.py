@@ -6,9 +6,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm_points import account_reads, api_edge, handlers, permissions
+from crm_points import api_edge, api_operations, handlers
 from crm_points.api_models import TransactionHistoryResponse
-from crm_points.permissions import Permission
 from crm_points.runtime import runtime
 from crm_points.validation import ID_PATTERN
 
@@ -27,8 +26,7 @@ def customer_transactions(
 ) -> TransactionHistoryResponse:
     """A page of the customer's history with running balances; `nextCursor` continues."""
     call = api_edge.call_of(router)
-    permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
-    return account_reads.customer_history(runtime().service.store, customerId, limit, cursor)
+    return api_operations.customer_history(runtime().service, call, customerId, limit, cursor)
 
 
 app = api_edge.resolver(router)

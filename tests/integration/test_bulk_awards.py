@@ -63,12 +63,16 @@ class Queue:
 
 
 @pytest.fixture
-def queue(aws_env: Any, lambda_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queue]:
+def queue(
+    aws_env: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Queue]:
     """A fresh queue, named in the POST function's environment as the template names it."""
     sqs = aws_env.client("sqs")
     url = sqs.create_queue(QueueName=f"bulk-award-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    # Read by the runtime when the POST first sends rows (lambda_env made it afresh).
+    # Set before the functions' environment is made (lambda_env): the settings are read once,
+    # at the cold start.
     monkeypatch.setenv(BULK_QUEUE_URL_VARIABLE, url)
+    request.getfixturevalue("lambda_env")
     yield Queue(sqs, url)
     runtime.cache_clear()
     sqs.delete_queue(QueueUrl=url)

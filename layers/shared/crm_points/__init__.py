@@ -6,8 +6,8 @@ Rules, plain Python that knows nothing of Lambda or DynamoDB (pyproject.toml's
 import-linter contracts keep it so):
 - `ledger`: the movements of SPEC §2 as pure functions of an account's state.
 - `records`: what the table stores (accounts, lots, immutable ledger entries, approvals,
-  profiles, reminders); `config`: the business settings (§10) and the deployment settings;
-  `validation`: input rules and what dates mean.
+  profiles, reminders); `config`: the business settings (§10); `validation`: input rules
+  and what dates mean.
 - `permissions`: roles and permissions (§4); `errors`: the domain's exceptions.
 - `analytics`: what one entry changes in the aggregates (§9); `alerts`: alerts (§7);
   `notification_templates`: the customer messages' words (§8).
@@ -30,6 +30,7 @@ Edges:
   `api_models`: the API's request and response models.
 - `incoming_events`: the booking system's events and the Scheduler's runs, as received.
 - `outbound`: the points bus, the notifications queue, SES and SNS.
-- `runtime`: the composition root, every client and store a function gets, built once at
-  cold start; `handlers`: what wraps every Lambda handler; `logs`, `metrics`.
+- `settings`: every environment variable, read once at cold start; `runtime`: the
+  composition root, every client and store a function gets, built once from them;
+  `handlers`: what wraps every Lambda handler; `logs`, `metrics`.
 """

@@ -13,18 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from crm_points import permissions
-from crm_points.account_reads import TransactionQuery, search_transactions
+from crm_points import account_reads, permissions
+from crm_points.account_reads import TransactionQuery
 from crm_points.api_models import (
     AlertList,
     ApprovalList,
     AwardPointsRequest,
+    CustomerPointsResponse,
     CustomerSearchResponse,
     DeductPointsRequest,
     ExtendExpiryRequest,
     PointsConfigUpdate,
     RecoverExpiredRequest,
     RedeemPointsRequest,
+    TransactionHistoryResponse,
     TransactionSearchResponse,
 )
 from crm_points.config import PointsConfig
@@ -224,7 +226,21 @@ def query_transactions(
 ) -> TransactionSearchResponse:
     """GET /points/transactions: VIEW_TRANSACTIONS."""
     permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
-    return search_transactions(service.admin, query, call.now)
+    return account_reads.search_transactions(service.admin, query, call.now)
+
+
+def customer_points(service: PointsService, call: Call, customer_id: str) -> CustomerPointsResponse:
+    """GET /customers/{customerId}/points: VIEW_POINTS."""
+    permissions.require(call.role, Permission.VIEW_POINTS)
+    return account_reads.customer_points(service.store, customer_id, call.now, service.config)
+
+
+def customer_history(
+    service: PointsService, call: Call, customer_id: str, limit: int, cursor: str | None
+) -> TransactionHistoryResponse:
+    """GET /customers/{customerId}/points/transactions: VIEW_TRANSACTIONS."""
+    permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
+    return account_reads.customer_history(service.store, customer_id, limit, cursor)
 
 
 # -- alerts (SPEC §7) -----------------------------------------------------------------------

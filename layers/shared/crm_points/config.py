@@ -1,6 +1,6 @@
-"""Business configuration (SPEC §10) and the deployment settings read from the environment."""
+"""Business configuration (SPEC §10): what the business sets through the API, stored in the
+table. Where a deployment keeps and sends things is `crm_points.settings`."""
 
-import os
 from decimal import Decimal
 from typing import Annotated
 
@@ -44,19 +44,3 @@ class PointsConfig(BaseModel):
     booking_link: str = "https://example.com/book"
     sender_email: str = "points@example.com"
     ops_topic_arn: str = ""
-
-
-class Settings(BaseModel):
-    """Where this deployment keeps its data, read once at cold start."""
-
-    model_config = ConfigDict(frozen=True)
-
-    table_name: Annotated[str, Field(min_length=3, max_length=255)]
-    region: str = ""
-
-    @classmethod
-    def from_environment(cls) -> "Settings":
-        """Validate the environment; a missing TABLE_NAME fails the cold start loudly. The
-        region is Lambda's own (AWS_REGION), or the SDK's default where that is not set."""
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "")
-        return cls(table_name=os.environ.get("TABLE_NAME", ""), region=region)

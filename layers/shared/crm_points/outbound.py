@@ -1,17 +1,16 @@
 """Sending to the world outside the table: the points bus (EventBridge), the notifications
 queue (SQS), e-mail (SES v2), SMS and the ops topic (SNS).
 
-Clients are made on first use (boto3 is imported then, not at import time). Every method
-raises when AWS did not take the message, so the caller's record or message is retried.
+Clients are made on first use by the runtime's factory (the composition root), so a
+function makes only those it uses. Every method raises when AWS did not take the message,
+so the caller's record or message is retried.
 """
 
 import json
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from crm_points.alerts import Alert
 from crm_points.notification_templates import Notification
@@ -28,54 +27,37 @@ PUT_EVENTS_ENTRIES = 10
 SEND_MESSAGE_BATCH_ENTRIES = 10
 
 
-class MessagingSettings(BaseModel):
-    """Where this deployment sends things, from the environment the template gives."""
+@dataclass(frozen=True)
+class Destinations:
+    """Where this deployment sends things (crm_points.settings, checked at cold start)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    event_bus_name: str = Field(min_length=1)
-    notifications_queue_url: str = Field(min_length=1)
-    ops_topic_arn: str = Field(min_length=1)
-
-    @classmethod
-    def from_environment(cls) -> "MessagingSettings":
-        """Validated at cold start: a missing variable fails loudly, before any record."""
-        return cls(
-            event_bus_name=os.environ.get("EVENT_BUS_NAME", ""),
-            notifications_queue_url=os.environ.get("NOTIFICATIONS_QUEUE_URL", ""),
-            ops_topic_arn=os.environ.get("OPS_TOPIC_ARN", ""),
-        )
-
-
-def _client(service: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    config = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2)
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+    event_bus_name: str
+    notifications_queue_url: str
+    ops_topic_arn: str
 
 
 class Messaging:
     """The outside world as the stream consumer and the notification sender see it."""
 
-    def __init__(self, settings: MessagingSettings) -> None:
-        self.settings = settings
+    def __init__(self, destinations: Destinations, client: Callable[[str], Any]) -> None:
+        self.destinations = destinations
+        self._client = client
 
     @cached_property
     def events(self) -> Any:
-        return _client("events")
+        return self._client("events")
 
     @cached_property
     def sqs(self) -> "SQSClient":
-        return _client("sqs")  # type: ignore[no-any-return]
+        return self._client("sqs")  # type: ignore[no-any-return]
 
     @cached_property
     def sns(self) -> Any:
-        return _client("sns")
+        return self._client("sns")
 
     @cached_property
     def ses(self) -> Any:
-        return _client("sesv2")
+        return self._client("sesv2")
 
     def put_events(self, events: Sequence["OutgoingEvent"]) -> list[bool]:
         """Events on the points bus, `source: crm.points`, ten to a PutEvents request (its
@@ -86,7 +68,7 @@ class Messaging:
             response = self.events.put_events(
                 Entries=[
                     {
-                        "EventBusName": self.settings.event_bus_name,
+                        "EventBusName": self.destinations.event_bus_name,
                         "Source": EVENT_SOURCE,
                         "DetailType": event.detail_type,
                         "Detail": json.dumps(event.detail, separators=(",", ":")),
@@ -105,7 +87,7 @@ class Messaging:
         for start in range(0, len(found), SEND_MESSAGE_BATCH_ENTRIES):
             chunk = found[start : start + SEND_MESSAGE_BATCH_ENTRIES]
             response = self.sqs.send_message_batch(
-                QueueUrl=self.settings.notifications_queue_url,
+                QueueUrl=self.destinations.notifications_queue_url,
                 Entries=[
                     {"Id": str(number), "MessageBody": notification.model_dump_json(by_alias=True)}
                     for number, notification in enumerate(chunk)
@@ -121,7 +103,7 @@ class Messaging:
         if alert.customer_id:
             subject += f": customer {alert.customer_id}"
         self.sns.publish(
-            TopicArn=topic_arn or self.settings.ops_topic_arn,
+            TopicArn=topic_arn or self.destinations.ops_topic_arn,
             Subject=subject[:100],
             Message=json.dumps(alert.model_dump(mode="json", by_alias=True), indent=2),
         )

@@ -1,15 +1,17 @@
-"""What a function needs to run, built once per execution environment (cold start)."""
+"""The composition root: what a function needs to run, built once per execution
+environment (cold start), from the settings (`crm_points.settings`) read then. Nothing
+else in the layer reads the environment or makes an AWS client."""
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from crm_points.config import PointsConfig, Settings
+from crm_points.config import PointsConfig
 from crm_points.ledger_service import PointsService
 from crm_points.ledger_store import INDEX_SHARDS, AdminStore, EffectLog, LedgerStore, ScheduleStore
+from crm_points.settings import VARIABLES, MissingSetting, Settings
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -57,10 +59,16 @@ class Runtime:
 
     @cached_property
     def messaging(self) -> "Messaging":
-        """The bus, queue, e-mail and SMS senders; their settings are validated here."""
-        from crm_points.outbound import Messaging, MessagingSettings
+        """The bus, queue, e-mail and SMS senders; a missing destination fails here, before
+        the function's first record."""
+        from crm_points.outbound import Destinations, Messaging
 
-        return Messaging(MessagingSettings.from_environment())
+        destinations = Destinations(
+            event_bus_name=self.settings.required("event_bus_name"),
+            notifications_queue_url=self.settings.required("notifications_queue_url"),
+            ops_topic_arn=self.settings.required("ops_topic_arn"),
+        )
+        return Messaging(destinations, aws_client)
 
     @cached_property
     def alerts(self) -> "AlertStore":
@@ -93,14 +101,12 @@ class Runtime:
     @cached_property
     def bulk_queue(self) -> "SqsRowQueue":
         """The bulk-award queue of the POST function (BULK_AWARD_QUEUE_URL)."""
-        import boto3
-
         from crm_points.bulk_store import SqsRowQueue
 
-        url = os.environ.get(BULK_QUEUE_URL_VARIABLE, "")
+        url = self.settings.required("bulk_award_queue_url")
         if not url.startswith(("https://", "http://")):
-            raise RuntimeError(f"{BULK_QUEUE_URL_VARIABLE} must be the bulk-award queue's URL")
-        return SqsRowQueue(boto3.client("sqs", config=client_config()), url)
+            raise MissingSetting(f"{BULK_QUEUE_URL_VARIABLE} must be the bulk-award queue's URL")
+        return SqsRowQueue(aws_client("sqs"), url)
 
     def bulk_awards(self, *, with_queue: bool = False) -> "BulkAwards":
         """Bulk awards over the function's table, and its queue when the function sends
@@ -113,7 +119,7 @@ class Runtime:
 
 
 # The bulk-award POST function's queue.
-BULK_QUEUE_URL_VARIABLE = "BULK_AWARD_QUEUE_URL"
+BULK_QUEUE_URL_VARIABLE = VARIABLES["bulk_award_queue_url"]
 
 
 def client_config() -> "Config":
@@ -132,14 +138,19 @@ def client_config() -> "Config":
     )
 
 
-@cache
-def runtime() -> Runtime:
-    """Settings validated and clients made on first use, then reused for every invocation."""
+def aws_client(service: str) -> Any:
+    """An AWS client with the layer's one client configuration (`client_config`)."""
     # boto3 is imported here, on first use, to keep the handler's import (cold start) short.
     import boto3
 
+    return boto3.client(service, config=client_config())  # type: ignore[call-overload]
+
+
+@cache
+def runtime() -> Runtime:
+    """Settings validated and clients made on first use, then reused for every invocation."""
     settings = Settings.from_environment()
-    client = boto3.client("dynamodb", config=client_config())
+    client = aws_client("dynamodb")
     admin = AdminStore(client, settings.table_name)
     config = CachedConfig(lambda: PointsConfig.model_validate(admin.stored_config()[0]))
     return Runtime(settings, PointsService(LedgerStore(client, settings.table_name), config))
