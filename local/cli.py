@@ -23,11 +23,14 @@ from pydantic import BaseModel
 
 import local.paths  # noqa: F401  (puts crm_points on the path)
 from crm_points.account_reads import customer_history, customer_points
-from crm_points.api_models import CustomerPointsResponse, TransactionHistoryResponse
+from crm_points.api_models import (
+    CustomerPointsResponse,
+    PointTransaction,
+    TransactionHistoryResponse,
+)
 from crm_points.config import PointsConfig
 from crm_points.errors import PointsError
 from crm_points.ledger_store import LedgerStore
-from crm_points.records import LedgerEntry
 from crm_points.validation import ID_PATTERN, business_time, shown_plainly
 from local.clock import Clock
 from local.dynamodb_local import client, endpoint_from_environment
@@ -73,7 +76,7 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def transactions_table(entries: Sequence[LedgerEntry]) -> list[str]:
+def transactions_table(entries: Sequence[PointTransaction]) -> list[str]:
     """Date / Type / Points / Description / Balance, one line per entry, as given."""
     header = ("Date", "Type", "Points", "Description", "Balance")
     rows = [

@@ -26,8 +26,9 @@ def event_schemas() -> dict[str, str]:
     from pydantic import BaseModel
 
     from crm_points.alerts import Alert
+    from crm_points.api_models import PointTransaction
     from crm_points.incoming_events import BookingCancelled, BookingCompleted, CustomerUpdated
-    from crm_points.records import ExpiringReminder, LedgerEntry
+    from crm_points.records import ExpiringReminder
     from crm_points.stream_reactions import ALERT_RAISED, DETAIL_TYPES, POINTS_EXPIRING
 
     incoming: list[tuple[str, type[BaseModel]]] = [
@@ -36,7 +37,7 @@ def event_schemas() -> dict[str, str]:
         ("Customer Updated", CustomerUpdated),
     ]
     outgoing: list[tuple[str, type[BaseModel]]] = [
-        *((detail_type, LedgerEntry) for detail_type in sorted(set(DETAIL_TYPES.values()))),
+        *((detail_type, PointTransaction) for detail_type in sorted(set(DETAIL_TYPES.values()))),
         (POINTS_EXPIRING, ExpiringReminder),
         (ALERT_RAISED, Alert),
     ]

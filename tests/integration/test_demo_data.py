@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 
 from crm_points.account_reads import customer_history, customer_points
+from crm_points.api_models import PointTransaction
 from crm_points.config import PointsConfig
 from crm_points.ledger_service import PointsService
 from crm_points.ledger_store import AdminStore, LedgerStore
-from crm_points.records import Account, LedgerEntry, TransactionType
+from crm_points.records import Account, TransactionType
 from local.demo_data import HISTORY_DAYS, STORIES, DemoSummary, customer_id, load_demo_data
 from local.dynamodb_local import ROOT, client
 
@@ -46,8 +47,8 @@ def _account(store: LedgerStore, customer: str) -> Account:
     return account
 
 
-def _full_history(store: LedgerStore, customer: str, limit: int = 3) -> list[LedgerEntry]:
-    entries: list[LedgerEntry] = []
+def _full_history(store: LedgerStore, customer: str, limit: int = 3) -> list[PointTransaction]:
+    entries: list[PointTransaction] = []
     cursor = None
     while True:
         page = customer_history(store, customer, limit, cursor)

@@ -11,6 +11,7 @@ from crm_points.api_models import (
     LaterExpirations,
     TransactionHistoryResponse,
     TransactionSearchResponse,
+    published,
 )
 from crm_points.config import PointsConfig
 from crm_points.dynamo import to_item
@@ -47,7 +48,7 @@ def summarise(
         lifetime_earned=account.lifetime_earned,
         lifetime_redeemed=account.lifetime_redeemed,
         lifetime_expired=account.lifetime_expired,
-        recent_transactions=recent,
+        recent_transactions=published(recent),
         expiration_schedule=[
             ExpirationScheduleItem(
                 amount=lot.remaining_points,
@@ -87,7 +88,7 @@ def customer_history(
     if account is None and cursor is None:
         raise NotFound(f"Customer {customer_id} has no points account", {"customerId": customer_id})
     return TransactionHistoryResponse(
-        customer_id=customer_id, transactions=entries, next_cursor=next_cursor
+        customer_id=customer_id, transactions=published(entries), next_cursor=next_cursor
     )
 
 
@@ -143,7 +144,7 @@ def search_transactions(
         last = {"txTime": tx_time(entries[-1])} if more and entries else None
         next_cursor = encode_key(to_item(last) if last else None, _scope(query))
     return TransactionSearchResponse(
-        transactions=entries,
+        transactions=published(entries),
         limit=query.limit,
         offset=query.offset,
         next_cursor=next_cursor,

@@ -198,11 +198,7 @@ def responses(*answers: tuple[int, type[BaseModel], str]) -> dict[int, OpenAPIRe
 def written(result: PostingResult) -> Response[Any]:
     """A ledger write's answer: 201 with the entries; a replay answers the same, and says
     so in the `Idempotent-Replayed` header."""
-    body = PointsTransactionResponse(
-        customer_id=result.customer_id,
-        transactions=result.transactions,
-        current_balance=result.current_balance,
-    )
+    body = PointsTransactionResponse.of(result)
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,

@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 from crm_points import notification_templates
 from crm_points.alert_store import AlertStore
 from crm_points.alerts import Alert, AlertType, new_alert
+from crm_points.api_models import PointTransaction
 from crm_points.config import PointsConfig
 from crm_points.ledger_store import AdminStore, EffectLog, model_from_item
 from crm_points.logs import logger
@@ -227,7 +228,9 @@ class Reactions:
         if isinstance(item, LedgerEntry):
             self._raise_alerts(item)
             detail_type = DETAIL_TYPES.get(item.type)
-            detail = item.model_dump(mode="json", by_alias=True, exclude_none=True)
+            detail = PointTransaction.of(item).model_dump(
+                mode="json", by_alias=True, exclude_none=True
+            )
             event = OutgoingEvent(detail_type, detail, item.created_at) if detail_type else None
             return event, self._notifications_for(item, profiles.get(item.customer_id))
         if isinstance(item, ExpiringReminder):
