@@ -130,7 +130,7 @@ export class PointsWidget extends ApiElement {
         element(
           "p",
           { class: "warning", role: "status", "data-testid": "expiring" },
-          `${POINTS.format(summary.expiringBalance)} points expire in the next 30 days`,
+          `${POINTS.format(summary.expiringBalance)} points expire ${withinWindow(summary.expiringWindowDays)}`,
         ),
       );
     }
@@ -409,6 +409,12 @@ export class PointsWidget extends ApiElement {
 
 function outcomeOf(kind) {
   return element("p", { "aria-live": "polite", "data-testid": `${kind}-outcome` });
+}
+
+/** "in the next 30 days": the summary's expiring window (the expiringWindowDays setting). */
+function withinWindow(days) {
+  if (!Number.isInteger(days)) return "soon"; // an API from before the summary named it
+  return days === 1 ? "in the next day" : `in the next ${POINTS.format(days)} days`;
 }
 
 function reasonInput() {
