@@ -1,7 +1,7 @@
-// What the console's staff sections (approvals, alerts, dashboard) share: calls to the CRM
-// API with the signed-in session's token (a 401 signs the console out), a paged list, and a
-// write from a form. The DOM helper, the formats and the Idempotency-Key memory are
-// common.js's, shared with the embeddable elements.
+// What the console's own pages (the customer search, approvals, alerts, dashboard) share:
+// calls to the CRM API with the signed-in session's token (a 401 signs the console out), a
+// paged list, and a write from a form. The DOM helper, the formats and the Idempotency-Key
+// memory are common.js's, shared with the embeddable elements.
 import { $, errorText, fetchJson } from "./common.js";
 import { accessToken, apiUrl } from "./session.js";
 
