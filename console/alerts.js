@@ -1,23 +1,15 @@
 // The alerts list (GET /api/crm/alerts, one status at a time, OPEN unless another is
 // chosen, narrowed by priority and type), each acknowledged or resolved with an optional
 // note (POST /api/crm/alerts/{alertId}/acknowledge|resolve). MANAGE_ALERTS decides (SPEC §4).
-import { MOMENT, POINTS, Submissions, callApi, element, errorText, say, submit } from "./staff-api.js";
+import { $, IdempotencyKeys, MOMENT, POINTS, element } from "./common.js";
+import { PagedList, say, submitFrom } from "./staff-api.js";
 
-const submissions = new Submissions();
-const $ = (id) => document.getElementById(id);
-// Which showing of the list is current: the answer to an earlier one (other filters, or the
-// section opened just before "Show alerts") arrives late and is dropped, not appended.
-let showing = 0;
+const keys = new IdempotencyKeys();
+const alerts = new PagedList("alerts", "/api/crm/alerts", (body) => body.alerts, alertItem);
 
 /** Load the first page of alerts the filters ask for. */
 export async function showAlerts() {
-  showing += 1;
-  $("alerts-list").replaceChildren();
-  $("alerts-more").hidden = true;
-  $("alerts-status").hidden = true;
-  // The filters as shown now: "More alerts" pages this list, even if the form has since
-  // changed without being submitted (a cursor is only good for the query it came from).
-  await loadPage(filters(), null, showing);
+  await alerts.show(filters());
 }
 
 function filters() {
@@ -26,30 +18,6 @@ function filters() {
   if (form.elements.priority.value) query.set("priority", form.elements.priority.value);
   if (form.elements.type.value) query.set("type", form.elements.type.value);
   return query;
-}
-
-async function loadPage(filtered, cursor, shown) {
-  const query = new URLSearchParams(filtered);
-  if (cursor) query.set("cursor", cursor);
-  let answer;
-  try {
-    answer = await callApi("GET", `/api/crm/alerts?${query}`);
-  } catch {
-    if (shown !== showing) return;
-    say($("alerts-status"), "The API could not be reached; try again.", true);
-    return;
-  }
-  if (shown !== showing) return;
-  if (!answer.ok) {
-    say($("alerts-status"), errorText(answer), true);
-    return;
-  }
-  const list = $("alerts-list");
-  list.append(...answer.body.alerts.map(alertItem));
-  $("alerts-empty").hidden = list.children.length > 0;
-  const more = $("alerts-more");
-  more.hidden = !answer.body.nextCursor;
-  more.onclick = () => loadPage(filtered, answer.body.nextCursor, shown);
 }
 
 function actorText(actor, at, note) {
@@ -105,21 +73,12 @@ function alertItem(alert) {
 }
 
 async function act(alert, change, note, item, form, outcome) {
-  const values = note ? { note } : {};
-  const buttons = form.querySelectorAll("button");
-  buttons.forEach((button) => (button.disabled = true));
-  say(outcome, change === "resolve" ? "Resolving…" : "Acknowledging…");
   const path = `/api/crm/alerts/${encodeURIComponent(alert.alertId)}/${change}`;
-  const { answer, unreachable } = await submit(submissions, path, values);
-  buttons.forEach((button) => (button.disabled = false));
-  if (unreachable) {
-    say(outcome, "The API could not be reached; try again (it will not be done twice).", true);
-    return;
-  }
-  if (!answer.ok) {
-    say(outcome, errorText(answer), true);
-    return;
-  }
+  const answer = await submitFrom(form, outcome, keys, path, note ? { note } : {}, {
+    working: change === "resolve" ? "Resolving…" : "Acknowledging…",
+    unreachable: "The API could not be reached; try again (it will not be done twice).",
+  });
+  if (!answer) return;
   // The alert as it is now, in place; the outcome is announced after the redraw.
   const updated = alertItem(answer.body);
   item.replaceWith(updated);

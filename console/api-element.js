@@ -1,7 +1,9 @@
 // The base of the embeddable elements that call the CRM API (<points-widget>,
 // <points-history>): the token the host page gives (the `token` property, or `getToken`, a
 // function giving one, asked before each request), the customer and the API's origin from
-// attributes. Nothing here depends on the console: a host page needs only these files.
+// attributes. Nothing here depends on the console: a host page needs only these files and
+// common.js beside them.
+import { fetchJson } from "./common.js";
 
 export class ApiElement extends HTMLElement {
   #token = "";
@@ -36,22 +38,17 @@ export class ApiElement extends HTMLElement {
     if (typeof this.getToken === "function") return (await this.getToken()) || "";
     return this.#token;
   }
-}
 
-/** The API's own message for a refusal, or what went wrong on the way. */
-export function errorText(answer) {
-  const error = answer.body?.error;
-  if (error?.message) return error.message;
-  if (answer.status) return `The API answered ${answer.status}.`;
-  return "The API could not be reached.";
-}
-
-/** The claims of a JWT, unverified: only to decide what to offer; the API decides. */
-export function claimsOf(token) {
-  try {
-    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(payload.padEnd(payload.length + ((4 - (payload.length % 4)) % 4), "=")));
-  } catch {
-    return {};
+  /**
+   * The API's answer to `method path` with the current token, as {ok, status, body, token};
+   * a network failure throws. A 401 fires `unauthorized`: the host should sign in again.
+   */
+  async callApi(method, path, { body, headers } = {}) {
+    const token = await this.currentToken();
+    const answer = await fetchJson(`${this.apiBase}${path}`, { method, token, body, headers });
+    if (answer.status === 401) {
+      this.dispatchEvent(new CustomEvent("unauthorized", { bubbles: true, composed: true }));
+    }
+    return { ...answer, token };
   }
 }

@@ -1,45 +1,15 @@
 // The approvals queue: the pending deductions (GET /api/crm/points/approvals), each approved
 // or rejected, with an optional reason, by someone other than its requester (SPEC §4). The
 // API decides who may; its refusal is shown as it words it.
-import { MOMENT, POINTS, Submissions, callApi, element, errorText, say, submit } from "./staff-api.js";
+import { $, IdempotencyKeys, MOMENT, POINTS, element } from "./common.js";
+import { PagedList, say, submitFrom } from "./staff-api.js";
 
-const submissions = new Submissions();
-// Which showing of the queue is current: the answer to an earlier one (the section opened
-// twice in quick succession) arrives late and is dropped, not appended.
-let showing = 0;
+const keys = new IdempotencyKeys();
+const approvals = new PagedList("approvals", "/api/crm/points/approvals", (body) => body.approvals, approvalItem);
 
 /** Load the first page of pending approvals into the section. */
 export async function showApprovals() {
-  showing += 1;
-  const list = document.getElementById("approvals-list");
-  const status = document.getElementById("approvals-status");
-  list.replaceChildren();
-  document.getElementById("approvals-more").hidden = true;
-  await loadPage(null, list, status, showing);
-}
-
-async function loadPage(cursor, list, status, shown) {
-  const query = new URLSearchParams({ status: "PENDING", limit: "20" });
-  if (cursor) query.set("cursor", cursor);
-  let answer;
-  try {
-    answer = await callApi("GET", `/api/crm/points/approvals?${query}`);
-  } catch {
-    if (shown !== showing) return;
-    say(status, "The API could not be reached; try again.", true);
-    return;
-  }
-  if (shown !== showing) return;
-  if (!answer.ok) {
-    say(status, errorText(answer), true);
-    return;
-  }
-  list.append(...answer.body.approvals.map(approvalItem));
-  const empty = list.children.length === 0;
-  document.getElementById("approvals-empty").hidden = !empty;
-  const more = document.getElementById("approvals-more");
-  more.hidden = !answer.body.nextCursor;
-  more.onclick = () => loadPage(answer.body.nextCursor, list, status, shown);
+  await approvals.show({ status: "PENDING", limit: "20" });
 }
 
 function approvalItem(approval) {
@@ -82,21 +52,12 @@ function approvalItem(approval) {
 }
 
 async function decide(approval, decision, reason, form, outcome) {
-  const values = reason ? { reason } : {};
-  const buttons = form.querySelectorAll("button");
-  buttons.forEach((button) => (button.disabled = true));
-  say(outcome, decision === "approve" ? "Approving…" : "Rejecting…");
   const path = `/api/crm/points/approvals/${encodeURIComponent(approval.approvalId)}/${decision}`;
-  const { answer, unreachable } = await submit(submissions, path, values);
-  buttons.forEach((button) => (button.disabled = false));
-  if (unreachable) {
-    say(outcome, "The API could not be reached; try again (it will not be counted twice).", true);
-    return;
-  }
-  if (!answer.ok) {
-    say(outcome, errorText(answer), true);
-    return;
-  }
+  const answer = await submitFrom(form, outcome, keys, path, reason ? { reason } : {}, {
+    working: decision === "approve" ? "Approving…" : "Rejecting…",
+    unreachable: "The API could not be reached; try again (it will not be counted twice).",
+  });
+  if (!answer) return;
   const amount = POINTS.format(approval.amount);
   say(
     outcome,
@@ -104,6 +65,6 @@ async function decide(approval, decision, reason, form, outcome) {
       ? `Approved: ${amount} points deducted from ${approval.customerId}; the balance is now ${POINTS.format(answer.body.currentBalance)}.`
       : `Rejected: nothing deducted from ${approval.customerId}.`,
   );
-  buttons.forEach((button) => (button.hidden = true));
+  form.querySelectorAll("button").forEach((button) => (button.hidden = true));
   form.querySelector("label").hidden = true;
 }

@@ -1,14 +1,15 @@
 // The CRM console: sign in (as /config.json says: locally by picking a user and a role, or
 // with the user pool's hosted sign-in in AWS), find a customer by id or e-mail, show their
 // points widget; the staff sections by role (sections.js).
+import { $, element } from "./common.js";
 import "./points-widget.js";
 import { hideSections, showSections } from "./sections.js";
-import { accessToken, apiOriginOf, apiUrl, clearSession, configureApi, currentSession, saveSession } from "./session.js";
+import { accessToken, apiOriginOf, clearSession, configureApi, currentSession, saveSession } from "./session.js";
 import { CognitoSignIn, SignInError, signInLocally } from "./sign-in.js";
+import { callApi } from "./staff-api.js";
 
 const CUSTOMER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
-const $ = (id) => document.getElementById(id);
 const widget = $("widget");
 let cognito = null; // the hosted sign-in, when config.json names one
 
@@ -92,19 +93,13 @@ async function find(event) {
     choose(query, "");
     return;
   }
-  const response = await fetch(apiUrl(`/api/crm/customers?email=${encodeURIComponent(query)}`), {
-    headers: { Authorization: `Bearer ${await accessToken()}`, Accept: "application/json" },
-  });
-  const body = await response.json().catch(() => null);
-  if (response.status === 401) {
-    signOut();
+  const answer = await callApi("GET", `/api/crm/customers?email=${encodeURIComponent(query)}`);
+  if (answer.status === 401) return; // the console has signed out (session-expired)
+  if (!answer.ok) {
+    show(error, answer.body?.error?.message || `The search failed (${answer.status})`);
     return;
   }
-  if (!response.ok) {
-    show(error, body?.error?.message || `The search failed (${response.status})`);
-    return;
-  }
-  const customers = body.customers;
+  const customers = answer.body.customers;
   if (customers.length === 0) {
     show(error, `No customer has the e-mail ${query}.`);
     return;
@@ -116,13 +111,9 @@ async function find(event) {
   const list = $("matches");
   list.replaceChildren(
     ...customers.map((customer) => {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = nameOf(customer);
+      const button = element("button", { type: "button" }, nameOf(customer));
       button.addEventListener("click", () => choose(customer.customerId, nameOf(customer)));
-      const item = document.createElement("li");
-      item.append(button);
-      return item;
+      return element("li", {}, button);
     }),
   );
   list.hidden = false;

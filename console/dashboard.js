@@ -3,22 +3,15 @@
 // thresholds; the current month's KPIs in cards, three charts (Chart.js, from npm, served by
 // the local stack at /vendor/chart.js/) and the same figures as a table. Every figure shown is
 // the API's own: nothing is estimated here.
-import { PERCENT, POINTS, RAND, callApi, element, errorText, say } from "./staff-api.js";
+import { $, MONTH, PERCENT, POINTS, RAND, element, errorText, isoDayFromNow } from "./common.js";
+import { callApi, say } from "./staff-api.js";
 
 const MONTHS_SHOWN = 12;
-const MONTH_LABEL = new Intl.DateTimeFormat("en-ZA", { month: "short", year: "numeric", timeZone: "UTC" });
 const charts = new Map();
-const $ = (id) => document.getElementById(id);
 
 /** `YYYY-MM` of now in Africa/Johannesburg, where the API's months are. */
 function currentMonth() {
-  const parts = new Intl.DateTimeFormat("en-CA", {
-    timeZone: "Africa/Johannesburg",
-    year: "numeric",
-    month: "2-digit",
-  }).formatToParts(new Date());
-  const part = (type) => parts.find((p) => p.type === type).value;
-  return `${part("year")}-${part("month")}`;
+  return isoDayFromNow().slice(0, 7);
 }
 
 /** The `count` months ending with `last`, oldest first. */
@@ -32,7 +25,7 @@ function monthsEnding(last, count) {
 
 function monthLabel(month) {
   const [year, number] = month.split("-").map(Number);
-  return MONTH_LABEL.format(new Date(Date.UTC(year, number - 1, 1)));
+  return MONTH.format(new Date(Date.UTC(year, number - 1, 1)));
 }
 
 const points = (value) => (value === null || value === undefined ? "No data" : POINTS.format(value));

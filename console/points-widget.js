@@ -7,17 +7,10 @@
 // Events: `points-changed` (detail: the API's answer to a write), `unauthorized` (a 401:
 // the host should sign in again).
 
-import { ApiElement, claimsOf, errorText } from "./api-element.js";
+import { ApiElement } from "./api-element.js";
+import { IdempotencyKeys, POINTS, RAND, claimsOf, dayOf, element, errorText, isoDayFromNow, longDay } from "./common.js";
 import "./transaction-history.js";
 
-const RAND = new Intl.NumberFormat("en-ZA", { style: "currency", currency: "ZAR" });
-const POINTS = new Intl.NumberFormat("en-ZA", { maximumFractionDigits: 0 });
-// Expiry days are calendar days in Africa/Johannesburg; read as UTC midnight they print as
-// the same day wherever the browser is.
-const DAY = new Intl.DateTimeFormat("en-ZA", { dateStyle: "long", timeZone: "UTC" });
-const LOCAL_DAY = new Intl.DateTimeFormat("en-ZA", { dateStyle: "long", timeZone: "Africa/Johannesburg" });
-const ISO_DAY = new Intl.DateTimeFormat("en-CA", { timeZone: "Africa/Johannesburg" }); // YYYY-MM-DD
-const DAY_MS = 24 * 60 * 60 * 1000;
 // What each role is offered (SPEC §4); the API still decides.
 const VIEWING_ROLES = new Set(["SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM"]);
 const AWARDING_ROLES = new Set(["SUPPORT_AGENT", "MANAGER", "ADMIN"]);
@@ -25,6 +18,8 @@ const REDEEMING_ROLES = new Set(["MANAGER", "ADMIN"]);
 const DEDUCTING_ROLES = new Set(["MANAGER", "ADMIN"]);
 const EXTENDING_ROLES = new Set(["MANAGER", "ADMIN"]);
 const RECOVERING_ROLES = new Set(["ADMIN"]);
+// The API refuses an expiry more than this many days ahead (docs/ledger.md, "Account pages").
+const EXPIRY_HORIZON_DAYS = 3660;
 
 const STYLE = `
   :host { display: block; font: 1rem/1.4 system-ui, sans-serif; color: #1d2430;
@@ -58,17 +53,10 @@ function rolesOf(token) {
   return new Set(Array.isArray(groups) ? groups : []);
 }
 
-function element(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
-}
-
 export class PointsWidget extends ApiElement {
   static observedAttributes = ["customer-id", "api-base"];
 
-  #pending = new Map(); // action -> {signature, key}: a submission whose outcome is not known yet
+  #keys = new IdempotencyKeys(); // of the writes whose outcome is not known yet
   #openActions = new Set(); // the quick actions left open, kept open across redraws
   #history = null;
   #historyOpen = false;
@@ -84,30 +72,6 @@ export class PointsWidget extends ApiElement {
     if (previous !== current && this.isConnected) this.refresh();
   }
 
-  async #call(method, path, body, headers = {}) {
-    const token = await this.currentToken();
-    const response = await fetch(`${this.apiBase}${path}`, {
-      method,
-      headers: {
-        Accept: "application/json",
-        ...(token ? { Authorization: `Bearer ${token}` } : {}),
-        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-        ...headers,
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let payload = null;
-    try {
-      payload = await response.json();
-    } catch {
-      payload = null;
-    }
-    if (response.status === 401) {
-      this.dispatchEvent(new CustomEvent("unauthorized", { bubbles: true, composed: true }));
-    }
-    return { ok: response.ok, status: response.status, body: payload, token };
-  }
-
   /** Load the customer's points again and draw them. */
   async refresh() {
     const generation = ++this.#generation;
@@ -119,7 +83,7 @@ export class PointsWidget extends ApiElement {
     this.#draw(element("p", { role: "status" }, "Loading points…"));
     let answer;
     try {
-      answer = await this.#call("GET", `/api/crm/customers/${encodeURIComponent(customerId)}/points`);
+      answer = await this.callApi("GET", `/api/crm/customers/${encodeURIComponent(customerId)}/points`);
     } catch {
       answer = { ok: false, body: null };
     }
@@ -166,7 +130,7 @@ export class PointsWidget extends ApiElement {
         element(
           "p",
           { class: "warning", role: "status", "data-testid": "expiring" },
-          `${POINTS.format(summary.expiringBalance)} points expire in the next 30 days`,
+          `${POINTS.format(summary.expiringBalance)} points expire ${withinWindow(summary.expiringWindowDays)}`,
         ),
       );
     }
@@ -189,15 +153,15 @@ export class PointsWidget extends ApiElement {
           element(
             "tr",
             {},
-            element("td", {}, DAY.format(new Date(`${item.expiryDate}T00:00:00Z`))),
+            element("td", {}, longDay(item.expiryDate)),
             element("td", { class: "number" }, POINTS.format(item.amount)),
           ),
         );
       }
       // Lots more than two years ahead come summed per quarter (docs/ledger.md, "Account pages").
       for (const quarter of later) {
-        const first = DAY.format(new Date(`${quarter.firstExpiryDate}T00:00:00Z`));
-        const last = DAY.format(new Date(`${quarter.lastExpiryDate}T00:00:00Z`));
+        const first = longDay(quarter.firstExpiryDate);
+        const last = longDay(quarter.lastExpiryDate);
         const days = quarter.lots === 1 ? "1 expiry day" : `${POINTS.format(quarter.lots)} expiry days`;
         body.append(
           element(
@@ -235,126 +199,71 @@ export class PointsWidget extends ApiElement {
   }
 
   #awardForm() {
-    const amount = element("input", { name: "amount", type: "number", min: "1", step: "1", required: "" });
-    const reason = element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
-    const form = element(
-      "form",
-      { "aria-labelledby": "award-title" },
-      element("label", {}, "Points to add", amount),
-      element("label", {}, "Reason", reason),
-      element("button", { type: "submit" }, "Add Bonus Points"),
-      outcomeOf("award"),
-    );
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const points = Number(amount.value);
-      this.#submit(form, "award", "/api/crm/points/award", { customerId: this.customerId, amount: points, reason: reason.value.trim() }, {
-        working: "Adding points…",
-        done: () => `Added ${POINTS.format(points)} points.`,
-      });
+    const form = this.#writeForm("award", { "aria-labelledby": "award-title" }, {
+      ...this.#pointsAndReason("Points to add", "Reason"),
+      button: "Add Bonus Points",
+      path: "/api/crm/points/award",
+      working: "Adding points…",
+      done: (_, sent) => `Added ${POINTS.format(sent.amount)} points.`,
     });
     return [element("h3", { id: "award-title" }, "Add Bonus Points"), form];
   }
 
-  /** A quick action: a disclosure (keyboard: Enter or Space on its summary) holding a form. */
-  #quickAction(kind, title, ...controls) {
-    const form = element("form", { "aria-label": title }, ...controls, outcomeOf(kind));
-    const details = element("details", { "data-action": kind }, element("summary", {}, title), form);
-    if (this.#openActions.has(kind)) details.open = true;
-    details.addEventListener("toggle", () => {
-      if (details.open) this.#openActions.add(kind);
-      else this.#openActions.delete(kind);
-    });
-    return { details, form };
-  }
-
   #redeemForm() {
-    const amount = element("input", { name: "amount", type: "number", min: "1", step: "1", required: "" });
-    const reason = element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
-    const { details, form } = this.#quickAction(
-      "redeem",
-      "Process Manual Redemption",
-      element("label", {}, "Points to redeem", amount),
-      element("label", {}, "Reason for the redemption", reason),
-      element("button", { type: "submit" }, "Redeem"),
-    );
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const points = Number(amount.value);
-      this.#submit(form, "redeem", "/api/crm/points/redeem", { customerId: this.customerId, amount: points, reason: reason.value.trim() }, {
-        working: "Redeeming points…",
-        done: () => `Redeemed ${POINTS.format(points)} points.`,
-      });
+    return this.#quickAction("redeem", "Process Manual Redemption", {
+      ...this.#pointsAndReason("Points to redeem", "Reason for the redemption"),
+      button: "Redeem",
+      path: "/api/crm/points/redeem",
+      working: "Redeeming points…",
+      done: (_, sent) => `Redeemed ${POINTS.format(sent.amount)} points.`,
     });
-    return details;
   }
 
   #deductForm(isAdmin) {
-    const amount = element("input", { name: "amount", type: "number", min: "1", step: "1", required: "" });
-    const reason = element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
+    const { controls, body } = this.#pointsAndReason("Points to deduct", "Reason for the deduction");
     const approval = element("input", { name: "requireApproval", type: "checkbox" });
     const negative = element("input", { name: "allowNegative", type: "checkbox" });
-    const controls = [
-      element("label", {}, "Points to deduct", amount),
-      element("label", {}, "Reason for the deduction", reason),
+    controls.push(
       element("label", { class: "check" }, approval, "Ask another manager or an admin to approve it"),
       element("p", { class: "hint" }, "A deduction over your own limit needs approval."),
-    ];
+    );
     if (isAdmin) controls.push(element("label", { class: "check" }, negative, "Allow the balance to go below zero"));
-    const { details, form } = this.#quickAction("deduct", "Deduct points", ...controls, element("button", { type: "submit" }, "Deduct"));
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const points = Number(amount.value);
-      const body = { customerId: this.customerId, amount: points, reason: reason.value.trim() };
-      if (approval.checked) body.requireApproval = true;
-      if (isAdmin && negative.checked) body.allowNegative = true;
-      this.#submit(form, "deduct", "/api/crm/points/deduct", body, {
-        working: "Deducting points…",
-        done: (answer) =>
-          answer.status === 202
-            ? `Deduction of ${POINTS.format(points)} points is waiting for approval.`
-            : `Deducted ${POINTS.format(points)} points.`,
-      });
+    return this.#quickAction("deduct", "Deduct points", {
+      controls,
+      body: () => ({
+        ...body(),
+        ...(approval.checked ? { requireApproval: true } : {}),
+        ...(isAdmin && negative.checked ? { allowNegative: true } : {}),
+      }),
+      button: "Deduct",
+      path: "/api/crm/points/deduct",
+      working: "Deducting points…",
+      done: (answer, sent) =>
+        answer.status === 202
+          ? `Deduction of ${POINTS.format(sent.amount)} points is waiting for approval.`
+          : `Deducted ${POINTS.format(sent.amount)} points.`,
     });
-    return details;
   }
 
   #extendForm(summary) {
     // A lot is the customer's points of one expiry day: the schedule lists them, with their ids.
-    // Labelled by `for`: a label around a select would take the chosen option into its name.
-    const lot = element("select", { name: "pointBatchId", id: "lot-choice", required: "" }, element("option", { value: "" }, "Choose a lot"));
+    const lot = choice("pointBatchId", "lot-choice", "Choose a lot");
     for (const item of summary.expirationSchedule) {
       lot.append(
-        element(
-          "option",
-          { value: item.pointBatchId },
-          `${POINTS.format(item.amount)} points expiring ${DAY.format(new Date(`${item.expiryDate}T00:00:00Z`))}`,
-        ),
+        element("option", { value: item.pointBatchId }, `${POINTS.format(item.amount)} points expiring ${longDay(item.expiryDate)}`),
       );
     }
-    const date = element("input", { name: "newExpiryDate", type: "date", required: "", min: tomorrow(), max: latestExpiry() });
-    const reason = element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
-    const { details, form } = this.#quickAction(
-      "extend",
-      "Extend Expiration",
-      element("div", { class: "field" }, element("label", { for: "lot-choice" }, "Lot"), lot),
-      element("label", {}, "New expiry date", date),
-      element("label", {}, "Reason for the extension", reason),
-      element("button", { type: "submit" }, "Extend"),
-    );
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const body = { pointBatchId: lot.value, newExpiryDate: date.value, reason: reason.value.trim() };
-      this.#submit(form, "extend", "/api/crm/points/extend-expiry", body, {
-        working: "Extending the lot…",
-        done: () => `The lot now expires on ${DAY.format(new Date(`${body.newExpiryDate}T00:00:00Z`))}.`,
-      });
+    return this.#quickAction("extend", "Extend Expiration", {
+      ...newExpiry(lot, "Lot", "New expiry date", "Reason for the extension"),
+      button: "Extend",
+      path: "/api/crm/points/extend-expiry",
+      working: "Extending the lot…",
+      done: (_, sent) => `The lot now expires on ${longDay(sent.newExpiryDate)}.`,
     });
-    return details;
   }
 
   #recoverForm(summary) {
-    const expired = element("select", { name: "transactionId", id: "expired-choice", required: "" }, element("option", { value: "" }, "Choose an expiry"));
+    const expired = choice("transactionId", "expired-choice", "Choose an expiry");
     const seen = new Set();
     const offer = (entries) => {
       for (const entry of entries) {
@@ -366,16 +275,16 @@ export class PointsWidget extends ApiElement {
       }
     };
     offer(summary.recentTransactions);
-    const date = element("input", { name: "newExpiryDate", type: "date", required: "", min: tomorrow(), max: latestExpiry() });
-    const reason = element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
-    const { details, form } = this.#quickAction(
-      "recover",
-      "Recover expired points",
-      element("div", { class: "field" }, element("label", { for: "expired-choice" }, "Expired points"), expired),
-      element("label", {}, "New expiry date for the recovered points", date),
-      element("label", {}, "Reason for the recovery", reason),
-      element("button", { type: "submit" }, "Recover"),
-    );
+    const details = this.#quickAction("recover", "Recover expired points", {
+      ...newExpiry(expired, "Expired points", "New expiry date for the recovered points", "Reason for the recovery"),
+      button: "Recover",
+      path: "/api/crm/points/recover-expired",
+      working: "Recovering points…",
+      done: (answer) => {
+        const recovered = answer.body?.transactions?.find((entry) => entry.type === "RECOVER");
+        return recovered ? `Recovered ${POINTS.format(recovered.points)} points.` : "Recovered the points.";
+      },
+    });
     // The recent transactions may not reach back to an expiry: the history's EXPIRE entries
     // are read when the form is first opened.
     let looked = false;
@@ -384,7 +293,7 @@ export class PointsWidget extends ApiElement {
       looked = true;
       const query = new URLSearchParams({ customerId: this.customerId, type: "EXPIRE", limit: "50" });
       try {
-        const answer = await this.#call("GET", `/api/crm/points/transactions?${query}`);
+        const answer = await this.callApi("GET", `/api/crm/points/transactions?${query}`);
         if (answer.ok) offer(answer.body.transactions);
       } catch {
         looked = false;
@@ -392,16 +301,42 @@ export class PointsWidget extends ApiElement {
     };
     details.addEventListener("toggle", lookUp);
     queueMicrotask(lookUp);
+    return details;
+  }
+
+  /** Points and a reason, for this customer: the controls, and the body they make. */
+  #pointsAndReason(pointsLabel, reasonLabel) {
+    const amount = element("input", { name: "amount", type: "number", min: "1", step: "1", required: "" });
+    const reason = reasonInput();
+    return {
+      controls: [element("label", {}, pointsLabel, amount), element("label", {}, reasonLabel, reason)],
+      body: () => ({ customerId: this.customerId, amount: Number(amount.value), reason: reason.value.trim() }),
+    };
+  }
+
+  /**
+   * The form of one write: its `controls`, a submit `button` and an outcome line. Submitted,
+   * it sends `body()` to `path`; the outcome says `working`, then `done(answer, body)` or
+   * the refusal.
+   */
+  #writeForm(kind, attributes, { controls, body, button, path, working, done }) {
+    const form = element("form", attributes, ...controls, element("button", { type: "submit" }, button), outcomeOf(kind));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      const body = { transactionId: expired.value, newExpiryDate: date.value, reason: reason.value.trim() };
-      this.#submit(form, "recover", "/api/crm/points/recover-expired", body, {
-        working: "Recovering points…",
-        done: (answer) => {
-          const recovered = answer.body?.transactions?.find((entry) => entry.type === "RECOVER");
-          return recovered ? `Recovered ${POINTS.format(recovered.points)} points.` : "Recovered the points.";
-        },
-      });
+      const sent = body();
+      this.#submit(form, kind, path, sent, { working, done: (answer) => done(answer, sent) });
+    });
+    return form;
+  }
+
+  /** A quick action: a disclosure (keyboard: Enter or Space on its summary) holding a write's form. */
+  #quickAction(kind, title, write) {
+    const form = this.#writeForm(kind, { "aria-label": title }, write);
+    const details = element("details", { "data-action": kind }, element("summary", {}, title), form);
+    if (this.#openActions.has(kind)) details.open = true;
+    details.addEventListener("toggle", () => {
+      if (details.open) this.#openActions.add(kind);
+      else this.#openActions.delete(kind);
     });
     return details;
   }
@@ -445,32 +380,20 @@ export class PointsWidget extends ApiElement {
    * Idempotency-Key, so the API cannot count it twice (§2.9); other values get a new key.
    */
   async #submit(form, kind, path, body, text) {
-    const signature = JSON.stringify(body);
-    if (this.#pending.get(kind)?.signature !== signature) {
-      this.#pending.set(kind, { signature, key: crypto.randomUUID() });
-    }
     const button = form.querySelector('button[type="submit"]');
     const outcome = form.querySelector(`[data-testid="${kind}-outcome"]`);
     button.disabled = true;
     outcome.className = "";
     outcome.removeAttribute("role");
     outcome.textContent = text.working;
-    let answer;
-    try {
-      answer = await this.#call("POST", path, body, { "Idempotency-Key": this.#pending.get(kind).key });
-    } catch {
-      button.disabled = false;
-      outcome.className = "error";
-      outcome.setAttribute("role", "alert");
-      outcome.textContent = "The API could not be reached; try again.";
-      return;
-    }
-    this.#pending.delete(kind);
+    const answer = await this.#keys.send(path, body, (key) =>
+      this.callApi("POST", path, { body, headers: { "Idempotency-Key": key } }),
+    );
     button.disabled = false;
-    if (!answer.ok) {
+    if (!answer?.ok) {
       outcome.className = "error";
       outcome.setAttribute("role", "alert");
-      outcome.textContent = errorText(answer);
+      outcome.textContent = answer ? errorText(answer) : "The API could not be reached; try again.";
       return;
     }
     this.dispatchEvent(new CustomEvent("points-changed", { detail: answer.body, bubbles: true, composed: true }));
@@ -488,21 +411,44 @@ function outcomeOf(kind) {
   return element("p", { "aria-live": "polite", "data-testid": `${kind}-outcome` });
 }
 
-/** The day of a moment in Africa/Johannesburg, in en-ZA's long form. */
-function dayOf(moment) {
-  return LOCAL_DAY.format(new Date(moment));
+/** "in the next 30 days": the summary's expiring window (the expiringWindowDays setting). */
+function withinWindow(days) {
+  if (!Number.isInteger(days)) return "soon"; // an API from before the summary named it
+  return days === 1 ? "in the next day" : `in the next ${POINTS.format(days)} days`;
 }
 
-/** Tomorrow in Africa/Johannesburg as YYYY-MM-DD: the earliest new expiry the API takes. */
-function tomorrow() {
-  return ISO_DAY.format(new Date(Date.now() + DAY_MS));
+function reasonInput() {
+  return element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
 }
 
-// The API refuses an expiry more than this many days ahead (docs/ledger.md, "Account pages").
-const EXPIRY_HORIZON_DAYS = 3660;
+/** A required choice named `name`, offering `prompt` until an option is added and chosen. */
+function choice(name, id, prompt) {
+  return element("select", { name, id, required: "" }, element("option", { value: "" }, prompt));
+}
 
-function latestExpiry() {
-  return ISO_DAY.format(new Date(Date.now() + EXPIRY_HORIZON_DAYS * DAY_MS));
+/**
+ * A choice (labelled by `for`: a label around a select would take the chosen option into its
+ * name), a new expiry day and a reason: the controls, and the body they make (the choice
+ * under its name).
+ */
+function newExpiry(chosen, choiceLabel, dayLabel, reasonLabel) {
+  // From tomorrow, the earliest new expiry the API takes, to its horizon.
+  const date = element("input", {
+    name: "newExpiryDate",
+    type: "date",
+    required: "",
+    min: isoDayFromNow(1),
+    max: isoDayFromNow(EXPIRY_HORIZON_DAYS),
+  });
+  const reason = reasonInput();
+  return {
+    controls: [
+      element("div", { class: "field" }, element("label", { for: chosen.id }, choiceLabel), chosen),
+      element("label", {}, dayLabel, date),
+      element("label", {}, reasonLabel, reason),
+    ],
+    body: () => ({ [chosen.name]: chosen.value, newExpiryDate: date.value, reason: reason.value.trim() }),
+  };
 }
 
 

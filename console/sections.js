@@ -3,6 +3,7 @@
 // ADMIN). Hiding a section only decides what to offer: the API decides what is allowed.
 import { showAlerts } from "./alerts.js";
 import { showApprovals } from "./approvals.js";
+import { $ } from "./common.js";
 import { showDashboard } from "./dashboard.js";
 import { STAFF_ROLES } from "./staff-api.js";
 
@@ -13,7 +14,7 @@ const SECTIONS = {
   dashboard: { staffOnly: true, show: showDashboard },
 };
 
-const nav = document.getElementById("sections");
+const nav = $("sections");
 
 function buttonOf(name) {
   return nav.querySelector(`button[data-section="${name}"]`);
@@ -22,7 +23,7 @@ function buttonOf(name) {
 /** Show `name`'s section (and load it), hide the others. */
 export function openSection(name) {
   for (const other of Object.keys(SECTIONS)) {
-    document.getElementById(other).hidden = other !== name;
+    $(other).hidden = other !== name;
     buttonOf(other).setAttribute("aria-current", other === name ? "page" : "false");
   }
   SECTIONS[name].show();
@@ -41,7 +42,7 @@ export function showSections(role) {
 export function hideSections() {
   nav.hidden = true;
   for (const name of Object.keys(SECTIONS)) {
-    if (SECTIONS[name].staffOnly) document.getElementById(name).hidden = true;
+    if (SECTIONS[name].staffOnly) $(name).hidden = true;
   }
 }
 

@@ -5,7 +5,7 @@
 //   comes back with ?code=&state=, which it trades at /oauth2/token for tokens; the access
 //   token (sub, cognito:groups) is what the API verifies. The refresh token renews it.
 // Either gives a session {token, userId, role, expiresAt, refreshToken?} (session.js).
-import { claimsOf } from "./api-element.js";
+import { claimsOf, fetchJson } from "./common.js";
 
 /** The roles the API knows, strongest first (crm_points.permissions.role_from_groups). */
 const ROLES = ["ADMIN", "MANAGER", "SUPPORT_AGENT", "BOOKING_SYSTEM"];
@@ -15,14 +15,9 @@ export class SignInError extends Error {}
 
 /** The local stack's sign-in: a token for `userId` in `role`. */
 export async function signInLocally(userId, role) {
-  const response = await fetch("/local/token", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ userId, role }),
-  });
-  const body = await response.json().catch(() => null);
-  if (!response.ok) throw new SignInError(body?.error?.message || `Sign-in failed (${response.status})`);
-  return body;
+  const answer = await fetchJson("/local/token", { method: "POST", body: { userId, role } });
+  if (!answer.ok) throw new SignInError(answer.body?.error?.message || `Sign-in failed (${answer.status})`);
+  return answer.body;
 }
 
 function base64Url(bytes) {

@@ -1,16 +1,9 @@
-// What the console's staff sections (approvals, alerts, dashboard) share: calls to the CRM
-// API with the signed-in session's token, en-ZA formats, and one submission's
-// Idempotency-Key kept across a retry of the same values.
+// What the console's own pages (the customer search, approvals, alerts, dashboard) share:
+// calls to the CRM API with the signed-in session's token (a 401 signs the console out), a
+// paged list, and a write from a form. The DOM helper, the formats and the Idempotency-Key
+// memory are common.js's, shared with the embeddable elements.
+import { $, errorText, fetchJson } from "./common.js";
 import { accessToken, apiUrl } from "./session.js";
-
-export const POINTS = new Intl.NumberFormat("en-ZA", { maximumFractionDigits: 0 });
-export const PERCENT = new Intl.NumberFormat("en-ZA", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-export const RAND = new Intl.NumberFormat("en-ZA", { style: "currency", currency: "ZAR" });
-export const MOMENT = new Intl.DateTimeFormat("en-ZA", {
-  dateStyle: "medium",
-  timeStyle: "short",
-  timeZone: "Africa/Johannesburg",
-});
 
 /** The roles that see the approvals, alerts and dashboard sections (SPEC §4). */
 export const STAFF_ROLES = new Set(["MANAGER", "ADMIN"]);
@@ -20,67 +13,10 @@ export const STAFF_ROLES = new Set(["MANAGER", "ADMIN"]);
  * A 401 (the token ran out) tells the page, which signs out.
  */
 export async function callApi(method, path, { body, idempotencyKey } = {}) {
-  const headers = { Authorization: `Bearer ${await accessToken()}`, Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
-  const response = await fetch(apiUrl(path), {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const answer = await response.json().catch(() => null);
-  if (response.status === 401) document.dispatchEvent(new CustomEvent("session-expired"));
-  return { ok: response.ok, status: response.status, body: answer };
-}
-
-/** The API's own message for a refusal. */
-export function errorText(answer) {
-  const message = answer.body?.error?.message;
-  if (message) return message;
-  return `The API answered ${answer.status}.`;
-}
-
-/**
- * Idempotency keys of submissions: the same values sent again after an unknown outcome
- * (the network failed) keep their key, so the API never counts them twice (§2.9); any
- * other submission gets a new key.
- */
-export class Submissions {
-  #pending = new Map();
-
-  keyFor(values) {
-    const signature = JSON.stringify(values);
-    if (!this.#pending.has(signature)) this.#pending.set(signature, crypto.randomUUID());
-    return this.#pending.get(signature);
-  }
-
-  /** The outcome is known (an answer came): the next submission of these values is new. */
-  settled(values) {
-    this.#pending.delete(JSON.stringify(values));
-  }
-}
-
-/**
- * Send a POST of `values` with its submission's key; {answer} when the API answered,
- * {unreachable: true} when the network failed (the key is kept for a retry).
- */
-export async function submit(submissions, path, values) {
-  const idempotencyKey = submissions.keyFor({ path, values });
-  let answer;
-  try {
-    answer = await callApi("POST", path, { body: values, idempotencyKey });
-  } catch {
-    return { unreachable: true };
-  }
-  submissions.settled({ path, values });
-  return { answer };
-}
-
-export function element(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
+  const headers = idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {};
+  const answer = await fetchJson(apiUrl(path), { method, token: await accessToken(), body, headers });
+  if (answer.status === 401) document.dispatchEvent(new CustomEvent("session-expired"));
+  return answer;
 }
 
 /** Show `text` in `node` as a refusal (announced) or an outcome. */
@@ -89,4 +25,81 @@ export function say(node, text, isError = false) {
   node.className = isError ? "error" : "done";
   node.setAttribute("role", isError ? "alert" : "status");
   node.hidden = false;
+}
+
+/**
+ * The paged list of the section `name`, from GET `path`: `#name-list` holds the items
+ * (`itemsOf(body)` of each page, each drawn by `draw`), `#name-status` says a failure,
+ * `#name-empty` shows while the list is empty and `#name-more` appends the next page.
+ */
+export class PagedList {
+  // Which showing of the list is current: the answer to an earlier one (other filters, or
+  // the section opened again in quick succession) arrives late and is dropped, not appended.
+  #showing = 0;
+
+  constructor(name, path, itemsOf, draw) {
+    Object.assign(this, { name, path, itemsOf, draw });
+  }
+
+  /** Show the first page of `query`'s items, in place of what the list showed. */
+  async show(query) {
+    const shown = ++this.#showing;
+    this.#part("list").replaceChildren();
+    this.#part("more").hidden = true;
+    this.#part("status").hidden = true;
+    await this.#append(new URLSearchParams(query), null, shown);
+  }
+
+  #part(role) {
+    return $(`${this.name}-${role}`);
+  }
+
+  // "More" pages the query shown, even if a form has since changed without being submitted
+  // (a cursor is only good for the query it came from).
+  async #append(query, cursor, shown) {
+    const page = new URLSearchParams(query);
+    if (cursor) page.set("cursor", cursor);
+    let answer;
+    try {
+      answer = await callApi("GET", `${this.path}?${page}`);
+    } catch {
+      if (shown === this.#showing) say(this.#part("status"), "The API could not be reached; try again.", true);
+      return;
+    }
+    if (shown !== this.#showing) return;
+    if (!answer.ok) {
+      say(this.#part("status"), errorText(answer), true);
+      return;
+    }
+    const list = this.#part("list");
+    list.append(...this.itemsOf(answer.body).map(this.draw));
+    this.#part("empty").hidden = list.children.length > 0;
+    const more = this.#part("more");
+    more.hidden = !answer.body.nextCursor;
+    more.onclick = () => this.#append(query, answer.body.nextCursor, shown);
+  }
+}
+
+/**
+ * POST `values` to `path` from `form`, with their Idempotency-Key from `keys`; the form's
+ * buttons are disabled meanwhile. `outcome` says `working`, then the API's refusal or, when
+ * the network failed, `unreachable`. The API's answer when it took the write, else null.
+ */
+export async function submitFrom(form, outcome, keys, path, values, { working, unreachable }) {
+  const buttons = form.querySelectorAll("button");
+  buttons.forEach((button) => (button.disabled = true));
+  say(outcome, working);
+  const answer = await keys.send(path, values, (idempotencyKey) =>
+    callApi("POST", path, { body: values, idempotencyKey }),
+  );
+  buttons.forEach((button) => (button.disabled = false));
+  if (!answer) {
+    say(outcome, unreachable, true);
+    return null;
+  }
+  if (!answer.ok) {
+    say(outcome, errorText(answer), true);
+    return null;
+  }
+  return answer;
 }

@@ -4,15 +4,9 @@
 // The token is given as to <points-widget>: the `token` property, or `getToken`, a function
 // returning one (or a promise of one). Event: `unauthorized` (a 401).
 
-import { ApiElement, errorText } from "./api-element.js";
-const POINTS = new Intl.NumberFormat("en-ZA", { maximumFractionDigits: 0 });
-const SIGNED = new Intl.NumberFormat("en-ZA", { maximumFractionDigits: 0, signDisplay: "exceptZero" });
-// Entries are moments; the business keeps its books in Africa/Johannesburg.
-const WHEN = new Intl.DateTimeFormat("en-ZA", {
-  dateStyle: "medium",
-  timeStyle: "short",
-  timeZone: "Africa/Johannesburg",
-});
+import { ApiElement } from "./api-element.js";
+import { MOMENT, POINTS, SIGNED, element, errorText } from "./common.js";
+
 const TYPES = ["EARN", "AWARD", "DEDUCT", "REDEEM", "EXPIRE", "RECOVER", "EXPIRY_EXTENDED", "REVERSAL"];
 const DEFAULT_PAGE_SIZE = 10;
 
@@ -31,14 +25,6 @@ const STYLE = `
   .error { color: #a4161a; }
   [hidden] { display: none !important; }
 `;
-
-function element(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
-}
-
 
 export class PointsHistory extends ApiElement {
   static observedAttributes = ["customer-id", "api-base", "page-size"];
@@ -176,18 +162,11 @@ export class PointsHistory extends ApiElement {
     newer.disabled = older.disabled = true;
     let answer;
     try {
-      const token = await this.currentToken();
-      const response = await fetch(`${this.apiBase}${this.#path(this.#cursors.at(-1))}`, {
-        headers: { Accept: "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-      });
-      answer = { ok: response.ok, status: response.status, body: await response.json().catch(() => null) };
+      answer = await this.callApi("GET", this.#path(this.#cursors.at(-1)));
     } catch {
       answer = { ok: false, status: 0, body: null };
     }
     if (generation !== this.#generation) return; // a newer load has taken over
-    if (answer.status === 401) {
-      this.dispatchEvent(new CustomEvent("unauthorized", { bubbles: true, composed: true }));
-    }
     if (!answer.ok) {
       status.className = "error";
       status.textContent = errorText(answer);
@@ -210,7 +189,7 @@ export class PointsHistory extends ApiElement {
     const row = element(
       "tr",
       { "data-transaction-id": entry.transactionId, "data-type": entry.type },
-      element("td", {}, element("time", { datetime: entry.createdAt }, WHEN.format(new Date(entry.createdAt)))),
+      element("td", {}, element("time", { datetime: entry.createdAt }, MOMENT.format(new Date(entry.createdAt)))),
       element("td", {}, entry.type),
       element("td", { class: "number", "data-value": String(entry.points) }, SIGNED.format(entry.points)),
       element("td", {}, entry.description),

@@ -10,6 +10,7 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
+from crm_points.runtime import runtime
 from crm_points.validation import business_day
 from tests.browser.conftest import Console, ConsoleWatch
 from tests.browser.test_console import api, call, find, grouped, plain, shows_summary, sign_in
@@ -234,6 +235,51 @@ def test_lots_more_than_two_years_ahead_are_shown_summed_by_quarter(
     # Only the lots listed one by one can be picked for an extension.
     page.get_by_text("Extend Expiration", exact=True).click()
     expect(page.get_by_label("Lot", exact=True).locator("option")).to_have_count(1 + 8)
+
+
+def set_expiring_window(console: Console, days: int) -> None:
+    """An admin sets expiringWindowDays; the stack's functions read it at once (they cache the
+    configuration for a minute otherwise, SPEC §10)."""
+    body = {"expiringWindowDays": days}
+    status, answer = call(console, "PUT", "/api/crm/points/config", "ADMIN", body)
+    assert status == 200, answer
+    runtime.cache_clear()
+
+
+def test_the_expiring_warning_follows_the_expiring_window_setting(
+    page: Page, console_stack: Console
+) -> None:
+    """A support agent, who may not read the configuration, is told the window the summary
+    counts: 30 days, then 60 once an admin sets expiringWindowDays to 60."""
+    customer_id = f"browser-{uuid.uuid4().hex[:12]}"
+    today = business_day(console_stack.clock())
+    for amount, days in ((200, 10), (1234, 45)):
+        expiry = (today + timedelta(days=days)).isoformat()
+        body = {
+            "customerId": customer_id,
+            "amount": amount,
+            "reason": "Dated",
+            "expiryDate": expiry,
+        }
+        status, answer = call(console_stack, "POST", "/api/crm/points/award", "ADMIN", body)
+        assert status == 201, answer
+    window = api(console_stack, "/api/crm/points/config")["expiringWindowDays"]
+    assert window == 30
+    sign_in(page, console_stack, "SUPPORT_AGENT")
+    find(page, customer_id)
+    expiring = page.get_by_test_id("expiring")
+    expect(expiring).to_contain_text("expire in the next 30 days")
+    assert plain(expiring.inner_text()) == "200 points expire in the next 30 days"
+
+    set_expiring_window(console_stack, 60)
+    try:
+        page.locator("points-widget").evaluate("widget => widget.refresh()")
+        expect(expiring).to_contain_text("expire in the next 60 days")
+        assert plain(expiring.inner_text()) == f"{grouped(1434)} points expire in the next 60 days"
+        summary = api(console_stack, f"/api/crm/customers/{customer_id}/points")
+        assert (summary["expiringWindowDays"], summary["expiringBalance"]) == (60, 1434)
+    finally:
+        set_expiring_window(console_stack, window)
 
 
 def test_an_admin_recovers_an_expiry_picked_from_the_history(

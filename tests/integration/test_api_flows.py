@@ -48,6 +48,19 @@ def test_award_then_summary_then_history_with_running_balances(lambda_env, custo
     ]
 
 
+def test_the_summary_names_the_expiring_window_it_counts(lambda_env, customer_id):
+    """Every role that reads the summary learns the window (GET /points/config is
+    VIEW_ANALYTICS only): the points widget says it."""
+    assert award(customer_id, 300, expiry=day(45)).status == 201
+    summary = call("GET", f"/api/crm/customers/{customer_id}/points", role="SUPPORT_AGENT").body
+    assert (summary["expiringWindowDays"], summary["expiringBalance"]) == (30, 0)
+    changed = call("PUT", "/api/crm/points/config", role="ADMIN", body={"expiringWindowDays": 60})
+    assert changed.status == 200, changed.body
+    runtime.cache_clear()  # the functions read the configuration again (cached a minute, §10)
+    summary = call("GET", f"/api/crm/customers/{customer_id}/points", role="SUPPORT_AGENT").body
+    assert (summary["expiringWindowDays"], summary["expiringBalance"]) == (60, 300)
+
+
 def test_redeem_takes_the_soonest_expiring_points_first(lambda_env, customer_id):
     late = award(customer_id, 400, expiry=day(200)).body["transactions"][0]["pointBatchId"]
     soon = award(customer_id, 100, expiry=day(20)).body["transactions"][0]["pointBatchId"]

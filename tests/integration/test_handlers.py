@@ -43,6 +43,7 @@ def test_summary_has_every_field_of_the_seed_in_one_query(lambda_env, service, c
         "customerId",
         "currentBalance",
         "expiringBalance",
+        "expiringWindowDays",
         "pointsValue",
         "lifetimeEarned",
         "lifetimeRedeemed",

@@ -102,6 +102,7 @@ def test_every_file_a_page_refers_to_is_uploaded_and_local_only_pages_are_not() 
     types = {key: file.content_type for key, file in files.items()}
     assert types["index.html"] == "text/html; charset=utf-8"
     assert types["console/console.js"] == "text/javascript; charset=utf-8"
+    assert types["console/common.js"] == "text/javascript; charset=utf-8"  # the shared module
     assert types["console/console.css"] == "text/css; charset=utf-8"
     assert types["config.json"] == "application/json; charset=utf-8"
 

@@ -44,6 +44,7 @@ def summarise(
         expiring_balance=sum(
             lot.remaining_points for lot in account.lots if lot.expires_at <= window_end
         ),
+        expiring_window_days=config.expiring_window_days,
         points_value=(value_cents / 100).quantize(Decimal("0.01")),
         lifetime_earned=account.lifetime_earned,
         lifetime_redeemed=account.lifetime_redeemed,

@@ -129,11 +129,18 @@ class LaterExpirations(CamelModel):
 
 
 class CustomerPointsResponse(CamelModel):
-    """GET /customers/{customerId}/points: the seed's CustomerPointsResponse plus pointsValue."""
+    """GET /customers/{customerId}/points: the seed's CustomerPointsResponse plus pointsValue,
+    expiringWindowDays and laterExpirations."""
 
     customer_id: str
     current_balance: int
-    expiring_balance: int = Field(description="Points expiring in the next 30 days")
+    expiring_balance: int = Field(
+        description="Points expiring within the next expiringWindowDays days"
+    )
+    expiring_window_days: ExpiringWindowDays = Field(
+        description="The window expiringBalance counts: the expiringWindowDays setting (SPEC "
+        "§10), for a reader that may not read the configuration"
+    )
     points_value: Rand = Field(description="currentBalance in rand")
     lifetime_earned: int
     lifetime_redeemed: int
