@@ -29,10 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from local.bus import send_failure_record
-from local.dynamodb_local import LOCAL_ACCESS_KEY, REGION, client
+from local.dynamodb_local import REGION, client, streams_client
 from local.event_patterns import filter_patterns, matches_any
 from local.functions import Function, FunctionHost, Invocation
 from local.resources import TABLE, LocalResources
@@ -142,13 +140,7 @@ def read_whole_stream(endpoint: str, table_name: str) -> list[dict[str, Any]]:
     """Every record of the table's stream so far, oldest first per shard, as Lambda would
     deliver them (for tests and benchmarks that feed a stream function by hand)."""
     dynamodb = client(endpoint)
-    reader = boto3.client(
-        "dynamodbstreams",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=LOCAL_ACCESS_KEY,
-        aws_secret_access_key=LOCAL_ACCESS_KEY,
-    )
+    reader = streams_client(endpoint)
     arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
     records = []
     for shard in reader.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
