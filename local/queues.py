@@ -91,6 +91,17 @@ def _filtered_view(record: Mapping[str, Any]) -> dict[str, Any]:
     return {**record, "body": body}
 
 
+def messages_outstanding(sqs: Any, url: str) -> int:
+    """Messages in the queue at `url`, visible or in flight."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
 @dataclass
 class QueueProgress:
     """What a pass did: messages succeeded, failed (visible again) and filtered out."""
@@ -122,13 +133,7 @@ class QueueConsumer:
 
     def outstanding(self) -> int:
         """Messages in the queue, visible or in flight."""
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return messages_outstanding(self.sqs, self.url)
 
     def _receive(self) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
