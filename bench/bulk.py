@@ -17,7 +17,6 @@ are relative (DynamoDB Local and moto share this machine's cores with the client
 """
 
 import argparse
-import copy
 import importlib.util
 import json
 import os
@@ -45,6 +44,7 @@ from local.dynamodb_local import (  # noqa: E402
     client,
     endpoint_from_environment,
 )
+from local.lambda_events import sqs_record  # noqa: E402
 from local.template import create_table  # noqa: E402
 
 WORKER_BATCH = 5  # the template's BatchSize
@@ -115,7 +115,8 @@ class Bench:
         self.bulk_award = handler("bulk_award")
         self.worker = handler("bulk_award_worker")
         self.award = handler("award_points")
-        self.sample = json.loads((ROOT / "events" / "bulk_award_message.json").read_text())
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        self.queue_arn = attributes["Attributes"]["QueueArn"]
 
     def post_bulk(self, body: str, content_type: str) -> str:
         event = http_event("/api/crm/points/bulk-award", body, content_type)
@@ -182,18 +183,7 @@ class Bench:
         )
 
     def sqs_event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        template = self.sample["Records"][0]
-        records = []
-        for message in messages:
-            record = copy.deepcopy(template)
-            record.update(
-                messageId=message["MessageId"],
-                receiptHandle=message["ReceiptHandle"],
-                body=message["Body"],
-                md5OfBody=message["MD5OfBody"],
-            )
-            records.append(record)
-        return {"Records": records}
+        return {"Records": [sqs_record(m, self.queue_arn, REGION) for m in messages]}
 
     def one_by_one(self, count: int) -> Figures:
         rows = rows_of(count)

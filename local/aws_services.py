@@ -4,6 +4,13 @@ moto's server runs in this process on a free port; the functions reach it throug
 per-service endpoint variables, so their code is the code that runs in AWS. DynamoDB is never
 pointed here: ledger correctness is checked on DynamoDB Local. Because it runs in this
 process, the local stack can read what it was sent (local/outbox.py).
+
+moto's own `ThreadedMotoServer` serves the same app (`DomainDispatcherApplication` of
+`create_backend_app`) but is not used: its request handler writes an access-log line for
+every request through werkzeug's logger, and the stack polls moto several times a second.
+That logger is also the local API's access log (local/api_server.py), so it cannot be
+silenced for moto alone; the server here leaves the line out (and stops within 0.1 s rather
+than 0.5 s).
 """
 
 import functools

@@ -15,53 +15,24 @@ Two paths lead to it, so both behave the same:
 Like Lambda's asynchronous invocation, a function that fails is run again up to its
 `EventInvokeConfig.MaximumRetryAttempts` (default 2) times, then the event goes to its
 `OnFailure` destination (an SQS queue) when the template names one. The retries are not
-delayed locally.
+delayed locally. The event's and the on-failure record's shapes are local/lambda_events.py's.
 """
 
 import json
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from local.event_patterns import parse_pattern
 from local.functions import Function, FunctionHost, Invocation
+from local.lambda_events import async_invocation_failure, eventbridge_event
 from local.resources import ACCOUNT_ID, DEFAULT_BUS, LocalResources
 
 # EventBridge requires a pattern; one that every event matches.
 EVERY_EVENT = json.dumps({"source": [{"prefix": ""}]})
 # Lambda's default for asynchronous invocations.
 DEFAULT_ASYNC_RETRIES = 2
-
-
-def event_time(value: datetime | None = None) -> str:
-    """An event's `time` as EventBridge writes it: 2026-01-31T22:30:00Z."""
-    return (value or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def bridge_event(
-    source: str,
-    detail_type: str,
-    detail: Any,
-    bus_region: str,
-    time: datetime | None = None,
-    resources: list[str] | None = None,
-    event_id: str | None = None,
-) -> dict[str, Any]:
-    """The event a rule's Lambda target receives for one PutEvents entry."""
-    return {
-        "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": detail_type,
-        "source": source,
-        "account": ACCOUNT_ID,
-        "time": event_time(time),
-        "region": bus_region,
-        "resources": list(resources or []),
-        "detail": detail,
-    }
 
 
 @dataclass(frozen=True)
@@ -221,23 +192,9 @@ class BusDispatcher:
             self.services,
             self.resources,
             destination["Destination"],
-            {
-                "version": "1.0",
-                "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "requestContext": {
-                    "requestId": invocation.request_id,
-                    "functionArn": f"{function.arn}:$LATEST",
-                    "condition": "RetriesExhausted",
-                    "approximateInvokeCount": attempts,
-                },
-                "requestPayload": payload,
-                "responseContext": {
-                    "statusCode": 200,
-                    "executedVersion": "$LATEST",
-                    "functionError": "Unhandled",
-                },
-                "responsePayload": {**invocation.error(), "stackTrace": []},
-            },
+            async_invocation_failure(
+                function.arn, invocation.request_id, attempts, payload, invocation.error()
+            ),
         )
 
     # -- the functions' own events, through moto's EventBridge --
@@ -281,17 +238,17 @@ class BusDispatcher:
 def _target_shape(event: Mapping[str, Any]) -> dict[str, Any]:
     """An event as moto's bus put it on the tap queue, in the shape a Lambda target gets
     (moto adds `ingestion-time` and may leave out `account`)."""
-    return {
-        "version": str(event.get("version", "0")),
-        "id": event["id"],
-        "detail-type": event["detail-type"],
-        "source": event["source"],
-        "account": str(event.get("account") or ACCOUNT_ID),
-        "time": event.get("time") or event_time(),
-        "region": event.get("region"),
-        "resources": list(event.get("resources") or []),
-        "detail": event.get("detail", {}),
-    }
+    return eventbridge_event(
+        event["source"],
+        event["detail-type"],
+        event.get("detail", {}),
+        event.get("region"),
+        time=event.get("time") or None,
+        resources=event.get("resources") or [],
+        event_id=event["id"],
+        account=str(event.get("account") or ACCOUNT_ID),
+        version=str(event.get("version", "0")),
+    )
 
 
 def send_failure_record(

@@ -50,9 +50,10 @@ from deploy.redrive import (
     redrive,
     replay_stream,
 )
-from local.bus import BusDispatcher, bridge_event
+from local.bus import BusDispatcher
 from local.clock import Clock
 from local.event_sources import DEFAULT_DRAIN_TIMEOUT_S, EventSources
+from local.lambda_events import eventbridge_event
 from local.outbox import Outbox
 from local.schedules import Scheduler
 from local.token import make_token
@@ -101,13 +102,13 @@ class PutEventsEntry(BaseModel):
 
     def event(self, region: str) -> dict[str, Any]:
         """The event a rule's Lambda target receives for this entry."""
-        return bridge_event(
+        return eventbridge_event(
             self.source,
             self.detail_type,
             json.loads(self.detail),
             region,
-            parse_time(self.time) if self.time is not None else None,
-            self.resources,
+            time=parse_time(self.time) if self.time is not None else None,
+            resources=self.resources,
         )
 
 

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -110,6 +110,17 @@ def client(endpoint: str) -> "DynamoDBClient":
         endpoint_url=endpoint,
         region_name=REGION,
         config=Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=64),
+        aws_access_key_id=LOCAL_ACCESS_KEY,
+        aws_secret_access_key=LOCAL_ACCESS_KEY,
+    )
+
+
+def streams_client(endpoint: str) -> Any:
+    """A DynamoDB Streams client for a local endpoint (the table's change stream)."""
+    return boto3.client(
+        "dynamodbstreams",
+        endpoint_url=endpoint,
+        region_name=REGION,
         aws_access_key_id=LOCAL_ACCESS_KEY,
         aws_secret_access_key=LOCAL_ACCESS_KEY,
     )

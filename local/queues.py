@@ -9,9 +9,9 @@ succeeds are deleted; with `FunctionResponseTypes: [ReportBatchItemFailures]` on
 function does not name. A failed message becomes visible again at once (in AWS, after the
 queue's visibility timeout: locally nobody should wait for it) and, once received more than
 the queue's `RedrivePolicy.maxReceiveCount` times, moto moves it to the dead-letter queue.
+The record shape, and the reading of a partial batch response, are local/lambda_events.py's.
 """
 
-import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +19,7 @@ from typing import Any
 
 from local.event_patterns import filter_patterns, matches_any
 from local.functions import Function, FunctionHost, Invocation
+from local.lambda_events import reported_failures, sqs_record
 from local.resources import QUEUE, LocalResources
 
 DEFAULT_BATCH_SIZE = 10
@@ -81,41 +82,6 @@ def discover_queue_mappings(
     return mappings
 
 
-def _message_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """Message attributes as the SQS event has them (camelCase, binary as base64)."""
-    shaped = {}
-    for name, value in attributes.items():
-        binary = value.get("BinaryValue")
-        shaped[name] = {
-            "stringValue": value.get("StringValue"),
-            "binaryValue": base64.b64encode(binary).decode() if binary is not None else None,
-            "stringListValues": value.get("StringListValues", []),
-            "binaryListValues": [
-                base64.b64encode(item).decode() for item in value.get("BinaryListValues", [])
-            ],
-            "dataType": value.get("DataType"),
-        }
-    return shaped
-
-
-def lambda_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """A received message as Lambda delivers it in an SQS event."""
-    record: dict[str, Any] = {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": dict(message.get("Attributes", {})),
-        "messageAttributes": _message_attributes(message.get("MessageAttributes", {})),
-        "md5OfBody": message.get("MD5OfBody"),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
-    if "MD5OfMessageAttributes" in message:
-        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
-    return record
-
-
 def _filtered_view(record: Mapping[str, Any]) -> dict[str, Any]:
     """What Lambda's filter sees: the record, its body parsed when it is JSON."""
     try:
@@ -123,6 +89,17 @@ def _filtered_view(record: Mapping[str, Any]) -> dict[str, Any]:
     except ValueError:
         return dict(record)
     return {**record, "body": body}
+
+
+def messages_outstanding(sqs: Any, url: str) -> int:
+    """Messages in the queue at `url`, visible or in flight."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 @dataclass
@@ -156,13 +133,7 @@ class QueueConsumer:
 
     def outstanding(self) -> int:
         """Messages in the queue, visible or in flight."""
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return messages_outstanding(self.sqs, self.url)
 
     def _receive(self) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
@@ -189,7 +160,7 @@ class QueueConsumer:
                 messages = self._receive()
                 if not messages:
                     return progress
-                records = [lambda_record(message, self.arn, self.region) for message in messages]
+                records = [sqs_record(message, self.arn, self.region) for message in messages]
                 chosen = []
                 for record in records:
                     if matches_any(self.mapping.filters, _filtered_view(record)):
@@ -221,25 +192,12 @@ class QueueConsumer:
         self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=record["receiptHandle"])
 
     def _failed_ids(self, invocation: Invocation, records: list[dict[str, Any]]) -> set[str]:
-        """The messages that failed: all when the function raised or its report is not
-        valid (Lambda's rule), those it names with ReportBatchItemFailures, else none."""
-        every = {str(record["messageId"]) for record in records}
+        """The messages that failed: all when the function raised, those its partial batch
+        response names with ReportBatchItemFailures (all when it is not a valid one, as
+        Lambda treats it), else none."""
+        every = [str(record["messageId"]) for record in records]
         if not invocation.succeeded:
-            return every
-        result = invocation.result
-        if not self.mapping.report_item_failures or result is None:
+            return set(every)
+        if not self.mapping.report_item_failures:
             return set()
-        if not isinstance(result, dict):
-            return every
-        failures = result.get("batchItemFailures")
-        if failures is None:
-            return set()
-        if not isinstance(failures, list):
-            return every
-        named: set[str] = set()
-        for failure in failures:
-            identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
-            if not identifier or str(identifier) not in every:
-                return every
-            named.add(str(identifier))
-        return named
+        return set(reported_failures(invocation.result, every))

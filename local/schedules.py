@@ -6,18 +6,19 @@ clock: `POST /local/schedules/{name}` runs the schedule's function as of a given
 the event Scheduler would send, its `Input` after the context attributes are replaced:
 `<aws.scheduler.scheduled-time>`, `<aws.scheduler.execution-id>`,
 `<aws.scheduler.schedule-arn>`, `<aws.scheduler.attempt-number>`. A schedule without Input
-sends `{}`, as Scheduler's Lambda target does.
+sends `{}`, as Scheduler's Lambda target does (local/lambda_events.py makes it).
 """
 
 import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from local.functions import Function, FunctionHost, Invocation
-from local.resources import ACCOUNT_ID, LocalResources, Unresolved
+from local.lambda_events import event_time, schedule_arn, scheduler_input
+from local.resources import LocalResources, Unresolved
 
 DEFAULT_GROUP = "default"
 
@@ -36,21 +37,11 @@ class Schedule:
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:scheduler:{self.region}:{ACCOUNT_ID}:schedule/{self.group}/{self.name}"
+        return schedule_arn(self.region, self.group, self.name)
 
     def event(self, scheduled_time: datetime, execution_id: str, attempt: int = 1) -> Any:
         """The target's input for a run at `scheduled_time` (aware)."""
-        if self.input is None:
-            return {}
-        text = self.input
-        for attribute, value in (
-            ("scheduled-time", scheduled_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
-            ("execution-id", execution_id),
-            ("schedule-arn", self.arn),
-            ("attempt-number", str(attempt)),
-        ):
-            text = text.replace(f"<aws.scheduler.{attribute}>", value)
-        return json.loads(text)
+        return scheduler_input(self.input, scheduled_time, execution_id, self.arn, attempt)
 
 
 def _text(resources: LocalResources, value: Any, default: str) -> str:
@@ -125,8 +116,4 @@ class Scheduler:
         execution_id = str(uuid.uuid4())
         event = schedule.event(scheduled_time, execution_id)
         invocation = self.runner.invoke(schedule.function, event, what=f"schedule {name}")
-        return ScheduledRun(schedule, event_time_text(scheduled_time), execution_id, invocation)
-
-
-def event_time_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return ScheduledRun(schedule, event_time(scheduled_time), execution_id, invocation)

@@ -10,15 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 import local.paths  # noqa: F401  (puts crm_points on the path)
 from local.api_server import ApiServer, local_environment
 from local.aws_services import AwsServices
 from local.bus import BusDispatcher, discover_rules
 from local.clock import Clock
 from local.control import LocalEndpoints
-from local.dynamodb_local import LOCAL_ACCESS_KEY, REGION, ROOT, client
+from local.dynamodb_local import ROOT, client, streams_client
 from local.event_sources import DEFAULT_POLL_INTERVAL_S, EventSources
 from local.functions import Function, FunctionHost, discover_functions, every_variable
 from local.outbox import Outbox
@@ -116,16 +114,10 @@ def build_stack(
     runner.after_invocation.append(outbox.collect)
     bus = BusDispatcher(discover_rules(functions, resources), runner, resources, services, prefix)
     bus.install_tap()
-    streams_client = boto3.client(
-        "dynamodbstreams",
-        endpoint_url=dynamodb_endpoint,
-        region_name=REGION,
-        aws_access_key_id=LOCAL_ACCESS_KEY,
-        aws_secret_access_key=LOCAL_ACCESS_KEY,
-    )
+    stream_reader = streams_client(dynamodb_endpoint)
     streams = [
         StreamConsumer(
-            mapping, runner, dynamodb, streams_client, table_name, state_dir, resources, services
+            mapping, runner, dynamodb, stream_reader, table_name, state_dir, resources, services
         )
         for mapping in discover_stream_mappings(functions, resources)
     ]

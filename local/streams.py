@@ -10,7 +10,8 @@ skipped). A failed batch is retried from its start, or, with `FunctionResponseTy
 [ReportBatchItemFailures]`, from the first sequence number the function names; after
 `MaximumRetryAttempts` (absent or -1: until it succeeds, as in AWS until the record
 expires) the batch is dead-lettered: recorded, and sent to the `DestinationConfig.OnFailure`
-queue in Lambda's on-failure record shape when the template names one.
+queue in Lambda's on-failure record shape when the template names one. The shapes, and the
+reading of a partial batch response, are local/lambda_events.py's.
 
 A shard iterator that has expired (they last 15 minutes) or points at trimmed records is
 replaced as Lambda's poller replaces it: AFTER_SEQUENCE_NUMBER of the last record done, or
@@ -20,21 +21,18 @@ position, or whose table was made anew (another stream ARN), starts at TRIM_HORI
 every change of the table.
 """
 
-import base64
 import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from local.bus import send_failure_record
-from local.dynamodb_local import LOCAL_ACCESS_KEY, REGION, client
+from local.dynamodb_local import REGION, client, streams_client
 from local.event_patterns import filter_patterns, matches_any
-from local.functions import Function, FunctionHost, Invocation
+from local.functions import Function, FunctionHost
+from local.lambda_events import dynamodb_stream_record, reported_failures, stream_batch_failure
 from local.resources import TABLE, LocalResources
 
 DEFAULT_BATCH_SIZE = 100
@@ -106,49 +104,11 @@ def _records_from(batch: list[dict[str, Any]], sequence_number: str) -> int:
     return sum(int(r["dynamodb"]["SequenceNumber"]) >= int(sequence_number) for r in batch)
 
 
-def _json_safe(value: Any) -> Any:
-    """An attribute value as Lambda's JSON has it: binary as base64 text."""
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | set | tuple):
-        return [_json_safe(item) for item in value]
-    return value
-
-
-def lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
-    """A GetRecords record as Lambda delivers it: creation time in epoch seconds, binary as
-    base64, the region and `eventSourceARN`."""
-    change = dict(record["dynamodb"])
-    created = change.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):
-        change["ApproximateCreationDateTime"] = created.timestamp()
-    shaped = {
-        "eventID": record["eventID"],
-        "eventName": record["eventName"],
-        "eventVersion": record.get("eventVersion", "1.1"),
-        "eventSource": "aws:dynamodb",
-        "awsRegion": region,
-        "dynamodb": _json_safe(change),
-        "eventSourceARN": stream_arn,
-    }
-    if "userIdentity" in record:
-        shaped["userIdentity"] = record["userIdentity"]
-    return shaped
-
-
 def read_whole_stream(endpoint: str, table_name: str) -> list[dict[str, Any]]:
     """Every record of the table's stream so far, oldest first per shard, as Lambda would
     deliver them (for tests and benchmarks that feed a stream function by hand)."""
     dynamodb = client(endpoint)
-    reader = boto3.client(
-        "dynamodbstreams",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=LOCAL_ACCESS_KEY,
-        aws_secret_access_key=LOCAL_ACCESS_KEY,
-    )
+    reader = streams_client(endpoint)
     arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
     records = []
     for shard in reader.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
@@ -157,7 +117,7 @@ def read_whole_stream(endpoint: str, table_name: str) -> list[dict[str, Any]]:
         )["ShardIterator"]
         while iterator:
             page = reader.get_records(ShardIterator=iterator, Limit=1000)
-            records += [lambda_record(r, arn, REGION) for r in page["Records"]]
+            records += [dynamodb_stream_record(r, arn, REGION) for r in page["Records"]]
             iterator = page.get("NextShardIterator") if page["Records"] else None
     return records
 
@@ -365,7 +325,8 @@ class StreamConsumer:
                     self._save()
                 position.iterator = next_iterator
                 return progress
-            batch = [lambda_record(record, stream_arn, self.resources.region) for record in records]
+            region = self.resources.region
+            batch = [dynamodb_stream_record(record, stream_arn, region) for record in records]
             chosen = [record for record in batch if matches_any(self.mapping.filters, record)]
             if not chosen:
                 position.after = batch[-1]["dynamodb"]["SequenceNumber"]
@@ -434,34 +395,15 @@ class StreamConsumer:
             return first
         if not self.mapping.report_item_failures:
             return None
-        return _first_failure(invocation, records)
+        numbers = [str(record["dynamodb"]["SequenceNumber"]) for record in records]
+        failed = reported_failures(invocation.result, numbers)
+        return min(failed, key=int) if failed else None
 
     def _dead_letter(self, shard_id: str, records: list[dict[str, Any]], attempts: int) -> None:
         first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
-        record = {
-            "requestContext": {
-                "requestId": "",
-                "functionArn": self.mapping.function.arn,
-                "condition": "RetryAttemptsExhausted",
-                "approximateInvokeCount": attempts,
-            },
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": "Unhandled",
-            },
-            "version": "1.0",
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "DDBStreamBatchInfo": {
-                "shardId": shard_id,
-                "startSequenceNumber": first["SequenceNumber"],
-                "endSequenceNumber": last["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": _iso(first.get("ApproximateCreationDateTime")),
-                "approximateArrivalOfLastRecord": _iso(last.get("ApproximateCreationDateTime")),
-                "batchSize": len(records),
-                "streamArn": self.stream_arn,
-            },
-        }
+        record = stream_batch_failure(
+            self.mapping.function.arn, attempts, shard_id, records, self.stream_arn
+        )
         queue = None
         if self.mapping.on_failure is not None:
             queue = send_failure_record(
@@ -474,33 +416,3 @@ class StreamConsumer:
             + (f" (sent to {queue})" if queue else " (no on-failure destination)"),
             file=sys.stderr,
         )
-
-
-def _iso(epoch: Any) -> str | None:
-    if not isinstance(epoch, int | float):
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-
-
-def _first_failure(invocation: Invocation, records: list[dict[str, Any]]) -> str | None:
-    """The earliest `batchItemFailures` sequence number; the whole batch when the answer is
-    not a valid report (as Lambda treats it)."""
-    first = str(records[0]["dynamodb"]["SequenceNumber"])
-    result = invocation.result
-    if result is None:
-        return None
-    if not isinstance(result, dict):
-        return first
-    failures = result.get("batchItemFailures")
-    if failures is None:
-        return None
-    if not isinstance(failures, list):
-        return first
-    numbers = {str(record["dynamodb"]["SequenceNumber"]) for record in records}
-    failed: list[str] = []
-    for failure in failures:
-        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
-        if not identifier or str(identifier) not in numbers:
-            return first
-        failed.append(str(identifier))
-    return min(failed, key=int) if failed else None

@@ -1,12 +1,13 @@
 """Scheduled runs as EventBridge Scheduler delivers them: the Input of the function's
 ScheduleV2 event in template.yaml, with the Scheduler's context attributes filled in."""
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
-from crm_points.records import iso_utc
+from local.dynamodb_local import REGION
+from local.lambda_events import schedule_arn, scheduler_input
+from local.schedules import DEFAULT_GROUP
 from local.template import load_template
 
 
@@ -23,9 +24,9 @@ def schedule_input(name: str) -> str:
 
 def scheduled_event(name: str, time: datetime, execution_id: str | None = None) -> Any:
     """The event the Scheduler sends the function of schedule `name` for a run at `time`."""
-    text = (
-        schedule_input(name)
-        .replace("<aws.scheduler.scheduled-time>", iso_utc(time).replace(".000Z", "Z"))
-        .replace("<aws.scheduler.execution-id>", execution_id or str(uuid.uuid4()))
+    return scheduler_input(
+        schedule_input(name),
+        time,
+        execution_id or str(uuid.uuid4()),
+        schedule_arn(REGION, DEFAULT_GROUP, name),
     )
-    return json.loads(text)

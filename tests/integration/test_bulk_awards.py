@@ -2,7 +2,6 @@
 fed by SQS (moto's server) as Lambda's event source mapping feeds it, and GET
 /points/bulk-jobs/{jobId}, all on DynamoDB Local."""
 
-import copy
 import json
 import uuid
 from collections.abc import Iterator
@@ -18,11 +17,14 @@ from crm_points.bulk_store import job_pk
 from crm_points.dynamo import to_item
 from crm_points.ledger_store import request_pk
 from crm_points.runtime import BULK_QUEUE_URL_VARIABLE, runtime
+from local.lambda_events import reported_failures, sqs_record
+from local.queues import messages_outstanding
 from tests import api
 from tests.api import Answer, call
 from tests.iam import PolicyUse
 
 ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = json.loads((ROOT / "events" / "bulk_award_message.json").read_text())
 BULK = "/api/crm/points/bulk-award"
 ADMIN = "admin-1"
 
@@ -35,13 +37,7 @@ class Queue:
     url: str
 
     def waiting(self) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return messages_outstanding(self.sqs, self.url)
 
     def receive(self, most: int = 10) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = self.sqs.receive_message(
@@ -79,29 +75,22 @@ def queue(
 
 
 def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The SQS event Lambda would deliver for these messages (events/bulk_award_message.json
-    is the shape)."""
-    sample = json.loads((ROOT / "events" / "bulk_award_message.json").read_text())
-    template = sample["Records"][0]
-    records = []
-    for message in messages:
-        record = copy.deepcopy(template)
-        record.update(
-            messageId=message["MessageId"],
-            receiptHandle=message["ReceiptHandle"],
-            body=message["Body"],
-            md5OfBody=message["MD5OfBody"],
-        )
-        record["attributes"].update(message.get("Attributes", {}))
-        records.append(record)
-    return {"Records": records}
+    """The SQS event Lambda would deliver for these messages, as from the queue of
+    events/bulk_award_message.json."""
+    source = SAMPLE["Records"][0]
+    return {
+        "Records": [
+            sqs_record(message, source["eventSourceARN"], source["awsRegion"])
+            for message in messages
+        ]
+    }
 
 
 def deliver(messages: list[dict[str, Any]]) -> set[str]:
     """Invoke the worker with these messages; the ids of those it reports as failed."""
     worker = api.handler("bulk_award_worker")
     answer = worker.lambda_handler(sqs_event(messages), api.LambdaContext())
-    return {failure["itemIdentifier"] for failure in answer["batchItemFailures"]}
+    return set(reported_failures(answer, [message["MessageId"] for message in messages]))
 
 
 def drain(queue: Queue, batch: int = 5, rounds: int = 100) -> None:

@@ -14,6 +14,8 @@ from crm_points.bulk import RowStatus
 from crm_points.logs import logger
 from crm_points.runtime import runtime
 from crm_points.transactions import WriteConflict
+from local.dynamodb_local import REGION
+from local.lambda_events import dynamodb_stream_record, sqs_record
 from local.template import ROOT, load_template
 from tests.api import LambdaContext, call, handler
 from tests.conftest import request
@@ -22,6 +24,11 @@ from tests.integration.test_ledger_stream import Stack
 
 # The change stream's stack of test_ledger_stream (its own table, with a stream).
 ledger_stack = test_ledger_stream.stack
+# Where the records of the handlers fed by hand come from.
+QUEUE_ARN = "arn:aws:sqs:af-south-1:123456789012:queue"
+STREAM_ARN = (
+    "arn:aws:dynamodb:af-south-1:123456789012:table/crm-points/stream/2026-01-15T09:00:00.000"
+)
 
 # -- the template ------------------------------------------------------------------------
 
@@ -359,9 +366,11 @@ def test_reconciliation_drift_is_emitted_even_when_zero(printed):
 
 
 def _records(*sequence_numbers: str) -> dict[str, Any]:
-    return {
-        "Records": [{"dynamodb": {"SequenceNumber": n, "NewImage": {}}} for n in sequence_numbers]
-    }
+    changes = [
+        {"eventID": n, "eventName": "INSERT", "dynamodb": {"SequenceNumber": n, "NewImage": {}}}
+        for n in sequence_numbers
+    ]
+    return {"Records": [dynamodb_stream_record(c, STREAM_ARN, REGION) for c in changes]}
 
 
 def test_a_failed_stream_record_is_counted_and_logged_under_its_sequence_number(
@@ -379,22 +388,11 @@ def test_a_failed_stream_record_is_counted_and_logged_under_its_sequence_number(
 
 
 def _sqs(*bodies: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": f"message-{index}",
-                "receiptHandle": "handle",
-                "body": body,
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:af-south-1:123456789012:queue",
-                "awsRegion": "af-south-1",
-            }
-            for index, body in enumerate(bodies)
-        ]
-    }
+    messages = [
+        {"MessageId": f"message-{index}", "ReceiptHandle": "handle", "Body": body, "MD5OfBody": ""}
+        for index, body in enumerate(bodies)
+    ]
+    return {"Records": [sqs_record(message, QUEUE_ARN, REGION) for message in messages]}
 
 
 def test_notifications_sent_and_failed_are_counted_by_channel(printed, monkeypatch):

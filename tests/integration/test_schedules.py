@@ -26,7 +26,7 @@ from local.template import create_table
 from tests.api import ROOT, LambdaContext, handler
 from tests.conftest import START, RequestCounter, request
 from tests.integration.conftest import Printed
-from tests.schedules import schedule_input, scheduled_event
+from tests.schedules import scheduled_event
 
 DAY = timedelta(days=1)
 
@@ -82,11 +82,8 @@ def test_the_sample_events_are_what_the_scheduler_sends() -> None:
         ("reconcile-ledger", "schedule_reconcile_ledger.json"),
     ]:
         event = json.loads((ROOT / "events" / sample).read_text())
-        rendered = json.loads(
-            schedule_input(name)
-            .replace("<aws.scheduler.scheduled-time>", event["time"])
-            .replace("<aws.scheduler.execution-id>", event["executionId"])
-        )
+        time = datetime.fromisoformat(event["time"])
+        rendered = scheduled_event(name, time, execution_id=event["executionId"])
         assert rendered == event
 
 
