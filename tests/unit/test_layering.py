@@ -1,13 +1,17 @@
-"""Every API handler is the same thin edge: it imports only the API's edge of the layer
-(never a store, the ledger service or the permission rules), and each of its routes calls
-exactly one function of `crm_points.api_operations`, which checks the permission."""
+"""The layering that import-linter cannot see (pyproject.toml holds the layer's own).
+
+Every API handler is the same thin edge: it imports only the API's edge of the layer (never
+a store, the ledger service or the permission rules), and each of its routes calls exactly
+one function of `crm_points.api_operations`, which checks the permission. And no module
+imports another's private (`_name`) member."""
 
 import ast
 from pathlib import Path
 
 import pytest
 
-FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ROOT / "functions"
 # What an API handler may not import: data access, the services behind the operations, and
 # the permission rules (the operations module applies them).
 BEHIND_THE_EDGE = {
@@ -87,3 +91,21 @@ def test_each_route_calls_one_operation(path: Path) -> None:
     assert routes, f"{path} has no route"
     for route in routes:
         assert len(_operation_calls(route)) == 1, route.name
+
+
+def _private_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    return [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module != "__future__"
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+
+
+def test_no_module_imports_a_private_name_of_another() -> None:
+    folders = ["layers", "functions", "local", "deploy", "bench", "tests"]
+    sources = [path for folder in folders for path in (ROOT / folder).rglob("*.py")]
+    assert len(sources) > 100
+    assert [found for path in sources for found in _private_imports(path)] == []
