@@ -6,8 +6,6 @@ results (`ROW#{rowNumber:05d}`), so the first page of a job is one Query. See
 docs/data-model.md ("Bulk award jobs").
 """
 
-import base64
-import json
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,7 +21,7 @@ from crm_points.bulk import (
     RowResult,
     RowStatus,
 )
-from crm_points.dynamo import from_item, to_item
+from crm_points.dynamo import decode_cursor, encode_cursor, from_item, to_item
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.ledger_store import request_pk
 from crm_points.records import iso_utc
@@ -75,18 +73,18 @@ def _without_keys(item: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+# What a job page's cursor is bound to: a cursor pages the query it came from.
+ROW_CURSOR_SCOPE = "bulk-job-rows"
+
+
 def encode_row_cursor(after: int) -> str:
-    raw = json.dumps({"after": after}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """The cursor of a job's next page of rows: the row number it starts after."""
+    return encode_cursor({"after": after}, ROW_CURSOR_SCOPE)
 
 
 def decode_row_cursor(cursor: str) -> int:
     """The row number a cursor's page starts after; anything else is a 422."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
-    except (ValueError, KeyError, TypeError) as bad:
-        raise ValidationFailed("cursor is not valid", {"field": "cursor"}) from bad
+    after = decode_cursor(cursor, ROW_CURSOR_SCOPE).get("after")
     if not isinstance(after, int) or isinstance(after, bool) or not 1 <= after < MAX_ROWS:
         raise ValidationFailed("cursor is not valid", {"field": "cursor"})
     return after

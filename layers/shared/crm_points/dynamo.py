@@ -1,8 +1,14 @@
 """DynamoDB's typed form (`{"S": "…"}`, `{"N": "…"}`, …) to and from the JSON-shaped values
-the models dump and read: the one item codec of the layer. Keys and expressions are the
-data-access modules' (ledger_store.py and the `*_store` modules)."""
+the models dump and read: the one item codec of the layer; and the one cursor codec, the
+opaque text a page hands back for the next. Keys and expressions are the data-access
+modules' (ledger_store.py and the `*_store` modules)."""
 
+import base64
+import hashlib
+import json
 from typing import Any
+
+from crm_points.errors import ValidationFailed
 
 
 def to_attribute(value: Any) -> dict[str, Any]:
@@ -53,3 +59,34 @@ def to_item(values: dict[str, Any]) -> dict[str, Any]:
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
     """An item in DynamoDB's typed form to plain values."""
     return {name: from_attribute(value) for name, value in item.items()}
+
+
+def encode_cursor(values: dict[str, Any], scope: str) -> str:
+    """Where a page ends, as opaque URL-safe text bound to the query it pages (`scope`: the
+    partition and filters that query was given)."""
+    envelope = {**values, "for": _scope_tag(scope)}
+    raw = json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, scope: str) -> dict[str, Any]:
+    """A cursor's values, checked to be one this query issued: anything else is a 422,
+    never a request DynamoDB fails. The caller checks the values themselves."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, RecursionError) as bad:
+        raise ValidationFailed("cursor is not valid", {"field": "cursor"}) from bad
+    if not isinstance(values, dict):
+        raise ValidationFailed("cursor is not valid", {"field": "cursor"})
+    if values.pop("for", None) != _scope_tag(scope):
+        raise ValidationFailed(
+            "The cursor belongs to another query: send it with the filters and customer "
+            "of the page it came from",
+            {"field": "cursor"},
+        )
+    return values
+
+
+def _scope_tag(scope: str) -> str:
+    return hashlib.sha256(scope.encode()).hexdigest()[:16]

@@ -6,10 +6,7 @@ queries the shards of a sharded index at once (`newest_across_shards`); every po
 TransactWriteItems.
 """
 
-import base64
-import hashlib
 import heapq
-import json
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +19,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from crm_points import transactions
-from crm_points.dynamo import from_item, to_item
+from crm_points.dynamo import decode_cursor, encode_cursor, from_item, to_item
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.ledger import MAX_ENTRIES_PER_POSTING, Posting
 from crm_points.records import (
@@ -745,7 +742,7 @@ class LedgerStore:
         if cursor is None:
             last, fetch = ACCOUNT_SK, limit + 3
         else:
-            last, fetch = entry_sk(decode_cursor(cursor, customer_id) - 1), limit + 1
+            last, fetch = entry_sk(decode_history_cursor(cursor, customer_id) - 1), limit + 1
         response = self.client.query(
             TableName=self.table,
             KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :last",
@@ -758,19 +755,19 @@ class LedgerStore:
         next_cursor = None
         if len(entries) > limit:
             entries = entries[:limit]
-            next_cursor = encode_cursor(entries[-1].sequence, customer_id)
+            next_cursor = encode_history_cursor(entries[-1].sequence, customer_id)
         return account, entries, next_cursor
 
 
-def encode_cursor(before_sequence: int, customer_id: str) -> str:
+def encode_history_cursor(before_sequence: int, customer_id: str) -> str:
     """The cursor of a customer's history page: the sequence number it starts below."""
-    return _encode({"before": before_sequence, "for": _scope_tag(f"history|{customer_id}")})
+    return encode_cursor({"before": before_sequence}, f"history|{customer_id}")
 
 
-def decode_cursor(cursor: str, customer_id: str) -> int:
+def decode_history_cursor(cursor: str, customer_id: str) -> int:
     """The sequence number a cursor points below; a tampered cursor, or another customer's,
     is a 422, not a 500."""
-    before = _decode(cursor, f"history|{customer_id}").get("before")
+    before = decode_cursor(cursor, f"history|{customer_id}").get("before")
     if not isinstance(before, int) or isinstance(before, bool) or not 1 < before <= 10**10:
         raise ValidationFailed("cursor is not valid", {"field": "cursor"})
     return before
@@ -901,14 +898,13 @@ def encode_key(key: dict[str, Any] | None, scope: str) -> str | None:
     (`scope`: the partition and filters that query was given)."""
     if not key:
         return None
-    return _encode({"key": from_item(key), "for": _scope_tag(scope)})
+    return encode_cursor({"key": from_item(key)}, scope)
 
 
 def decode_key(cursor: str, allowed: set[str], scope: str) -> dict[str, Any]:
     """An opaque cursor back to an ExclusiveStartKey; anything else, or a cursor of another
     query (another customer, status or filters), is a 422, never a request DynamoDB fails."""
-    envelope = _decode(cursor, scope)
-    values = envelope.get("key")
+    values = decode_cursor(cursor, scope).get("key")
     if (
         not isinstance(values, dict)
         or not values
@@ -930,33 +926,6 @@ def query_from_cursor(client: "DynamoDBClient", arguments: dict[str, Any]) -> An
         if code == "ValidationException" and "ExclusiveStartKey" in arguments:
             raise ValidationFailed("cursor is not valid", {"field": "cursor"}) from None
         raise
-
-
-def _scope_tag(scope: str) -> str:
-    return hashlib.sha256(scope.encode()).hexdigest()[:16]
-
-
-def _encode(values: dict[str, Any]) -> str:
-    raw = json.dumps(values, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode(cursor: str, scope: str) -> dict[str, Any]:
-    """A cursor's JSON object, checked to be one this query issued."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, RecursionError) as bad:
-        raise ValidationFailed("cursor is not valid", {"field": "cursor"}) from bad
-    if not isinstance(values, dict):
-        raise ValidationFailed("cursor is not valid", {"field": "cursor"})
-    if values.get("for") != _scope_tag(scope):
-        raise ValidationFailed(
-            "The cursor belongs to another query: send it with the filters and customer "
-            "of the page it came from",
-            {"field": "cursor"},
-        )
-    return values
 
 
 class AdminStore:
