@@ -131,6 +131,8 @@ def sam_build(python_dir: str, architecture: str, work: Path) -> Path:
         **os.environ,
         "PATH": f"{python_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "SAM_CLI_TELEMETRY": "0",
+        # SAM does not tell the layer's Makefile the architecture (layers/shared/Makefile).
+        "LAYER_ARCHITECTURE": architecture,
     }
     # The working directory holds SAM's incremental-build dependencies (.aws-sam/deps).
     start = time.perf_counter()
