@@ -44,8 +44,9 @@ LAMBDA_ARCHITECTURES = {"x86_64": "x86_64", "aarch64": "arm64"}  # platform.mach
 # against the source at each import. The layer's are hash-based and unchecked.
 LAYER_PYC_FLAGS = 0b01
 
-# Any mtime but the build's, as unpacking a deployment package may leave the sources: the
-# earliest a zip can record.
+# The sources' mtime in Lambda: `sam package` zips every file without a date, which a zip
+# records as 1 January 1980 (samcli/lib/package/utils.py, make_zip_with_permissions), so a
+# timestamp-based .pyc would never match its source there.
 OTHER_MTIME = datetime(1980, 1, 1, tzinfo=UTC).timestamp()
 
 # Run before every probe: collects in `compiled` what the interpreter compiles from a source
@@ -401,9 +402,10 @@ def test_every_module_of_the_layer_has_its_hash_based_bytecode(build, tmp_path):
 
 @pytest.mark.build
 def test_the_layers_bytecode_serves_whatever_the_sources_mtimes(build, tmp_path):
-    """A copy of the layers whose sources have other mtimes than the build gave them: every
-    module of crm_points and a DynamoDB client import from the .pyc, compiling no source of
-    the layers and writing nothing there, though the interpreter may write bytecode."""
+    """A copy of the layers whose sources have the mtime they have in Lambda, not the
+    build's: every module of crm_points and a DynamoDB client import from the .pyc,
+    compiling no source of the layers and writing nothing there, though the interpreter may
+    write bytecode."""
     copies = []
     for layer_dir in build.layer_dirs():
         copy = tmp_path / "layers" / layer_dir.parent.name
