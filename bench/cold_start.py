@@ -394,7 +394,9 @@ def _report(settings: list[Setting], runs: int, elapsed: float) -> None:
     names = [subject.name for subject in settings[0].subjects]
     width = max(len(name) for name in names)
     columns = f"{'median':>7} {'x min.':>6} {'x bare':>6}"
-    print(f"  {'':<{width}}" + "".join(f"  {s.name:<{len(columns)}}" for s in settings))
+    if len(settings) > 1:
+        groups = "".join(f"  {s.name:<{len(columns)}}" for s in settings)
+        print(f"  {'':<{width}}{groups}".rstrip())
     print(f"  {'subject':<{width}}" + f"  {columns}" * len(settings))
     last = medians[settings[-1].name]
     ratio = {name: last[name] / last[MINIMAL] for name in last}
