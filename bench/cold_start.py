@@ -4,7 +4,7 @@ making the DynamoDB client, against two baselines, each in fresh interpreters.
 Run from the repository root: `.venv/bin/python -m bench.cold_start` (`--runs N` fresh
 interpreters per subject, 5 by default: two and a half minutes on two cores with a test run
 beside it, five with 7 and a heavier one). With `--built`, `sam build`'s output too, side by
-side with the source tree (three times as long): `make build` first (`make build
+side with the source tree (four times as long): `make build` first (`make build
 ARCHITECTURE=x86_64` on an x86_64 machine), then `.aws-sam/build/<function>/` and
 `.aws-sam/build/SharedLayer/python` are run by Python 3.13 (the runtime the layer is built
 for) without its own site-packages, so that only what ships is imported.
