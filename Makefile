@@ -73,8 +73,12 @@ pytest:
 run: deps
 	$(BIN)/python -m local.run
 
+# ARCHITECTURE=x86_64 builds for x86_64 (deploy with Architecture=x86_64 then). SAM tells the
+# layer's Makefile nothing of the template's Architecture: both are given it here.
+ARCHITECTURE ?= arm64
 build: deps
-	PATH="$$(scripts/python313-dir):$$PATH" $(BIN)/sam build --template template.yaml
+	PATH="$$(scripts/python313-dir):$$PATH" LAYER_ARCHITECTURE=$(ARCHITECTURE) \
+	  $(BIN)/sam build --template template.yaml --parameter-overrides Architecture=$(ARCHITECTURE)
 
 # After `sam deploy`: upload the CRM console to the stack's bucket (deploy/console.py).
 STACK ?= crm-points-dev

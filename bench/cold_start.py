@@ -1,12 +1,13 @@
 """Cold starts of every function side by side: the CPU time of importing each handler and
 making the DynamoDB client, against two baselines, each in fresh interpreters.
 
-Run from the repository root: `.venv/bin/python bench/cold_start.py` (`--runs N` fresh
+Run from the repository root: `.venv/bin/python -m bench.cold_start` (`--runs N` fresh
 interpreters per subject, 5 by default: two and a half minutes on two cores with a test run
-beside it, five with 7 and a heavier one). With `--built`, the same from `sam build`'s
-output (`make build` first): `.aws-sam/build/<function>/` and `.aws-sam/build/SharedLayer/
-python`, run by Python 3.13 (the runtime the layer is built for) without its own
-site-packages, so that only what ships is imported.
+beside it, five with 7 and a heavier one). With `--built`, `sam build`'s output too, side by
+side with the source tree (four times as long): `make build` first (`make build
+ARCHITECTURE=x86_64` on an x86_64 machine), then `.aws-sam/build/<function>/` and
+`.aws-sam/build/SharedLayer/python` are run by Python 3.13 (the runtime the layer is built
+for) without its own site-packages, so that only what ships is imported.
 
 What is timed, in each fresh interpreter (the CPU time of the process, `time.process_time`,
 so that other work on the machine counts less than it would in wall time): `import handler`
@@ -25,16 +26,25 @@ The subjects, interleaved round by round so that drift on the machine hits all a
   shape imports), then boto3 and the client;
 - `bare boto3+pydantic`: `import boto3, pydantic` and the client, nothing of Powertools.
 
-The project's code (each function and crm_points) is copied without `__pycache__` and
-never compiled to a file, so it is compiled on every start, as on Lambda, where the
-deployed folders are read-only and `sam build` ships no bytecode of them; the libraries'
-bytecode (written when pip installed them) is used, as it is there.
+Each is run from up to three places, the settings, each with its own two baselines:
+- `source`: the source tree, run by this virtual environment's Python. Each function and
+  crm_points are copied without `__pycache__` and compiled at every start; the libraries'
+  bytecode (written when pip installed them) is used.
+- `no .pyc` (with `--built`): the build with the layer's bytecode left out, as the layer
+  shipped before it had any: every module of the layer is compiled at every start, since
+  Lambda's /opt is read-only.
+- `built` (with `--built`): the build as it ships, the layer's .pyc used (hash-based, so
+  whatever mtimes the sources have; layers/shared/Makefile).
+A function's own handler.py has no .pyc anywhere (it is compiled in well under a
+millisecond), and nothing writes one: the interpreters run with PYTHONDONTWRITEBYTECODE.
 
-Printed: each subject's median and fastest time, its ratio to the minimal handler and to
-bare boto3+pydantic, sorted by that ratio, and the slowest function's ratio on its own.
+Printed: each subject's median time in each setting, its ratio there to the minimal handler
+and to bare boto3+pydantic, sorted by the last setting's ratio; the slowest function's
+ratios; with `--built`, what the layer's bytecode takes off a cold start.
 """
 
 import argparse
+import platform
 import shutil
 import statistics
 import subprocess
@@ -59,6 +69,9 @@ TABLE_NAME = "crm-points-bench"
 MINIMAL = "minimal powertools"
 BARE = "bare boto3+pydantic"
 BUILD = ROOT / ".aws-sam" / "build"
+BUILT_LAYER = BUILD / "SharedLayer" / "python"
+# The settings, in the order printed (bench's docstring).
+SOURCE, NO_PYC, BUILT = "source", "no .pyc", "built"
 
 # The least an API function of ours imports: the resolver with validation, a pydantic body.
 _MINIMAL_HANDLER = '''"""A minimal Powertools API handler: the baseline of bench/cold_start.py."""
@@ -123,6 +136,20 @@ class Subject:
     error: str = ""
 
 
+@dataclass
+class Setting:
+    """Where the subjects are run from, and by which interpreter."""
+
+    name: str  # SOURCE, NO_PYC or BUILT
+    description: str
+    interpreter: list[str]
+    subjects: list[Subject]
+
+    def median(self) -> dict[str, float]:
+        """{subject: median seconds} of the subjects timed."""
+        return {s.name: statistics.median(s.times) for s in self.subjects if s.times}
+
+
 def _placeholders(resources: LocalResources) -> None:
     """AWS-shaped values for the queues, topics and buses the functions' variables name:
     nothing reads them while importing, but a function should see what Lambda gives it."""
@@ -146,13 +173,15 @@ def _common_environment(scratch: Path) -> dict[str, str]:
 
 
 def _copy(source: Path, target: Path) -> Path:
-    """`source` copied as `sam build` copies it: without bytecode."""
+    """`source` copied without bytecode."""
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return target
 
 
-def _subjects(built: bool, scratch: Path) -> list[Subject]:
-    """The functions (by folder name, in order) and the two baselines, ready to run."""
+def _subjects(setting: str, scratch: Path) -> list[Subject]:
+    """The functions (by folder name, in order) and the two baselines, ready to run from
+    `setting`'s place; `scratch` is this setting's own folder."""
+    scratch.mkdir()
     template = load_template()
     resources = LocalResources(template, table_name=TABLE_NAME, region=REGION)
     _placeholders(resources)
@@ -162,37 +191,29 @@ def _subjects(built: bool, scratch: Path) -> list[Subject]:
     }
     globals_ = template["Globals"]["Function"]["Environment"]["Variables"]
     common = {**_common_environment(scratch), **resources.environment_of(globals_)}
-    if built:
-        layer = BUILD / "SharedLayer" / "python"
+    if setting == BUILT:
+        layer = BUILT_LAYER
+    elif setting == NO_PYC:
+        layer = _copy(BUILT_LAYER, scratch / "layer")
     else:
         layer = scratch / "layer"
         layer.mkdir()
         _copy(ROOT / "layers" / "shared" / "crm_points", layer / "crm_points")
     subjects: list[Subject] = []
-    missing: list[str] = []
     for handler in sorted((ROOT / "functions").glob("*/handler.py")):
         folder = handler.parent
         function = by_folder.get(folder.resolve())
         logical_id = function.name if function else folder.name
-        if built:
-            code = BUILD / logical_id
-            if not (code / "handler.py").is_file():
-                missing.append(logical_id)
-        else:
+        if setting == SOURCE:
             code = _copy(folder, scratch / "functions" / folder.name)
+        else:
+            code = BUILD / logical_id
         environment = {
             **common,
             **(function.environment if function else {}),
             "AWS_LAMBDA_FUNCTION_NAME": logical_id,
         }
         subjects.append(Subject(folder.name, "import handler", [code, layer], environment))
-    if missing:
-        print(
-            f"the build in .aws-sam/build has no {', '.join(missing)}: it is older than "
-            "template.yaml; `make build` must run again",
-            file=sys.stderr,
-        )
-        sys.exit(2)
     minimal = scratch / "minimal"
     minimal.mkdir()
     (minimal / "handler.py").write_text(_MINIMAL_HANDLER)
@@ -201,6 +222,43 @@ def _subjects(built: bool, scratch: Path) -> list[Subject]:
     # The same path as the minimal handler's, so that only what is imported differs.
     subjects.append(Subject(BARE, "import boto3, pydantic", [minimal, layer], baseline, False))
     return subjects
+
+
+def _check_build() -> None:
+    """Exit 2 saying why, when .aws-sam/build cannot be timed: missing, older than
+    template.yaml or the layer's Makefile, or built for another machine."""
+    problem = ""
+    if not BUILT_LAYER.is_dir():
+        problem = "there is no sam build output in .aws-sam/build"
+    else:
+        template = load_template()
+        resources = LocalResources(template, table_name=TABLE_NAME, region=REGION)
+        missing = [
+            function.name
+            for function in discover_functions(template, ROOT, resources).values()
+            if not (BUILD / function.name / "handler.py").is_file()
+        ]
+        machine = platform.machine()
+        foreign = sorted(
+            {
+                path.name.split(".")[1]
+                for path in BUILT_LAYER.rglob("*.cpython-*.so")
+                if f"-{machine}-" not in path.name
+            }
+        )
+        if missing:
+            problem = f"the build in .aws-sam/build, older than template.yaml, has no {missing}"
+        elif not any((BUILT_LAYER / "crm_points" / "__pycache__").glob("*.cpython-313.pyc")):
+            problem = "the layer in .aws-sam/build has no bytecode: it is older than its Makefile"
+        elif foreign:
+            problem = (
+                f"the layer in .aws-sam/build holds extensions for {', '.join(foreign)}, which "
+                f"this machine ({machine}) cannot load: make build ARCHITECTURE="
+                + {"x86_64": "x86_64", "aarch64": "arm64"}.get(machine, machine)
+            )
+    if problem:
+        print(f"{problem}; `make build` first (this benchmark does not build)", file=sys.stderr)
+        sys.exit(2)
 
 
 def _python313() -> str:
@@ -219,6 +277,49 @@ def _python313() -> str:
         check=True,
     )
     return executable.stdout.strip()
+
+
+def _version(interpreter: str) -> str:
+    return subprocess.run(
+        [interpreter, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def _settings(built: bool, scratch: Path) -> list[Setting]:
+    """Where the subjects run from: the source tree, and with `built` the build without and
+    with the layer's bytecode."""
+    source = [sys.executable]
+    settings = [
+        Setting(
+            SOURCE,
+            f"the source tree, Python {_version(source[0])} (.venv): the libraries' .pyc, "
+            "crm_points and the handlers compiled",
+            source,
+            _subjects(SOURCE, scratch / "source"),
+        )
+    ]
+    if built:
+        # The runtime's Python, and -S so that nothing of its site-packages is found.
+        python313 = [_python313(), "-S"]
+        version = _version(python313[0])
+        settings += [
+            Setting(
+                NO_PYC,
+                f".aws-sam/build without the layer's .pyc, Python {version}: all compiled",
+                python313,
+                _subjects(NO_PYC, scratch / "no-pyc"),
+            ),
+            Setting(
+                BUILT,
+                f".aws-sam/build, Python {version}: the layer's .pyc, the handlers compiled",
+                python313,
+                _subjects(BUILT, scratch / "built"),
+            ),
+        ]
+    return settings
 
 
 def _once(subject: Subject, interpreter: list[str], guarded: bool) -> None:
@@ -245,78 +346,103 @@ def _once(subject: Subject, interpreter: list[str], guarded: bool) -> None:
 
 
 def main() -> None:
-    """Time every subject, round by round, and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Time every subject in every setting, round by round, and print the table."""
+    parser = argparse.ArgumentParser(
+        description=" ".join(__doc__.split("\n\n")[0].split()),
+    )
     parser.add_argument("--runs", type=int, default=5, help="fresh interpreters per subject")
     parser.add_argument(
-        "--built", action="store_true", help="time sam build's output (.aws-sam/build)"
+        "--built",
+        action="store_true",
+        help="also time sam build's output (.aws-sam/build), without and with the layer's .pyc",
     )
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be 1 or more")
-    if args.built and not (BUILD / "SharedLayer" / "python").is_dir():
-        print(
-            "no sam build output in .aws-sam/build: `make build` must run first "
-            "(this benchmark does not build)",
-            file=sys.stderr,
-        )
-        sys.exit(2)
-    # Built: the runtime's Python, and -S so that nothing of its site-packages is found.
-    interpreter = [_python313(), "-S"] if args.built else [sys.executable]
+    if args.built:
+        _check_build()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cold-start-") as directory:
-        subjects = _subjects(args.built, Path(directory))
+        settings = _settings(args.built, Path(directory))
         # An untimed first run: fills the file system cache for all, checks for the network.
-        for subject in subjects:
-            _once(subject, interpreter, guarded=True)
-        for subject in (s for s in subjects if s.error and not s.is_function):
-            sys.exit(f"{subject.name} failed, nothing to compare with: {subject.error}")
+        for setting in settings:
+            for subject in setting.subjects:
+                _once(subject, setting.interpreter, guarded=True)
+            for subject in (s for s in setting.subjects if s.error and not s.is_function):
+                sys.exit(
+                    f"{subject.name} ({setting.name}) failed, nothing to compare with: "
+                    f"{subject.error}"
+                )
         for _ in range(args.runs):
-            for subject in subjects:
-                if not subject.error:
-                    _once(subject, interpreter, guarded=False)
+            for setting in settings:
+                for subject in setting.subjects:
+                    if not subject.error:
+                        _once(subject, setting.interpreter, guarded=False)
     elapsed = time.monotonic() - started
-    _report(subjects, args.runs, args.built, interpreter[0], elapsed)
+    _report(settings, args.runs, elapsed)
 
 
-def _report(
-    subjects: list[Subject], runs: int, built: bool, interpreter: str, elapsed: float
-) -> None:
-    timed = [subject for subject in subjects if subject.times]
-    median = {subject.name: statistics.median(subject.times) for subject in timed}
-    minimal, bare = median[MINIMAL], median[BARE]
-    version = subprocess.run(
-        [interpreter, "-c", "import platform; print(platform.python_version())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    source = ".aws-sam/build" if built else "the source tree"
+def _report(settings: list[Setting], runs: int, elapsed: float) -> None:
+    medians = {setting.name: setting.median() for setting in settings}
     print(
-        f"cold start (import handler, boto3, DynamoDB client), CPU ms, median of {runs} "
-        f"fresh interpreters each, from {source}, Python {version}"
+        "cold start (import handler, boto3, DynamoDB client), CPU ms, median of "
+        f"{runs} fresh interpreters each"
     )
-    width = max(len(subject.name) for subject in subjects)
-    print(f"  {'subject':<{width}}  {'median':>7} {'min':>7}  {'x minimal':>9} {'x bare':>7}")
-    for subject in sorted(timed, key=lambda s: median[s.name]):
-        ms = median[subject.name] * 1000
-        print(
-            f"  {subject.name:<{width}}  {ms:7.0f} {min(subject.times) * 1000:7.0f}  "
-            f"{median[subject.name] / minimal:9.2f} {median[subject.name] / bare:7.2f}"
+    for setting in settings:
+        print(f"  {setting.name + ':':<8} {setting.description}")
+    print("  x min., x bare: times the minimal Powertools handler, bare boto3+pydantic there")
+    names = [subject.name for subject in settings[0].subjects]
+    width = max(len(name) for name in names)
+    columns = f"{'median':>7} {'x min.':>6} {'x bare':>6}"
+    if len(settings) > 1:
+        groups = "".join(f"  {s.name:<{len(columns)}}" for s in settings)
+        print(f"  {'':<{width}}{groups}".rstrip())
+    print(f"  {'subject':<{width}}" + f"  {columns}" * len(settings))
+    last = medians[settings[-1].name]
+    ratio = {name: last[name] / last[MINIMAL] for name in last}
+    for name in sorted(names, key=lambda n: ratio.get(n, float("inf"))):
+        cells = []
+        for setting in settings:
+            median = medians[setting.name]
+            if name in median:
+                cells.append(
+                    f"{median[name] * 1000:7.0f} {median[name] / median[MINIMAL]:6.2f} "
+                    f"{median[name] / median[BARE]:6.2f}"
+                )
+            else:
+                cells.append(f"{'failed':>7} {'':>6} {'':>6}")
+        print(f"  {name:<{width}}" + "".join(f"  {cell}" for cell in cells))
+    for setting in settings:
+        for subject in setting.subjects:
+            if subject.error:
+                print(f"  {subject.name} ({setting.name}) failed: {subject.error}")
+    functions = {s.name for s in settings[0].subjects if s.is_function}
+    for setting in settings:
+        median = medians[setting.name]
+        timed = [name for name in functions if name in median]
+        if timed:
+            worst = max(timed, key=lambda n: median[n])
+            print(
+                f"slowest function, {setting.name}: {worst}, {median[worst] / median[MINIMAL]:.2f}"
+                f" times the minimal Powertools handler, {median[worst] / median[BARE]:.2f} "
+                "times bare boto3+pydantic"
+            )
+    if NO_PYC in medians and BUILT in medians:
+        without, with_ = medians[NO_PYC], medians[BUILT]
+        saved = sorted(
+            1 - with_[name] / without[name]
+            for name in functions
+            if name in with_ and name in without
         )
-    for subject in subjects:
-        if subject.error:
-            print(f"  {subject.name:<{width}}  failed: {subject.error}")
-    functions = [subject for subject in timed if subject.is_function]
-    if functions:
-        worst = max(functions, key=lambda s: median[s.name])
-        print(
-            f"slowest function: {worst.name}, {median[worst.name] / minimal:.2f} times the "
-            f"minimal Powertools handler, {median[worst.name] / bare:.2f} times bare "
-            "boto3+pydantic"
-        )
+        if saved:
+            print(
+                f"the layer's .pyc takes {statistics.median(saved):.0%} off a function's cold "
+                f"start ({saved[0]:.0%} to {saved[-1]:.0%}; the minimal handler: "
+                f"{1 - with_[MINIMAL] / without[MINIMAL]:.0%}, bare boto3+pydantic: "
+                f"{1 - with_[BARE] / without[BARE]:.0%})"
+            )
     print(f"took {elapsed:.0f} s")
-    if any(subject.error for subject in subjects):
+    if any(subject.error for setting in settings for subject in setting.subjects):
         sys.exit(1)
 
 
