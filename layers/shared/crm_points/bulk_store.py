@@ -73,8 +73,8 @@ def _without_keys(item: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-# What a job page's cursor is bound to: a cursor pages the query it came from.
-ROW_CURSOR_SCOPE = "bulk-job-rows"
+# A job page's cursor is a row number, the same in every job's pages: it is not bound.
+ROW_CURSOR_SCOPE = None
 
 
 def encode_row_cursor(after: int) -> str:

@@ -61,15 +61,16 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {name: from_attribute(value) for name, value in item.items()}
 
 
-def encode_cursor(values: dict[str, Any], scope: str) -> str:
+def encode_cursor(values: dict[str, Any], scope: str | None) -> str:
     """Where a page ends, as opaque URL-safe text bound to the query it pages (`scope`: the
-    partition and filters that query was given)."""
-    envelope = {**values, "for": _scope_tag(scope)}
+    partition and filters that query was given; None where its values mean the same to
+    every query of the route)."""
+    envelope = values if scope is None else {**values, "for": _scope_tag(scope)}
     raw = json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, scope: str) -> dict[str, Any]:
+def decode_cursor(cursor: str, scope: str | None) -> dict[str, Any]:
     """A cursor's values, checked to be one this query issued: anything else is a 422,
     never a request DynamoDB fails. The caller checks the values themselves."""
     try:
@@ -79,7 +80,7 @@ def decode_cursor(cursor: str, scope: str) -> dict[str, Any]:
         raise ValidationFailed("cursor is not valid", {"field": "cursor"}) from bad
     if not isinstance(values, dict):
         raise ValidationFailed("cursor is not valid", {"field": "cursor"})
-    if values.pop("for", None) != _scope_tag(scope):
+    if scope is not None and values.pop("for", None) != _scope_tag(scope):
         raise ValidationFailed(
             "The cursor belongs to another query: send it with the filters and customer "
             "of the page it came from",
