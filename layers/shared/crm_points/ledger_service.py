@@ -162,11 +162,9 @@ class PointsService:
         self, request: Request, *, point_batch_id: str, new_expiry_date: datetime, reason: str
     ) -> PostingResult:
         """Move an active lot's expiry later (CRM "Extend Expiration")."""
-        customer_id = self._read(partial(self.store.locate_lot, point_batch_id))
-        if customer_id is None:
-            raise NotFound(
-                f"Point batch {point_batch_id} does not exist", {"pointBatchId": point_batch_id}
-            )
+        customer_id = self._found(
+            self.store.locate_lot, point_batch_id, "Point batch", "pointBatchId"
+        )
         return self._api_write(
             request,
             "extend-expiry",
@@ -181,12 +179,9 @@ class PointsService:
         self, request: Request, *, transaction_id: str, reason: str, new_expiry_date: datetime
     ) -> PostingResult:
         """RECOVER the points of one EXPIRE entry; a second time is 409 CONFLICT."""
-        located = self._read(partial(self.store.locate_transaction, transaction_id))
-        if located is None:
-            raise NotFound(
-                f"Transaction {transaction_id} does not exist", {"transactionId": transaction_id}
-            )
-        customer_id, kind = located
+        customer_id, kind = self._found(
+            self.store.locate_transaction, transaction_id, "Transaction", "transactionId"
+        )
         if kind != TransactionType.EXPIRE:
             raise ValidationFailed(
                 "Only an EXPIRE transaction can be recovered",
@@ -399,31 +394,24 @@ class PointsService:
 
     def approval(self, approval_id: str) -> Approval:
         """An approval, or 404."""
-        approval = self._read(partial(self.admin.approval, approval_id))
-        if approval is None:
-            raise NotFound(f"Approval {approval_id} does not exist", {"approvalId": approval_id})
-        return approval
+        return self._found(self.admin.approval, approval_id, "Approval", "approvalId")
 
     def approve(self, request: Request, approval: Approval, reason: str | None) -> PostingResult:
         """Make the approved deduction; the approval is marked APPROVED in the same
         transaction, so a deduction and its approval exist together or not at all."""
-        decided_twice = Conflict(
-            "This approval was already decided", {"approvalId": approval.approval_id}
-        )
+        decided_twice = _decided_twice(approval)
         if approval.status is not ApprovalStatus.PENDING:
             claim = self._decision_claim(request, "approve", approval, reason)
             return _replay(claim, self._decision_record(claim, decided_twice))
 
         def guards(posting: Posting | None) -> tuple[Guard, ...]:
             assert posting is not None
-            decided = approval.model_copy(
-                update={
-                    "status": ApprovalStatus.APPROVED,
-                    "decided_by": request.actor,
-                    "decided_at": request.now,
-                    "decision_reason": reason,
-                    "transaction_id": posting.entries[0].transaction_id,
-                }
+            decided = _decided(
+                approval,
+                ApprovalStatus.APPROVED,
+                request,
+                reason,
+                transaction_id=posting.entries[0].transaction_id,
             )
             return (self.admin.approval_guard(decided, decided_twice),)
 
@@ -444,20 +432,11 @@ class PointsService:
 
     def reject(self, request: Request, approval: Approval, reason: str | None) -> Approval:
         """Mark a pending approval REJECTED; nothing is deducted."""
-        decided_twice = Conflict(
-            "This approval was already decided", {"approvalId": approval.approval_id}
-        )
+        decided_twice = _decided_twice(approval)
         claim = self._decision_claim(request, "reject", approval, reason)
         if approval.status is not ApprovalStatus.PENDING:
             return replay_answer(claim, self._decision_record(claim, decided_twice), Approval)
-        rejected = approval.model_copy(
-            update={
-                "status": ApprovalStatus.REJECTED,
-                "decided_by": request.actor,
-                "decided_at": request.now,
-                "decision_reason": reason,
-            }
-        )
+        rejected = _decided(approval, ApprovalStatus.REJECTED, request, reason)
         return self._record(claim, rejected, (self.admin.approval_guard(rejected, decided_twice),))
 
     def _decision_claim(
@@ -547,6 +526,14 @@ class PointsService:
         return account
 
     # -- the write loop ---------------------------------------------------------------
+
+    def _found(self, locate: Callable[[str], _T | None], key: str, what: str, field: str) -> _T:
+        """What `locate` finds under `key` (read with retries, like the writes), or 404:
+        `{what} {key} does not exist`, with the key under `field` in the details."""
+        found = self._read(partial(locate, key))
+        if found is None:
+            raise NotFound(f"{what} {key} does not exist", {field: key})
+        return found
 
     def _read(self, read: Callable[[], _T]) -> _T:
         """A read outside the write loop, retried like it on transient failures; the last
@@ -720,6 +707,31 @@ def _valid_config(settings: dict[str, Any]) -> PointsConfig:
 def _replay(claim: Claim, stored: StoredClaim) -> PostingResult:
     """A ledger write's first answer, marked as a replay."""
     return replay_answer(claim, stored, PostingResult).model_copy(update={"replayed": True})
+
+
+def _decided_twice(approval: Approval) -> Conflict:
+    """The 409 of a decision on an approval someone else decided first."""
+    return Conflict("This approval was already decided", {"approvalId": approval.approval_id})
+
+
+def _decided(
+    approval: Approval,
+    status: ApprovalStatus,
+    request: Request,
+    reason: str | None,
+    **outcome: str,
+) -> Approval:
+    """The approval as this request decides it: its status, who, when and why, and what
+    else the decision made (the deduction's `transaction_id`)."""
+    return approval.model_copy(
+        update={
+            "status": status,
+            "decided_by": request.actor,
+            "decided_at": request.now,
+            "decision_reason": reason,
+            **outcome,
+        }
+    )
 
 
 def _cause(failure: Exception | None) -> str:
