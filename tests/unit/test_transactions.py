@@ -4,6 +4,7 @@ means goes with its item, and the backoff's budget."""
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from crm_points.dynamo import to_item
 from crm_points.records import PostingResult
@@ -14,6 +15,8 @@ from crm_points.transactions import (
     Claim,
     ClaimTaken,
     Guard,
+    Retry,
+    StoredClaim,
     WriteConflict,
     commit,
     transact,
@@ -92,3 +95,53 @@ def test_the_retry_budget_fits_a_functions_timeout():
     assert CONFLICTS.worst_case_s() == pytest.approx(1.11)
     assert THROTTLED.worst_case_s() == pytest.approx(4.5)
     assert CONFLICTS.worst_case_s() + THROTTLED.worst_case_s() < 10
+
+
+class Moved(Exception):
+    pass
+
+
+def throttled() -> ClientError:
+    return ClientError({"Error": {"Code": "ThrottlingException"}}, "TransactWriteItems")
+
+
+def failing(*failures: Exception) -> Any:
+    """An attempt that raises each of `failures` in turn, then answers "done"."""
+    left = list(failures)
+
+    def attempt() -> str:
+        if left:
+            raise left.pop(0)
+        return "done"
+
+    return attempt
+
+
+def test_a_retry_goes_round_again_after_a_move_or_a_transient_failure_pausing_between():
+    slept: list[float] = []
+    retry = Retry(attempts=3, sleep=slept.append, again=(Moved,))
+    assert retry.run(failing(Moved(), throttled())) == "done"
+    assert len(slept) == 2
+    assert retry.outcome_unknown  # the throttled write may have committed
+    assert isinstance(retry.last_failure, ClientError)
+
+
+def test_a_retry_lets_anything_else_through_at_once():
+    retry = Retry(attempts=5, sleep=lambda _: None, again=(Moved,))
+    with pytest.raises(ClaimTaken):
+        retry.run(failing(Moved(), ClaimTaken(StoredClaim("h", "{}"))))
+    no_transient = Retry(attempts=5, sleep=lambda _: None, again=(Moved,), transient=None)
+    with pytest.raises(ClientError):
+        no_transient.run(failing(throttled()))
+    assert not Retry(attempts=2, sleep=lambda _: None, again=(Moved,)).outcome_unknown
+
+
+def test_a_retry_that_runs_out_raises_what_it_is_told_or_the_last_failure():
+    told = Retry(attempts=2, sleep=lambda _: None, again=(Moved,))
+    with pytest.raises(Taken):
+        told.run(failing(Moved(), Moved(), Moved()), Taken)
+    assert isinstance(told.last_failure, Moved)
+    last = throttled()
+    with pytest.raises(ClientError) as raised:
+        Retry(attempts=2, sleep=lambda _: None).run(failing(throttled(), last, throttled()))
+    assert raised.value is last

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from crm_points import transactions
@@ -51,13 +52,12 @@ from crm_points.ledger_store import (
 from crm_points.records import Actor, iso_utc
 from crm_points.transactions import (
     CLAIM_SK,
-    CONFLICTS,
     Claim,
     ClaimTaken,
     Guard,
+    Retry,
     WriteConflict,
     fingerprint,
-    is_transient,
     replay_answer,
 )
 
@@ -175,28 +175,22 @@ class AlertStore:
             fingerprint("alert-trigger", {"type": alert.type.value, "subject": alert.subject}),
             trigger_key,
         )
-        outcome_unknown = False
-        for attempt in range(MAX_ATTEMPTS):
-            self._pause(attempt)
-            try:
-                return self._raise_once(alert, claim)
-            except ClaimTaken as taken:
-                first = replay_answer(claim, taken.stored, Alert)
-                # The record names this very alert only if an attempt of this call wrote it
-                # and its answer was lost.
-                created = outcome_unknown and first.alert_id == alert.alert_id
-                return self.get(first.alert_id) or first, created
-            except (_LockHeld, _AlertMoved, WriteConflict):
-                continue
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                outcome_unknown = True
-        raise Conflict(
-            "The alert changed too often while it was being raised; try again",
-            {"type": alert.type.value, "subject": alert.subject},
-            retryable=True,
-        )
+        retry = self._retry(_LockHeld, _AlertMoved, WriteConflict)
+        try:
+            return retry.run(
+                partial(self._raise_once, alert, claim),
+                lambda: Conflict(
+                    "The alert changed too often while it was being raised; try again",
+                    {"type": alert.type.value, "subject": alert.subject},
+                    retryable=True,
+                ),
+            )
+        except ClaimTaken as taken:
+            first = replay_answer(claim, taken.stored, Alert)
+            # The record names this very alert only if an attempt of this call wrote it and
+            # its answer was lost.
+            created = retry.outcome_unknown and first.alert_id == alert.alert_id
+            return self.get(first.alert_id) or first, created
 
     def _raise_once(self, alert: Alert, claim: Claim) -> tuple[Alert, bool]:
         holder = self._lock_holder(alert.type, alert.subject)
@@ -401,22 +395,17 @@ class AlertStore:
             fingerprint(f"alert-{verb}", payload),
             idempotency_key,
         )
-        for attempt in range(MAX_ATTEMPTS):
-            self._pause(attempt)
-            try:
-                return self._change_once(verb, alert_id, actor, now, note, claim)
-            except ClaimTaken as taken:
-                return AlertChange(replay_answer(claim, taken.stored, Alert), replayed=True)
-            except (_AlertMoved, WriteConflict):
-                continue
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-        raise Conflict(
-            "The alert changed too often while this request was being made; try again",
-            {"alertId": alert_id},
-            retryable=True,
-        )
+        try:
+            return self._retry(_AlertMoved, WriteConflict).run(
+                partial(self._change_once, verb, alert_id, actor, now, note, claim),
+                lambda: Conflict(
+                    "The alert changed too often while this request was being made; try again",
+                    {"alertId": alert_id},
+                    retryable=True,
+                ),
+            )
+        except ClaimTaken as taken:
+            return AlertChange(replay_answer(claim, taken.stored, Alert), replayed=True)
 
     def _change_once(
         self,
@@ -457,9 +446,10 @@ class AlertStore:
     ) -> None:
         transactions.commit(self.client, self.table, claim, result, guards, (), customer_id)
 
-    def _pause(self, attempt: int) -> None:
-        """Back off before another round (transactions.CONFLICTS)."""
-        CONFLICTS.pause(attempt, self.sleep)
+    def _retry(self, *again: type[Exception]) -> Retry:
+        """The rounds of a raise or a change (transactions.Retry): again after one of
+        `again` or a transient failure, MAX_ATTEMPTS times at most."""
+        return Retry(MAX_ATTEMPTS, self.sleep, again)
 
     # Last in the class: below this, `list` names the method.
     def list(

@@ -111,6 +111,11 @@ class MonthTotals:
         """True when every figure is zero: counting it would change nothing."""
         return all(getattr(self, item.name) == 0 for item in fields(self))
 
+    @property
+    def running(self) -> "RunningTotals":
+        """What these totals move the running totals by: their liability figures."""
+        return RunningTotals(self.liability_change, self.active_users_change)
+
 
 @dataclass(frozen=True)
 class RunningTotals:
@@ -118,6 +123,11 @@ class RunningTotals:
 
     outstanding: int = 0
     active_users: int = 0
+
+    def __add__(self, other: "RunningTotals") -> "RunningTotals":
+        return RunningTotals(
+            self.outstanding + other.outstanding, self.active_users + other.active_users
+        )
 
 
 @dataclass(frozen=True)
@@ -130,7 +140,7 @@ class EntryEffect:
 
     @property
     def running(self) -> RunningTotals:
-        return RunningTotals(self.totals.liability_change, self.totals.active_users_change)
+        return self.totals.running
 
 
 def effect_of(entry: LedgerEntry) -> EntryEffect:

@@ -108,6 +108,42 @@ def _add_update(
     }
 
 
+def _put_new(table: str, item: dict[str, Any]) -> "TransactWriteItemTypeDef":
+    """A Put of an item that must not exist yet (a counted entry's marker, a correction's
+    record): its failed condition says the work was done before."""
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": to_item(item),
+            "ConditionExpression": "attribute_not_exists(PK)",
+        }
+    }
+
+
+def _month_attributes(totals: MonthTotals) -> dict[str, int]:
+    """A month's totals as the attributes of its item."""
+    return {_MONTH_ATTRIBUTES[name]: value for name, value in asdict(totals).items()}
+
+
+def _month_update(
+    table: str, month: str, shard: int, totals: MonthTotals
+) -> "TransactWriteItemTypeDef":
+    """ADD `totals` to one shard of the month's totals."""
+    return _add_update(
+        table,
+        month_sk(month, shard),
+        "ANALYTICS_MONTH",
+        _month_attributes(totals),
+        {"month": month},
+    )
+
+
+def _running_update(table: str, shard: int, running: RunningTotals) -> "TransactWriteItemTypeDef":
+    """ADD `running` to one shard of the running totals."""
+    added = {_RUNNING_ATTRIBUTES[name]: value for name, value in asdict(running).items()}
+    return _add_update(table, total_sk(shard), "ANALYTICS_TOTAL", added, {})
+
+
 class AnalyticsStore:
     """The analytics aggregates in the points table."""
 
@@ -201,41 +237,14 @@ class AnalyticsStore:
                 "countedAt": counted_at,
                 TTL_ATTRIBUTE: counted_at + MARKER_LIFETIME_SECONDS,
             }
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": to_item(marker),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                }
-            )
+            items.append(_put_new(self.table, marker))
         shard = random.randrange(AGGREGATE_SHARDS)
         running = RunningTotals()
         for month, totals in sorted(by_month.items()):
-            items.append(
-                _add_update(
-                    self.table,
-                    month_sk(month, shard),
-                    "ANALYTICS_MONTH",
-                    {_MONTH_ATTRIBUTES[name]: delta for name, delta in asdict(totals).items()},
-                    {"month": month},
-                )
-            )
-            running = RunningTotals(
-                running.outstanding + totals.liability_change,
-                running.active_users + totals.active_users_change,
-            )
+            items.append(_month_update(self.table, month, shard, totals))
+            running += totals.running
         if any(asdict(running).values()):
-            items.append(
-                _add_update(
-                    self.table,
-                    total_sk(shard),
-                    "ANALYTICS_TOTAL",
-                    {_RUNNING_ATTRIBUTES[name]: delta for name, delta in asdict(running).items()},
-                    {},
-                )
-            )
+            items.append(_running_update(self.table, shard, running))
         return items
 
     def analytics(self, month: str, now: datetime) -> PointsAnalytics:
@@ -254,37 +263,18 @@ class AnalyticsStore:
         transaction with a record of the correction under `basis` (what it was computed
         from: the same basis is never applied twice, so two rebuilds racing add it once).
         False when it had been applied."""
-        running = RunningTotals(delta.liability_change, delta.active_users_change)
         record = {
             "PK": ANALYTICS_PK,
             "SK": f"{CORRECTION_PREFIX}{month}#{basis}",
             "entity": "ANALYTICS_CORRECTION",
             "month": month,
-            **{_MONTH_ATTRIBUTES[name]: value for name, value in asdict(delta).items()},
+            **_month_attributes(delta),
             "correctedAt": int(self.clock()),
         }
-        items: list[TransactWriteItemTypeDef] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": to_item(record),
-                    "ConditionExpression": "attribute_not_exists(PK)",
-                }
-            },
-            _add_update(
-                self.table,
-                month_sk(month, 0),
-                "ANALYTICS_MONTH",
-                {_MONTH_ATTRIBUTES[name]: value for name, value in asdict(delta).items()},
-                {"month": month},
-            ),
-            _add_update(
-                self.table,
-                total_sk(0),
-                "ANALYTICS_TOTAL",
-                {_RUNNING_ATTRIBUTES[name]: value for name, value in asdict(running).items()},
-                {},
-            ),
+        items = [
+            _put_new(self.table, record),
+            _month_update(self.table, month, 0, delta),
+            _running_update(self.table, 0, delta.running),
         ]
         try:
             self.client.transact_write_items(TransactItems=items)
@@ -319,9 +309,9 @@ class AnalyticsStore:
             for item in page.get("Items", []):
                 values = from_item(item)
                 if values["SK"].startswith(TOTAL_SK):
-                    running = RunningTotals(
+                    running += RunningTotals(
                         **{
-                            name: getattr(running, name) + int(values.get(attr, 0))
+                            name: int(values.get(attr, 0))
                             for name, attr in _RUNNING_ATTRIBUTES.items()
                         }
                     )

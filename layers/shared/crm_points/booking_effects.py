@@ -4,7 +4,12 @@ from contextlib import suppress
 from datetime import datetime
 
 from crm_points.errors import CancelledBeforeCompletion, NothingToEarn
-from crm_points.incoming_events import BookingCancelled, BookingCompleted, CustomerUpdated
+from crm_points.incoming_events import (
+    BookingCancelled,
+    BookingCompleted,
+    BookingCustomer,
+    CustomerUpdated,
+)
 from crm_points.ledger_service import PointsService, Request
 from crm_points.records import SYSTEM, CustomerProfile, PostingResult
 
@@ -20,17 +25,9 @@ def booking_completed(
     so that the event is retried, dead-lettered and alarmed rather than reported done.
     """
     if detail.customer is not None:
-        customer = detail.customer
+        # A booking's customer block carries no notification choices: the stored ones stay.
         service.admin.upsert_profile(
-            CustomerProfile(
-                customer_id=detail.customer_id,
-                email=customer.email,
-                phone=customer.phone,
-                first_name=customer.first_name,
-                last_name=customer.last_name,
-                updated_at=now,
-            ),
-            keep_preferences=True,
+            _profile(detail.customer_id, detail.customer, now), keep_preferences=True
         )
     request = Request(SYSTEM, event_id, now, f"booking:{detail.booking_id}:completed")
     # The only "nothing to do" outcomes: under R1 with nothing to bring back and no
@@ -63,14 +60,32 @@ def booking_cancelled(
 def customer_updated(service: PointsService, detail: CustomerUpdated, now: datetime) -> None:
     """Upsert the profile; an older event never overwrites a newer one."""
     service.admin.upsert_profile(
-        CustomerProfile(
-            customer_id=detail.customer_id,
-            email=detail.email,
-            phone=detail.phone,
-            first_name=detail.first_name,
-            last_name=detail.last_name,
+        _profile(
+            detail.customer_id,
+            detail,
+            now,
             notify_email=detail.notify_email,
             notify_sms=detail.notify_sms,
-            updated_at=now,
         )
+    )
+
+
+def _profile(
+    customer_id: str,
+    contact: BookingCustomer | CustomerUpdated,
+    now: datetime,
+    *,
+    notify_email: bool = True,
+    notify_sms: bool = True,
+) -> CustomerProfile:
+    """The profile an event's contact details make, as of `now`."""
+    return CustomerProfile(
+        customer_id=customer_id,
+        email=contact.email,
+        phone=contact.phone,
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        notify_email=notify_email,
+        notify_sms=notify_sms,
+        updated_at=now,
     )

@@ -42,7 +42,7 @@ from crm_points.errors import (
 )
 from crm_points.ledger_service import PointsService, Request
 from crm_points.records import Actor, CamelModel, UtcDateTime
-from crm_points.transactions import CONFLICTS, THROTTLED, StoredClaim, fingerprint
+from crm_points.transactions import THROTTLED, Retry, StoredClaim, fingerprint
 from crm_points.validation import Amount, DayOrMoment, Id, Reason, future_expiry
 
 MAX_ROWS = MAX_BULK_ROWS
@@ -454,6 +454,10 @@ class TransientFailure(Exception):
     """A message's work stopped on a transient failure: the message is to be delivered again."""
 
 
+class _RecordedBefore(Exception):
+    """Some of the results were recorded by another delivery first: the rest go again."""
+
+
 # -- the service --------------------------------------------------------------------------------
 
 
@@ -529,14 +533,15 @@ class BulkAwards:
     def _retried(self, work: Callable[[], _T]) -> _T:
         """A request of the POST, retried on transient failures; then 409 CONFLICT, which
         the caller may retry with the same Idempotency-Key."""
-        for attempt in range(self.max_attempts):
-            CONFLICTS.pause(attempt, self.sleep)
-            try:
-                return work()
-            except Exception as error:
-                if not is_transient(error) or isinstance(error, Conflict):
-                    raise
-        raise Conflict("DynamoDB did not answer; try again", retryable=True)
+        # A Conflict, retryable or not, is already an answer for the caller.
+        retry = Retry(
+            self.max_attempts,
+            self.sleep,
+            transient=lambda error: is_transient(error) and not isinstance(error, Conflict),
+        )
+        return retry.run(
+            work, lambda: Conflict("DynamoDB did not answer; try again", retryable=True)
+        )
 
     def _enqueue(self, messages: list[RowChunk]) -> None:
         if self.queue is None:
@@ -627,21 +632,28 @@ class BulkAwards:
         """Record results and count them in the job, each exactly once: a result another
         delivery recorded first is left out and the rest tried again."""
         pending = list(results)
-        for attempt in range(self.max_attempts):
-            if not pending:
-                return
-            THROTTLED.pause(attempt, self.sleep)
-            try:
-                taken = self.store.record_results(job_id, pending, now)
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                continue
+
+        def record() -> None:
+            nonlocal pending
+            taken = self.store.record_results(job_id, pending, now) if pending else None
             if taken is None:
                 return
             pending = [result for result in pending if result.row_number not in taken]
-        if pending:
-            raise TransientFailure(f"could not record {len(pending)} results of job {job_id}")
+            if pending:
+                raise _RecordedBefore
+
+        # This module's is_transient: a store that kept conflicting is tried again too.
+        retry = Retry(
+            self.max_attempts,
+            self.sleep,
+            again=(_RecordedBefore,),
+            transient=is_transient,
+            backoff=THROTTLED,
+        )
+        retry.run(
+            record,
+            lambda: TransientFailure(f"could not record {len(pending)} results of job {job_id}"),
+        )
 
     # reading a job
 

@@ -44,6 +44,7 @@ from crm_points.transactions import (
     Claim,
     ClaimTaken,
     Guard,
+    Retry,
     StoredClaim,
     WriteConflict,
     fingerprint,
@@ -161,11 +162,9 @@ class PointsService:
         self, request: Request, *, point_batch_id: str, new_expiry_date: datetime, reason: str
     ) -> PostingResult:
         """Move an active lot's expiry later (CRM "Extend Expiration")."""
-        customer_id = self._read(partial(self.store.locate_lot, point_batch_id))
-        if customer_id is None:
-            raise NotFound(
-                f"Point batch {point_batch_id} does not exist", {"pointBatchId": point_batch_id}
-            )
+        customer_id = self._found(
+            self.store.locate_lot, point_batch_id, "Point batch", "pointBatchId"
+        )
         return self._api_write(
             request,
             "extend-expiry",
@@ -180,12 +179,9 @@ class PointsService:
         self, request: Request, *, transaction_id: str, reason: str, new_expiry_date: datetime
     ) -> PostingResult:
         """RECOVER the points of one EXPIRE entry; a second time is 409 CONFLICT."""
-        located = self._read(partial(self.store.locate_transaction, transaction_id))
-        if located is None:
-            raise NotFound(
-                f"Transaction {transaction_id} does not exist", {"transactionId": transaction_id}
-            )
-        customer_id, kind = located
+        customer_id, kind = self._found(
+            self.store.locate_transaction, transaction_id, "Transaction", "transactionId"
+        )
         if kind != TransactionType.EXPIRE:
             raise ValidationFailed(
                 "Only an EXPIRE transaction can be recovered",
@@ -238,7 +234,8 @@ class PointsService:
             "REVERSAL",
             CancelledBeforeCompletion(booking_id),
         )
-        for _ in range(self.max_attempts):
+
+        def complete() -> PostingResult:
             redeem = points_redeemed
             if redeem and "REDEEM" in self._read(partial(self.store.booking_records, booking_id)):
                 redeem = 0
@@ -248,26 +245,22 @@ class PointsService:
             if redeem:
                 made = _BookingChanged("REDEEM")
                 guards += (Guard(booking_pk(booking_id), "REDEEM", made, put_result=True),)
-            try:
-                return self._post(
-                    customer_id,
-                    claim,
-                    partial(
-                        ledger.complete_booking,
-                        customer_id=customer_id,
-                        booking_id=booking_id,
-                        completed_at=completed_at,
-                        amount_cents=amount_cents,
-                        points_redeemed=redeem,
-                    ),
-                    request,
-                    guards=guards,
-                )
-            except _BookingChanged:
-                continue
-        raise retries_exhausted(
-            "The booking changed while it was being completed; try again", {"bookingId": booking_id}
-        )
+            return self._post(
+                customer_id,
+                claim,
+                partial(
+                    ledger.complete_booking,
+                    customer_id=customer_id,
+                    booking_id=booking_id,
+                    completed_at=completed_at,
+                    amount_cents=amount_cents,
+                    points_redeemed=redeem,
+                ),
+                request,
+                guards=guards,
+            )
+
+        return self._while_booking_moves(complete, booking_id, "completed")
 
     def reverse_booking(
         self, request: Request, *, customer_id: str, booking_id: str, reason: str
@@ -283,7 +276,8 @@ class PointsService:
             fingerprint("reverse", {"customerId": customer_id}),
             f"booking:{booking_id}:reversal",
         )
-        for _ in range(self.max_attempts):
+
+        def reverse() -> PostingResult:
             records = self._read(partial(self.store.booking_records, booking_id))
             if any(record.customer_id != customer_id for record in records.values()):
                 raise ValidationFailed(
@@ -300,26 +294,22 @@ class PointsService:
                 else Guard(booking_pk(booking_id), kind, _BookingChanged(kind))
                 for kind in ("EARN", "REDEEM")
             )
-            try:
-                return self._post(
-                    customer_id,
-                    claim,
-                    partial(
-                        ledger.reverse_booking,
-                        customer_id=customer_id,
-                        booking_id=booking_id,
-                        booking=booking,
-                        reason=reason,
-                    ),
-                    request,
-                    guards=as_read,
-                    allow_empty=True,
-                )
-            except _BookingChanged:
-                continue
-        raise retries_exhausted(
-            "The booking changed while it was being reversed; try again", {"bookingId": booking_id}
-        )
+            return self._post(
+                customer_id,
+                claim,
+                partial(
+                    ledger.reverse_booking,
+                    customer_id=customer_id,
+                    booking_id=booking_id,
+                    booking=booking,
+                    reason=reason,
+                ),
+                request,
+                guards=as_read,
+                allow_empty=True,
+            )
+
+        return self._while_booking_moves(reverse, booking_id, "reversed")
 
     def expire(self, *, customer_id: str, now: datetime, request_id: str) -> PostingResult | None:
         """EXPIRE the customer's lots due at `now`; None when nothing is due.
@@ -347,25 +337,23 @@ class PointsService:
         """Mark the customer's lots that entered the expiring window as reminded and record
         the reminder; None when none is due (a repeated run changes nothing)."""
         window = self.config.expiring_window_days
-        for attempt in range(self.max_attempts):
-            self._pause(attempt)
-            try:
-                account = self.store.load_account(customer_id)
-                planned = ledger.remind_expiring(account, now, window)
-                if planned is None:
-                    return None
-                posting, reminder = planned
-                if not self.store.save_reminder(posting, reminder):
-                    return None
-                return reminder
-            except WriteConflict:
-                continue
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-        raise retries_exhausted(
-            "The account changed too often during the reminder run; try again",
-            {"customerId": customer_id},
+
+        def remind() -> ExpiringReminder | None:
+            account = self.store.load_account(customer_id)
+            planned = ledger.remind_expiring(account, now, window)
+            if planned is None:
+                return None
+            posting, reminder = planned
+            if not self.store.save_reminder(posting, reminder):
+                return None
+            return reminder
+
+        return self._retry(WriteConflict).run(
+            remind,
+            lambda: retries_exhausted(
+                "The account changed too often during the reminder run; try again",
+                {"customerId": customer_id},
+            ),
         )
 
     # -- approvals (SPEC §4) -----------------------------------------------------------
@@ -406,31 +394,24 @@ class PointsService:
 
     def approval(self, approval_id: str) -> Approval:
         """An approval, or 404."""
-        approval = self._read(partial(self.admin.approval, approval_id))
-        if approval is None:
-            raise NotFound(f"Approval {approval_id} does not exist", {"approvalId": approval_id})
-        return approval
+        return self._found(self.admin.approval, approval_id, "Approval", "approvalId")
 
     def approve(self, request: Request, approval: Approval, reason: str | None) -> PostingResult:
         """Make the approved deduction; the approval is marked APPROVED in the same
         transaction, so a deduction and its approval exist together or not at all."""
-        decided_twice = Conflict(
-            "This approval was already decided", {"approvalId": approval.approval_id}
-        )
+        decided_twice = _decided_twice(approval)
         if approval.status is not ApprovalStatus.PENDING:
             claim = self._decision_claim(request, "approve", approval, reason)
             return _replay(claim, self._decision_record(claim, decided_twice))
 
         def guards(posting: Posting | None) -> tuple[Guard, ...]:
             assert posting is not None
-            decided = approval.model_copy(
-                update={
-                    "status": ApprovalStatus.APPROVED,
-                    "decided_by": request.actor,
-                    "decided_at": request.now,
-                    "decision_reason": reason,
-                    "transaction_id": posting.entries[0].transaction_id,
-                }
+            decided = _decided(
+                approval,
+                ApprovalStatus.APPROVED,
+                request,
+                reason,
+                transaction_id=posting.entries[0].transaction_id,
             )
             return (self.admin.approval_guard(decided, decided_twice),)
 
@@ -451,20 +432,11 @@ class PointsService:
 
     def reject(self, request: Request, approval: Approval, reason: str | None) -> Approval:
         """Mark a pending approval REJECTED; nothing is deducted."""
-        decided_twice = Conflict(
-            "This approval was already decided", {"approvalId": approval.approval_id}
-        )
+        decided_twice = _decided_twice(approval)
         claim = self._decision_claim(request, "reject", approval, reason)
         if approval.status is not ApprovalStatus.PENDING:
             return replay_answer(claim, self._decision_record(claim, decided_twice), Approval)
-        rejected = approval.model_copy(
-            update={
-                "status": ApprovalStatus.REJECTED,
-                "decided_by": request.actor,
-                "decided_at": request.now,
-                "decision_reason": reason,
-            }
-        )
+        rejected = _decided(approval, ApprovalStatus.REJECTED, request, reason)
         return self._record(claim, rejected, (self.admin.approval_guard(rejected, decided_twice),))
 
     def _decision_claim(
@@ -494,13 +466,13 @@ class PointsService:
 
     def update_config(self, request: Request, changes: dict[str, Any]) -> PointsConfig:
         """Change the keys named, keep the rest; the change is audited with who and when."""
-        for attempt in range(self.max_attempts):
-            self._pause(attempt)
+
+        def change() -> PointsConfig:
             settings, version = self._read(self.admin.stored_config)
             current = PointsConfig.model_validate(settings)
             updated = _valid_config({**settings, **changes})
             changed_at = iso_utc(request.now)
-            change = {
+            audit = {
                 "changedBy": request.actor.model_dump(mode="json", by_alias=True),
                 "changedAt": changed_at,
                 "changes": {
@@ -511,27 +483,28 @@ class PointsService:
                     for key, value in changes.items()
                 },
             }
-            moved = _ConfigMoved()
             claim = self._api_claim(
                 request, "config", {"changes": changes, "actor": request.actor.user_id}
             )
-            try:
-                return self._record(
-                    claim,
-                    updated,
-                    self.admin.config_guards(
-                        updated.model_dump(mode="json", by_alias=True, exclude_defaults=True),
-                        version,
-                        change,
-                        changed_at,
-                        moved,
-                    ),
-                    result_type=PointsConfig,
-                )
-            except _ConfigMoved:
-                continue
-        raise retries_exhausted(
-            "The configuration changed while this request was being made; try again"
+            return self._record(
+                claim,
+                updated,
+                self.admin.config_guards(
+                    updated.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+                    version,
+                    audit,
+                    changed_at,
+                    _ConfigMoved(),
+                ),
+                result_type=PointsConfig,
+            )
+
+        # The reads and the write retry DynamoDB's transient failures themselves.
+        return self._retry(_ConfigMoved, transient=None).run(
+            change,
+            lambda: retries_exhausted(
+                "The configuration changed while this request was being made; try again"
+            ),
         )
 
     # -- reads ------------------------------------------------------------------------
@@ -554,20 +527,40 @@ class PointsService:
 
     # -- the write loop ---------------------------------------------------------------
 
-    def _read(self, read: Callable[[], _T]) -> _T:
-        """A read outside the write loop, retried like it on transient failures."""
-        for attempt in range(self.max_attempts - 1):
-            self._pause(attempt)
-            try:
-                return read()
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-        return read()
+    def _found(self, locate: Callable[[str], _T | None], key: str, what: str, field: str) -> _T:
+        """What `locate` finds under `key` (read with retries, like the writes), or 404:
+        `{what} {key} does not exist`, with the key under `field` in the details."""
+        found = self._read(partial(locate, key))
+        if found is None:
+            raise NotFound(f"{what} {key} does not exist", {field: key})
+        return found
 
-    def _pause(self, attempt: int) -> None:
-        """Back off before a retry (transactions.CONFLICTS)."""
-        CONFLICTS.pause(attempt, self.sleep)
+    def _read(self, read: Callable[[], _T]) -> _T:
+        """A read outside the write loop, retried like it on transient failures; the last
+        failure is raised as it came."""
+        return self._retry().run(read)
+
+    def _retry(
+        self,
+        *again: type[Exception],
+        transient: Callable[[Exception], bool] | None = is_transient,
+    ) -> Retry:
+        """The retries of one operation (transactions.Retry) with this service's attempts
+        and sleep: again after one of `again`, or a transient failure unless told."""
+        return Retry(self.max_attempts, self.sleep, again, transient)
+
+    def _while_booking_moves(
+        self, attempt: Callable[[], PostingResult], booking_id: str, doing: str
+    ) -> PostingResult:
+        """A booking's posting, made again while the booking's records change under it
+        (`_post` retries the account's conflicts and DynamoDB's transient failures)."""
+        return self._retry(_BookingChanged, transient=None).run(
+            attempt,
+            lambda: retries_exhausted(
+                f"The booking changed while it was being {doing}; try again",
+                {"bookingId": booking_id},
+            ),
+        )
 
     def _api_write(
         self,
@@ -605,17 +598,17 @@ class PointsService:
         """A write that is not a ledger posting (an approval, a config change): its record
         and its items in one transaction, idempotent like a posting."""
         kind = result_type or type(result)
-        for attempt in range(self.max_attempts):
-            self._pause(attempt)
-            try:
-                self.store.commit(None, claim, result, guards)
-                return result
-            except ClaimTaken as taken:
-                return replay_answer(claim, taken.stored, kind)
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-        raise retries_exhausted("DynamoDB did not answer; try again")
+
+        def write() -> _R:
+            self.store.commit(None, claim, result, guards)
+            return result
+
+        try:
+            return self._retry().run(
+                write, lambda: retries_exhausted("DynamoDB did not answer; try again")
+            )
+        except ClaimTaken as taken:
+            return replay_answer(claim, taken.stored, kind)
 
     def _post(
         self,
@@ -630,25 +623,22 @@ class PointsService:
         ctx = Context(
             now=request.now, actor=request.actor, request_id=request.request_id, config=self.config
         )
-        last_failure = "no attempt"
-        for attempt in range(self.max_attempts):
-            self._pause(attempt)
-            try:
-                return self._attempt(customer_id, claim, plan, ctx, guards, allow_empty)
-            except ClaimTaken as taken:
-                return _replay(claim, taken.stored)
-            except WriteConflict as conflict:
-                last_failure = str(conflict)
-            except Exception as error:
-                # After a lost connection the write may or may not have committed: the
-                # retry finds out from the idempotency record.
-                if not is_transient(error):
-                    raise
-                last_failure = type(error).__name__
-        raise retries_exhausted(
-            "The account changed too often while this request was being made; try again",
-            {"customerId": customer_id, "attempts": self.max_attempts, "cause": last_failure},
-        )
+        retry = self._retry(WriteConflict)
+        try:
+            return retry.run(
+                partial(self._attempt, customer_id, claim, plan, ctx, guards, allow_empty),
+                lambda: retries_exhausted(
+                    "The account changed too often while this request was being made; try again",
+                    {
+                        "customerId": customer_id,
+                        "attempts": self.max_attempts,
+                        "cause": _cause(retry.last_failure),
+                    },
+                ),
+            )
+        except ClaimTaken as taken:
+            # Made before, or by an attempt of this call whose answer was lost.
+            return _replay(claim, taken.stored)
 
     def _attempt(
         self,
@@ -717,6 +707,38 @@ def _valid_config(settings: dict[str, Any]) -> PointsConfig:
 def _replay(claim: Claim, stored: StoredClaim) -> PostingResult:
     """A ledger write's first answer, marked as a replay."""
     return replay_answer(claim, stored, PostingResult).model_copy(update={"replayed": True})
+
+
+def _decided_twice(approval: Approval) -> Conflict:
+    """The 409 of a decision on an approval someone else decided first."""
+    return Conflict("This approval was already decided", {"approvalId": approval.approval_id})
+
+
+def _decided(
+    approval: Approval,
+    status: ApprovalStatus,
+    request: Request,
+    reason: str | None,
+    **outcome: str,
+) -> Approval:
+    """The approval as this request decides it: its status, who, when and why, and what
+    else the decision made (the deduction's `transaction_id`)."""
+    return approval.model_copy(
+        update={
+            "status": status,
+            "decided_by": request.actor,
+            "decided_at": request.now,
+            "decision_reason": reason,
+            **outcome,
+        }
+    )
+
+
+def _cause(failure: Exception | None) -> str:
+    """What last sent a write round again, for the details of its 409."""
+    if failure is None:
+        return "no attempt"
+    return str(failure) if isinstance(failure, WriteConflict) else type(failure).__name__
 
 
 def _entry_of(result: PostingResult | None, kind: TransactionType) -> LedgerEntry | None:

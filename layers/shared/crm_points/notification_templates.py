@@ -29,13 +29,16 @@ class Kind(StrEnum):
     POINTS_EXPIRED = "pointsExpired"
 
 
+Channel = Literal["email", "sms"]
+
+
 class Notification(CamelModel):
     """One message to one address. `notification_id` names it for good: the sender sends
     each id at most once, however often it is queued."""
 
     notification_id: str
     kind: Kind
-    channel: Literal["email", "sms"]
+    channel: Channel
     customer_id: str
     to: str
     subject: str | None = None
@@ -67,31 +70,26 @@ def _messages(
 ) -> list[Notification]:
     if profile is None:
         return []
+
+    def message(channel: Channel, to: str, body: str, subject: str | None = None) -> Notification:
+        """The message of one channel; its id (source, kind, channel) is what makes the
+        sender send it once."""
+        return Notification(
+            notification_id=f"{source_id}:{kind.value}:{channel}",
+            kind=kind,
+            channel=channel,
+            customer_id=profile.customer_id,
+            to=to,
+            subject=subject,
+            body=body,
+        )
+
     found = []
     if profile.email and profile.notify_email:
         body = f"{email_line}\n\n{_greeting(profile)}\n\n{email_details}\n"
-        found.append(
-            Notification(
-                notification_id=f"{source_id}:{kind.value}:email",
-                kind=kind,
-                channel="email",
-                customer_id=profile.customer_id,
-                to=profile.email,
-                subject=email_line,
-                body=body,
-            )
-        )
+        found.append(message("email", profile.email, body, subject=email_line))
     if profile.phone and profile.notify_sms:
-        found.append(
-            Notification(
-                notification_id=f"{source_id}:{kind.value}:sms",
-                kind=kind,
-                channel="sms",
-                customer_id=profile.customer_id,
-                to=profile.phone,
-                body=sms_line,
-            )
-        )
+        found.append(message("sms", profile.phone, sms_line))
     return found
 
 

@@ -262,39 +262,40 @@ class Reactions:
     def _raise_alerts(self, entry: LedgerEntry) -> None:
         config = self.config()
         before = entry.balance_after - entry.points
-        trigger = f"entry:{entry.transaction_id}"
         if entry.type is TransactionType.REDEEM and -entry.points > config.large_redemption_points:
-            self.alerts.raise_alert(
-                new_alert(
-                    AlertType.LARGE_REDEMPTION,
-                    now=entry.created_at,
-                    customer_id=entry.customer_id,
-                    message=f"{-entry.points:,} points redeemed in one redemption",
-                    data={
-                        "transactionId": entry.transaction_id,
-                        "points": -entry.points,
-                        "threshold": config.large_redemption_points,
-                        "bookingId": entry.booking_id,
-                    },
-                ),
-                f"{trigger}:{AlertType.LARGE_REDEMPTION.value}",
+            self._raise_for_entry(
+                entry,
+                AlertType.LARGE_REDEMPTION,
+                f"{-entry.points:,} points redeemed in one redemption",
+                {"points": -entry.points, "threshold": config.large_redemption_points},
             )
         if entry.balance_after < 0 <= before:
-            self.alerts.raise_alert(
-                new_alert(
-                    AlertType.NEGATIVE_BALANCE,
-                    now=entry.created_at,
-                    customer_id=entry.customer_id,
-                    message=f"The balance went below zero: {entry.balance_after:,} points",
-                    data={
-                        "transactionId": entry.transaction_id,
-                        "type": entry.type.value,
-                        "balanceAfter": entry.balance_after,
-                        "bookingId": entry.booking_id,
-                    },
-                ),
-                f"{trigger}:{AlertType.NEGATIVE_BALANCE.value}",
+            self._raise_for_entry(
+                entry,
+                AlertType.NEGATIVE_BALANCE,
+                f"The balance went below zero: {entry.balance_after:,} points",
+                {"type": entry.type.value, "balanceAfter": entry.balance_after},
             )
+
+    def _raise_for_entry(
+        self, entry: LedgerEntry, alert_type: AlertType, message: str, figures: dict[str, Any]
+    ) -> None:
+        """Raise an alert about the entry's customer, once per entry and alert type; its data
+        are the figures that triggered it, between the entry's id and its booking's."""
+        self.alerts.raise_alert(
+            new_alert(
+                alert_type,
+                now=entry.created_at,
+                customer_id=entry.customer_id,
+                message=message,
+                data={
+                    "transactionId": entry.transaction_id,
+                    **figures,
+                    "bookingId": entry.booking_id,
+                },
+            ),
+            f"entry:{entry.transaction_id}:{alert_type.value}",
+        )
 
     def _notifications_for(
         self, entry: LedgerEntry, profile: CustomerProfile | None

@@ -10,7 +10,7 @@ safe to repeat and safe to race (docs/ledger.md, "Idempotency and concurrency").
 - A request made again with the same key is answered from its record (`replay_answer`), or
   refused when the key was used for another request.
 - A failure after which the same request may succeed (`is_transient`) is retried, with one
-  backoff policy (`Backoff`), by the caller's loop around the whole read-decide-commit round.
+  backoff policy (`Backoff`), around the whole read-decide-commit round (`Retry`).
 
 The retry budget, against a function's 10-second timeout: each DynamoDB call is retried by
 botocore itself (standard mode, 4 attempts, runtime.py); over that, a write round is tried
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 _R = TypeVar("_R", bound=BaseModel)
+_T = TypeVar("_T")
 
 # The sort key of every idempotency record.
 CLAIM_SK = "REQUEST"
@@ -173,6 +174,53 @@ def retries_exhausted(message: str, details: dict[str, Any] | None = None) -> Co
     item too hot for its writers or a table throttled."""
     metrics.count(metrics.WRITE_CONFLICTS_EXHAUSTED)
     return Conflict(message, details, retryable=True)
+
+
+@dataclass
+class Retry:
+    """How one operation is retried: `run` makes an attempt (a whole read-decide-commit
+    round) until one returns, `attempts` times at most, pausing before each but the first
+    (`backoff`).
+
+    An attempt is made again after one of `again` (what it read has moved: nothing was
+    written) or a failure `transient` accepts (`is_transient` unless told; None when the
+    attempt retries those itself). After a transient failure a write may have committed with
+    its answer lost: the next attempt finds its idempotency record (ClaimTaken), and
+    `outcome_unknown` tells the caller so. Anything else an attempt raises, ClaimTaken
+    included, goes to the caller at once.
+    """
+
+    attempts: int = CONFLICTS.attempts
+    sleep: Callable[[float], None] = time.sleep
+    again: tuple[type[Exception], ...] = ()
+    transient: Callable[[Exception], bool] | None = is_transient
+    backoff: Backoff = CONFLICTS
+    # What the attempts met so far: the failure that last sent the operation round again,
+    # and whether any failure was transient.
+    last_failure: Exception | None = field(default=None, init=False)
+    outcome_unknown: bool = field(default=False, init=False)
+
+    def run(
+        self, attempt: Callable[[], _T], exhausted: Callable[[], Exception] | None = None
+    ) -> _T:
+        """What the first attempt to succeed returns. When every attempt failed, raises what
+        `exhausted` makes (e.g. `retries_exhausted`), or without it the last failure itself."""
+        for number in range(self.attempts):
+            self.backoff.pause(number, self.sleep)
+            try:
+                return attempt()
+            except self.again as moved:
+                self.last_failure = moved
+            except Exception as error:
+                if self.transient is None or not self.transient(error):
+                    raise
+                self.last_failure = error
+                self.outcome_unknown = True
+        if exhausted is not None:
+            raise exhausted()
+        if self.last_failure is None:
+            raise ValueError("Retry.run needs at least one attempt")
+        raise self.last_failure
 
 
 # What a transaction item's failed condition means: the request's own record (a replay),
