@@ -176,22 +176,15 @@ class LedgerEntry(CamelModel):
     point_batch_id: str | None = None
     expires_at: UtcDateTime | None = None
     settled_debt: int = 0
-    notify_customer: bool = Field(
-        default=False, description="AWARD: the customer is to be told (pointsAwarded)"
-    )
-    approval_id: str | None = Field(
-        default=None, description="DEDUCT: the approval under which it was made"
-    )
-    already_expired: int = Field(
-        default=0, description="REVERSAL of an EARN: its points that had expired, not taken again"
-    )
+    # What each field means to a reader is said once, on the published form
+    # (api_models.PointTransaction).
+    notify_customer: bool = False
+    approval_id: str | None = None
+    already_expired: int = 0
     related_transaction_id: str | None = None
     old_expiry_date: UtcDateTime | None = None
     new_expiry_date: UtcDateTime | None = None
-    merged_lots: list[LotMerge] = Field(
-        default_factory=list,
-        description="Lots that came to expire on the same day as another and joined it",
-    )
+    merged_lots: list[LotMerge] = Field(default_factory=list)
 
 
 class PostingResult(CamelModel):
