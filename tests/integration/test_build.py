@@ -249,17 +249,9 @@ def import_handler(python: Path, function: Function, build_dir: Path, tmp: Path)
         function.attribute,
         *(str(build_dir / layer / "python") for layer in function.layers),
     ]
-    result = subprocess.run(  # noqa: S603 (fixed programs and arguments)
-        [python, "-I", "-S", "-B", "-c", AUDIT + PROBE, *arguments],
-        cwd=tmp,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
+    return run_probe(
+        python, PROBE, arguments, tmp, environment=environment, what=f"{function.name}: import"
     )
-    if result.returncode != 0:
-        pytest.fail(f"{function.name}: import failed:\n{result.stderr}")
-    return json.loads(result.stdout.splitlines()[-1])
 
 
 @dataclass(frozen=True)
@@ -295,17 +287,25 @@ def build() -> Iterator[Build]:
 
 
 def run_probe(
-    python: Path, probe: str, arguments: list[str], cwd: Path, *, write_bytecode: bool = False
+    python: Path,
+    probe: str,
+    arguments: list[str],
+    cwd: Path,
+    *,
+    write_bytecode: bool = False,
+    environment: dict[str, str] | None = None,
+    what: str = "the probe",
 ) -> Any:
-    """A probe run in the isolated python3.13 (-I -S, and -B unless `write_bytecode`), with
-    the functions' common variables in the offline environment; its report (the JSON of its
-    last line)."""
+    """A probe run in the isolated python3.13 (-I -S, and -B unless `write_bytecode`), in
+    `environment` (by default the functions' common variables in the offline environment);
+    its report (the JSON of its last line)."""
     flags = ["-I", "-S"] if write_bytecode else ["-I", "-S", "-B"]
-    defaults = load_template()["Globals"]["Function"]["Environment"]["Variables"]
-    environment = {
-        **{key: "x" if isinstance(value, dict) else str(value) for key, value in defaults.items()},
-        **offline_aws_environment(cwd, "testing"),
-    }
+    if environment is None:
+        defaults = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+        environment = {
+            **{k: "x" if isinstance(v, dict) else str(v) for k, v in defaults.items()},
+            **offline_aws_environment(cwd, "testing"),
+        }
     result = subprocess.run(  # noqa: S603 (fixed programs and arguments)
         [python, *flags, "-c", AUDIT + probe, *arguments],
         cwd=cwd,
@@ -315,7 +315,7 @@ def run_probe(
         check=False,
     )
     if result.returncode != 0:
-        pytest.fail(f"the probe failed:\n{result.stderr}")
+        pytest.fail(f"{what} failed:\n{result.stderr}")
     return json.loads(result.stdout.splitlines()[-1])
 
 
