@@ -25,12 +25,12 @@ import local.paths  # noqa: F401  (puts crm_points on the path)
 from crm_points.account_reads import customer_history, customer_points
 from crm_points.api_models import (
     CustomerPointsResponse,
-    PointTransaction,
     TransactionHistoryResponse,
 )
 from crm_points.config import PointsConfig
 from crm_points.errors import PointsError
 from crm_points.ledger_store import LedgerStore
+from crm_points.published import PointTransaction
 from crm_points.validation import ID_PATTERN, business_time, shown_plainly
 from local.clock import Clock
 from local.dynamodb_local import client, endpoint_from_environment

@@ -26,8 +26,8 @@ def event_schemas() -> dict[str, str]:
     from pydantic import BaseModel
 
     from crm_points.alerts import Alert
-    from crm_points.api_models import PointTransaction
     from crm_points.incoming_events import BookingCancelled, BookingCompleted, CustomerUpdated
+    from crm_points.published import PointTransaction
     from crm_points.records import ExpiringReminder
     from crm_points.stream_reactions import ALERT_RAISED, DETAIL_TYPES, POINTS_EXPIRING
 

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from crm_points.account_reads import customer_history, customer_points
-from crm_points.api_models import PointTransaction
 from crm_points.config import PointsConfig
 from crm_points.ledger_service import PointsService
 from crm_points.ledger_store import AdminStore, LedgerStore
+from crm_points.published import PointTransaction
 from crm_points.records import Account, TransactionType
 from local.demo_data import HISTORY_DAYS, STORIES, DemoSummary, customer_id, load_demo_data
 from local.dynamodb_local import ROOT, client

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from crm_points.api_models import PointTransaction
+from crm_points.published import PointTransaction
 from crm_points.records import Actor, Allocation, LedgerEntry, TransactionType
 
 AT = datetime(2027, 5, 4, 9, 30, tzinfo=UTC)

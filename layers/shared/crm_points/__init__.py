@@ -27,7 +27,8 @@ Operations, joining rules and data:
 Edges:
 - `api_operations`: what each API route does after parsing (permission, then one call);
   `api_edge`: the caller from the verified token, the resolver and the error format (§3);
-  `api_models`: the API's request and response models.
+  `api_models`: the API's request and response models; `published`: a ledger entry as the
+  API answers it and the points events carry it.
 - `incoming_events`: the booking system's events and the Scheduler's runs, as received.
 - `outbound`: the points bus, the notifications queue, SES and SNS.
 - `settings`: every environment variable, read once at cold start; `runtime`: the

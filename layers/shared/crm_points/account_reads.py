@@ -11,13 +11,13 @@ from crm_points.api_models import (
     LaterExpirations,
     TransactionHistoryResponse,
     TransactionSearchResponse,
-    published,
 )
 from crm_points.config import PointsConfig
 from crm_points.dynamo import to_item
 from crm_points.errors import NotFound, ValidationFailed
 from crm_points.ledger import fifo_order
 from crm_points.ledger_store import AdminStore, LedgerStore, decode_key, encode_key, tx_time
+from crm_points.published import published
 from crm_points.records import Account, LedgerEntry, LotQuarter, iso_utc
 from crm_points.validation import as_utc, business_day, day_bounds
 

@@ -1,6 +1,5 @@
 """The API's response models, named as in the seed's interfaces."""
 
-from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
@@ -23,17 +22,12 @@ from crm_points.config import (
     ReinstatementDays,
     ValidityDays,
 )
+from crm_points.published import PointTransaction, published
 from crm_points.records import (
-    Actor,
-    Allocation,
     Approval,
     CamelModel,
     CustomerProfile,
-    LedgerEntry,
-    LotMerge,
     PostingResult,
-    TransactionType,
-    UtcDateTime,
 )
 from crm_points.validation import (
     OPS_TOPIC_PATTERN,
@@ -51,62 +45,6 @@ from crm_points.validation import (
 
 # Rand amounts are JSON numbers with two decimals at most.
 Rand = Annotated[Decimal, PlainSerializer(lambda value: float(value), return_type=float)]
-
-
-class PointTransaction(CamelModel):
-    """A ledger entry as the API answers it and the points events carry it (SPEC §2.5).
-
-    The published form of the stored entry (`records.LedgerEntry`), mapped by `of`: a field
-    the table gains stays private until it is added here, and tests/contracts/ fails a change
-    that removes or retypes a published one.
-    """
-
-    transaction_id: str = Field(description="The entry's id")
-    customer_id: str
-    sequence: int = Field(description="The entry's number in the account, from 1, no gaps")
-    type: TransactionType
-    points: int = Field(description="Signed: credits positive, debits negative")
-    balance_after: int = Field(description="The account's balance once this entry was made")
-    description: str
-    reason: str
-    actor: Actor = Field(description="Who made it: the token's subject and role, or system")
-    created_at: UtcDateTime
-    request_id: str = Field(description="The API request or the event that made it")
-    booking_id: str | None = None
-    allocations: list[Allocation] = Field(
-        default_factory=list, description="A debit: the points it took from each lot"
-    )
-    point_batch_id: str | None = Field(default=None, description="A credit: the lot it made")
-    expires_at: UtcDateTime | None = None
-    settled_debt: int = Field(
-        default=0, description="A credit: its points that paid back a negative balance"
-    )
-    notify_customer: bool = Field(
-        default=False, description="AWARD: the customer is to be told (pointsAwarded)"
-    )
-    approval_id: str | None = Field(
-        default=None, description="DEDUCT: the approval under which it was made"
-    )
-    already_expired: int = Field(
-        default=0, description="REVERSAL of an EARN: its points that had expired, not taken again"
-    )
-    related_transaction_id: str | None = None
-    old_expiry_date: UtcDateTime | None = None
-    new_expiry_date: UtcDateTime | None = None
-    merged_lots: list[LotMerge] = Field(
-        default_factory=list,
-        description="Lots that came to expire on the same day as another and joined it",
-    )
-
-    @classmethod
-    def of(cls, entry: LedgerEntry) -> "PointTransaction":
-        """The published form of a stored entry."""
-        return cls.model_validate(entry.model_dump(include=set(cls.model_fields)))
-
-
-def published(entries: Sequence[LedgerEntry]) -> list[PointTransaction]:
-    """Stored entries in their published form, in order."""
-    return [PointTransaction.of(entry) for entry in entries]
 
 
 class ExpirationScheduleItem(CamelModel):

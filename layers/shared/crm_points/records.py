@@ -177,7 +177,7 @@ class LedgerEntry(CamelModel):
     expires_at: UtcDateTime | None = None
     settled_debt: int = 0
     # What each field means to a reader is said once, on the published form
-    # (api_models.PointTransaction).
+    # (published.PointTransaction).
     notify_customer: bool = False
     approval_id: str | None = None
     already_expired: int = 0

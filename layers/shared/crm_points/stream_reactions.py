@@ -24,11 +24,11 @@ from typing import Any, Protocol, TypeVar
 from crm_points import notification_templates
 from crm_points.alert_store import AlertStore
 from crm_points.alerts import Alert, AlertType, new_alert
-from crm_points.api_models import PointTransaction
 from crm_points.config import PointsConfig
 from crm_points.ledger_store import AdminStore, EffectLog, model_from_item
 from crm_points.logs import logger
 from crm_points.notification_templates import Notification, day
+from crm_points.published import PointTransaction
 from crm_points.records import (
     CustomerProfile,
     ExpiringReminder,
