@@ -61,10 +61,9 @@ if str(ROOT) not in sys.path:
 
 from local.dynamodb_local import REGION  # noqa: E402
 from local.functions import discover_functions, offline_aws_environment  # noqa: E402
-from local.resources import BUS, QUEUE, TOPIC, LocalResources  # noqa: E402
+from local.resources import ACCOUNT_ID, BUS, QUEUE, TOPIC, LocalResources  # noqa: E402
 from local.template import load_template  # noqa: E402
 
-ACCOUNT_ID = "000000000000"
 TABLE_NAME = "crm-points-bench"
 MINIMAL = "minimal powertools"
 BARE = "bare boto3+pydantic"

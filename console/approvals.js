@@ -1,7 +1,7 @@
 // The approvals queue: the pending deductions (GET /api/crm/points/approvals), each approved
 // or rejected, with an optional reason, by someone other than its requester (SPEC §4). The
 // API decides who may; its refusal is shown as it words it.
-import { $, IdempotencyKeys, MOMENT, POINTS, element } from "./common.js";
+import { IdempotencyKeys, MOMENT, POINTS, element } from "./common.js";
 import { PagedList, say, submitFrom } from "./staff-api.js";
 
 const keys = new IdempotencyKeys();

@@ -397,7 +397,8 @@ class StreamConsumer:
             return None
         numbers = [str(record["dynamodb"]["SequenceNumber"]) for record in records]
         failed = reported_failures(invocation.result, numbers)
-        return min(failed, key=int) if failed else None
+        # In batch order: the first failed is the earliest.
+        return failed[0] if failed else None
 
     def _dead_letter(self, shard_id: str, records: list[dict[str, Any]], attempts: int) -> None:
         first, last = records[0]["dynamodb"], records[-1]["dynamodb"]

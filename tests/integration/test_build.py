@@ -145,6 +145,12 @@ class Function:
     environment: dict[str, str]
 
 
+def stand_ins(variables: dict[str, Any]) -> dict[str, str]:
+    """A template's environment variables as a function would see them offline: a
+    reference (`!Ref`, `!GetAtt`) stands in as "x"."""
+    return {key: "x" if isinstance(value, dict) else str(value) for key, value in variables.items()}
+
+
 def template_functions(template: dict[str, Any]) -> list[Function]:
     """The template's functions, with the Globals SAM merges into them."""
     defaults = template.get("Globals", {}).get("Function", {})
@@ -162,10 +168,9 @@ def template_functions(template: dict[str, Any]) -> list[Function]:
             **defaults.get("Environment", {}).get("Variables", {}),
             **properties.get("Environment", {}).get("Variables", {}),
         }
-        environment = {
-            key: "x" if isinstance(value, dict) else str(value) for key, value in variables.items()
-        }
-        functions.append(Function(name, module, attribute, [x["Ref"] for x in layers], environment))
+        functions.append(
+            Function(name, module, attribute, [x["Ref"] for x in layers], stand_ins(variables))
+        )
     return functions
 
 
@@ -302,10 +307,7 @@ def run_probe(
     flags = ["-I", "-S"] if write_bytecode else ["-I", "-S", "-B"]
     if environment is None:
         defaults = load_template()["Globals"]["Function"]["Environment"]["Variables"]
-        environment = {
-            **{k: "x" if isinstance(v, dict) else str(v) for k, v in defaults.items()},
-            **offline_aws_environment(cwd, "testing"),
-        }
+        environment = {**stand_ins(defaults), **offline_aws_environment(cwd, "testing")}
     result = subprocess.run(  # noqa: S603 (fixed programs and arguments)
         [python, *flags, "-c", AUDIT + probe, *arguments],
         cwd=cwd,
