@@ -44,6 +44,7 @@ ratios; with `--built`, what the layer's bytecode takes off a cold start.
 """
 
 import argparse
+import json
 import platform
 import shutil
 import statistics
@@ -53,30 +54,35 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # Run as a script: make the repository root importable, for the template's readers.
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from local.dynamodb_local import REGION  # noqa: E402
-from local.functions import discover_functions, offline_aws_environment  # noqa: E402
+from local.dynamodb_local import REGION, DynamoDBLocal, client  # noqa: E402
+from local.functions import Function, discover_functions, offline_aws_environment  # noqa: E402
 from local.resources import ACCOUNT_ID, BUS, QUEUE, TOPIC, LocalResources  # noqa: E402
-from local.template import load_template  # noqa: E402
+from local.template import create_table, load_template  # noqa: E402
 
 TABLE_NAME = "crm-points-bench"
 MINIMAL = "minimal powertools"
 BARE = "bare boto3+pydantic"
 BUILD = ROOT / ".aws-sam" / "build"
 BUILT_LAYER = BUILD / "SharedLayer" / "python"
+EVENTS = ROOT / "events"
 # The settings, in the order printed (bench's docstring).
 SOURCE, NO_PYC, BUILT = "source", "no .pyc", "built"
 
 # The least an API function of ours imports: the resolver with validation, a pydantic body.
 _MINIMAL_HANDLER = '''"""A minimal Powertools API handler: the baseline of bench/cold_start.py."""
 
+import os
+from functools import cache
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
@@ -89,8 +95,15 @@ class Award(BaseModel):
     points: int = Field(gt=0)
 
 
+@cache
+def dynamodb() -> Any:
+    return boto3.client("dynamodb")
+
+
 @app.post("/award")
 def award(body: Award) -> dict[str, Any]:
+    key = {"PK": {"S": body.customer_id}, "SK": {"S": "ACCOUNT"}}
+    dynamodb().get_item(TableName=os.environ["TABLE_NAME"], Key=key)
     return {"customer_id": body.customer_id, "points": body.points}
 
 
@@ -98,13 +111,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return app.resolve(event, context)
 '''
 
-# Fails the run on a connection or a name lookup. Audit hooks cost a call per audited event
-# (every open, import, compile), so only the first, untimed run of each subject has it.
+# Fails the run on a connection or a name lookup anywhere but DynamoDB Local's loopback.
+# Audit hooks cost a call per audited event (every open, import, compile), so only the first,
+# untimed run of each subject has it.
 _GUARD = """
 import sys
 def _no_network(event, args):
     if event in ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname",
                  "socket.gethostbyname_ex", "socket.gethostbyaddr", "socket.sendto"):
+        where = args[1] if event in ("socket.connect", "socket.sendto") else args
+        host = where[0] if isinstance(where, tuple) else where
+        if host in ("127.0.0.1", "localhost"):
+            return
         print(f"NETWORK {event} {args!r}", file=sys.stderr)
         sys.stderr.flush()
         import os
@@ -112,13 +130,27 @@ def _no_network(event, args):
 sys.addaudithook(_no_network)
 """
 
+# json and types are imported before the clock starts, for every subject alike: they only
+# read the sample event and make the context, which Lambda's own runtime has done already.
 _PROBE = """
-import time
+import json, time, types
+event = json.loads({event!r})
+context = types.SimpleNamespace(
+    function_name={function!r}, memory_limit_in_mb=512, aws_request_id="bench",
+    invoked_function_arn="arn:aws:lambda:{region}:{account}:function:{function}",
+    get_remaining_time_in_millis=lambda: 10_000,
+)
 started = time.process_time()
 {load}
 import boto3
 boto3.client("dynamodb", region_name={region!r})
-print(time.process_time() - started)
+imported = time.process_time()
+if event:
+    import handler
+    answer = handler.lambda_handler(event, context)
+    if not 200 <= answer["statusCode"] < 300:
+        raise SystemExit(f"the first request answered {{answer['statusCode']}}: {{answer['body']}}")
+print(imported - started, time.process_time() - imported)
 """
 
 
@@ -131,7 +163,9 @@ class Subject:
     path: list[Path]
     environment: dict[str, str]
     is_function: bool = True
+    event: dict[str, Any] | None = None  # a first request to time after the import
     times: list[float] = field(default_factory=list)  # seconds of CPU
+    request_times: list[float] = field(default_factory=list)
     error: str = ""
 
 
@@ -148,6 +182,14 @@ class Setting:
         """{subject: median seconds} of the subjects timed."""
         return {s.name: statistics.median(s.times) for s in self.subjects if s.times}
 
+    def first_request(self) -> dict[str, float]:
+        """{subject: median seconds of the import and the first request together}."""
+        return {
+            s.name: statistics.median(a + b for a, b in zip(s.times, s.request_times, strict=True))
+            for s in self.subjects
+            if s.request_times
+        }
+
 
 def _placeholders(resources: LocalResources) -> None:
     """AWS-shaped values for the queues, topics and buses the functions' variables name:
@@ -160,11 +202,12 @@ def _placeholders(resources: LocalResources) -> None:
         resources.bus_names[name] = name
 
 
-def _common_environment(scratch: Path) -> dict[str, str]:
-    """What every subject's interpreter sees, and nothing of this shell's (no AWS profile, no
-    endpoint override): Lambda's region and function variables, stand-in credentials."""
+def _common_environment(scratch: Path, endpoint: str) -> dict[str, str]:
+    """What every subject's interpreter sees, and nothing of this shell's (no AWS profile):
+    Lambda's region and function variables, stand-in credentials, DynamoDB Local."""
     return {
         **offline_aws_environment(scratch, "bench"),
+        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
@@ -177,7 +220,29 @@ def _copy(source: Path, target: Path) -> Path:
     return target
 
 
-def _subjects(setting: str, scratch: Path) -> list[Subject]:
+def _sample_requests(functions: list[Function]) -> dict[str, dict[str, Any]]:
+    """{function name: its sample event} for the API functions with one in events/, matched
+    by route; and the minimal handler's, the award sample sent to its own route."""
+    samples = {}
+    for path in sorted(EVENTS.glob("*.json")):
+        event = json.loads(path.read_text())
+        if "routeKey" in event:
+            samples[event["routeKey"]] = event
+    requests = {}
+    for function in functions:
+        for route in function.events_of("HttpApi"):
+            key = f"{route.properties['Method'].upper()} {route.properties['Path']}"
+            if key in samples:
+                requests[function.name] = samples[key]
+    minimal = json.loads(json.dumps(samples["POST /api/crm/points/award"]))
+    minimal["rawPath"] = minimal["requestContext"]["http"]["path"] = "/award"
+    minimal["routeKey"] = minimal["requestContext"]["routeKey"] = "POST /award"
+    minimal["body"] = json.dumps({"customer_id": "demo-001", "points": 500})
+    requests[MINIMAL] = minimal
+    return requests
+
+
+def _subjects(setting: str, scratch: Path, endpoint: str) -> list[Subject]:
     """The functions (by folder name, in order) and the two baselines, ready to run from
     `setting`'s place; `scratch` is this setting's own folder."""
     scratch.mkdir()
@@ -189,7 +254,8 @@ def _subjects(setting: str, scratch: Path) -> list[Subject]:
         for function in discover_functions(template, ROOT, resources).values()
     }
     globals_ = template["Globals"]["Function"]["Environment"]["Variables"]
-    common = {**_common_environment(scratch), **resources.environment_of(globals_)}
+    requests = _sample_requests(list(by_folder.values()))
+    common = {**_common_environment(scratch, endpoint), **resources.environment_of(globals_)}
     if setting == BUILT:
         layer = BUILT_LAYER
     elif setting == NO_PYC:
@@ -212,12 +278,22 @@ def _subjects(setting: str, scratch: Path) -> list[Subject]:
             **(function.environment if function else {}),
             "AWS_LAMBDA_FUNCTION_NAME": logical_id,
         }
-        subjects.append(Subject(folder.name, "import handler", [code, layer], environment))
+        subjects.append(
+            Subject(
+                folder.name,
+                "import handler",
+                [code, layer],
+                environment,
+                event=requests.get(logical_id),
+            )
+        )
     minimal = scratch / "minimal"
     minimal.mkdir()
     (minimal / "handler.py").write_text(_MINIMAL_HANDLER)
     baseline = {**common, "AWS_LAMBDA_FUNCTION_NAME": "bench"}
-    subjects.append(Subject(MINIMAL, "import handler", [minimal, layer], baseline, False))
+    subjects.append(
+        Subject(MINIMAL, "import handler", [minimal, layer], baseline, False, requests[MINIMAL])
+    )
     # The same path as the minimal handler's, so that only what is imported differs.
     subjects.append(Subject(BARE, "import boto3, pydantic", [minimal, layer], baseline, False))
     return subjects
@@ -287,7 +363,7 @@ def _version(interpreter: str) -> str:
     ).stdout.strip()
 
 
-def _settings(built: bool, scratch: Path) -> list[Setting]:
+def _settings(built: bool, scratch: Path, endpoint: str) -> list[Setting]:
     """Where the subjects run from: the source tree, and with `built` the build without and
     with the layer's bytecode."""
     source = [sys.executable]
@@ -297,7 +373,7 @@ def _settings(built: bool, scratch: Path) -> list[Setting]:
             f"the source tree, Python {_version(source[0])} (.venv): the libraries' .pyc, "
             "crm_points and the handlers compiled",
             source,
-            _subjects(SOURCE, scratch / "source"),
+            _subjects(SOURCE, scratch / "source", endpoint),
         )
     ]
     if built:
@@ -309,23 +385,30 @@ def _settings(built: bool, scratch: Path) -> list[Setting]:
                 NO_PYC,
                 f".aws-sam/build without the layer's .pyc, Python {version}: all compiled",
                 python313,
-                _subjects(NO_PYC, scratch / "no-pyc"),
+                _subjects(NO_PYC, scratch / "no-pyc", endpoint),
             ),
             Setting(
                 BUILT,
                 f".aws-sam/build, Python {version}: the layer's .pyc, the handlers compiled",
                 python313,
-                _subjects(BUILT, scratch / "built"),
+                _subjects(BUILT, scratch / "built", endpoint),
             ),
         ]
     return settings
 
 
-def _once(subject: Subject, interpreter: list[str], guarded: bool) -> None:
-    """One fresh interpreter: its CPU time appended to the subject's, or its error kept."""
-    probe = _PROBE.format(load=subject.load, region=REGION)
+def _once(subject: Subject, interpreter: list[str], table: str, guarded: bool) -> None:
+    """One fresh interpreter: its CPU times appended to the subject's, or its error kept."""
+    probe = _PROBE.format(
+        load=subject.load,
+        event=json.dumps(subject.event or {}),
+        function=subject.environment["AWS_LAMBDA_FUNCTION_NAME"],
+        region=REGION,
+        account=ACCOUNT_ID,
+    )
     environment = {
         **subject.environment,
+        "TABLE_NAME": table,
         "PYTHONPATH": ":".join(str(path) for path in subject.path),
     }
     answer = subprocess.run(
@@ -341,7 +424,10 @@ def _once(subject: Subject, interpreter: list[str], guarded: bool) -> None:
         subject.error = lines[-1]
         return
     if not guarded:
-        subject.times.append(float(answer.stdout.strip().splitlines()[-1]))
+        imported, request = answer.stdout.strip().splitlines()[-1].split()
+        subject.times.append(float(imported))
+        if subject.event:
+            subject.request_times.append(float(request))
 
 
 def main() -> None:
@@ -361,22 +447,33 @@ def main() -> None:
     if args.built:
         _check_build()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="cold-start-") as directory:
-        settings = _settings(args.built, Path(directory))
+    with tempfile.TemporaryDirectory(prefix="cold-start-") as directory, DynamoDBLocal() as local:
+        settings = _settings(args.built, Path(directory), local.endpoint)
+        # A table of its own for each setting in each round, so that every first request
+        # finds the same data (a round's award is there for the reads after it).
+        dynamodb = client(local.endpoint)
+
+        def table(round_: int, setting: Setting) -> str:
+            name = f"{TABLE_NAME}-{round_}-{settings.index(setting)}"
+            create_table(dynamodb, name, stream=False)
+            return name
+
         # An untimed first run: fills the file system cache for all, checks for the network.
         for setting in settings:
+            first = table(0, setting)
             for subject in setting.subjects:
-                _once(subject, setting.interpreter, guarded=True)
+                _once(subject, setting.interpreter, first, guarded=True)
             for subject in (s for s in setting.subjects if s.error and not s.is_function):
                 sys.exit(
                     f"{subject.name} ({setting.name}) failed, nothing to compare with: "
                     f"{subject.error}"
                 )
-        for _ in range(args.runs):
+        for round_ in range(1, args.runs + 1):
             for setting in settings:
+                this_round = table(round_, setting)
                 for subject in setting.subjects:
                     if not subject.error:
-                        _once(subject, setting.interpreter, guarded=False)
+                        _once(subject, setting.interpreter, this_round, guarded=False)
     elapsed = time.monotonic() - started
     _report(settings, args.runs, elapsed)
 
@@ -426,6 +523,7 @@ def _report(settings: list[Setting], runs: int, elapsed: float) -> None:
                 f" times the minimal Powertools handler, {median[worst] / median[BARE]:.2f} "
                 "times bare boto3+pydantic"
             )
+    _report_first_requests(settings)
     if NO_PYC in medians and BUILT in medians:
         without, with_ = medians[NO_PYC], medians[BUILT]
         saved = sorted(
@@ -443,6 +541,30 @@ def _report(settings: list[Setting], runs: int, elapsed: float) -> None:
     print(f"took {elapsed:.0f} s")
     if any(subject.error for setting in settings for subject in setting.subjects):
         sys.exit(1)
+
+
+def _report_first_requests(settings: list[Setting]) -> None:
+    """The import and the first request together, for the subjects with a sample request:
+    what a deferred model build or a lazy import moves to the first request is counted."""
+    totals = {setting.name: setting.first_request() for setting in settings}
+    names = [s.name for s in settings[0].subjects if s.event is not None]
+    if not names:
+        return
+    print(
+        "import and first request (a sample event of events/ answered against DynamoDB "
+        "Local; the minimal handler reads one item), CPU ms, x min."
+    )
+    width = max(len(name) for name in names)
+    print(f"  {'subject':<{width}}" + "".join(f"  {s.name:>8} {'x min.':>6}" for s in settings))
+    for name in names:
+        cells = []
+        for setting in settings:
+            total = totals[setting.name]
+            if name in total and MINIMAL in total:
+                cells.append(f"{total[name] * 1000:8.0f} {total[name] / total[MINIMAL]:6.2f}")
+            else:
+                cells.append(f"{'failed':>8} {'':>6}")
+        print(f"  {name:<{width}}" + "".join(f"  {cell}" for cell in cells))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from enum import Enum
 
-from ulid import ULID
-
 from crm_points.config import PointsConfig
 from crm_points.errors import (
     Conflict,
@@ -77,6 +75,9 @@ class Posting:
 
 def new_id(moment: datetime) -> str:
     """A ULID: unique and sortable by creation time."""
+    # Imported by the first write, not at import: the read functions never make an id.
+    from ulid import ULID
+
     return str(ULID.from_datetime(moment))
 
 

@@ -35,9 +35,16 @@ UtcDateTime = Annotated[
 
 
 class CamelModel(BaseModel):
-    """Base of every record: camelCase aliases, unknown fields rejected."""
+    """Base of every record: camelCase aliases, unknown fields rejected.
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    Validators and serializers are built when a model is first used, not when its module is
+    imported: a function uses a few of the layer's fifty models, and building them all took
+    about 16 ms of every cold start (docs/operations.md, "Cold starts").
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True
+    )
 
 
 class TransactionType(StrEnum):
