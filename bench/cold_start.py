@@ -14,16 +14,21 @@ so that other work on the machine counts less than it would in wall time): `impo
 with the function's folder and then the layer's first on the path, as Lambda puts its task
 root and `/opt/python`, then `import boto3` and `boto3.client("dynamodb")`, as the first
 request does (runtime() makes the client then). The interpreter's own start is not timed:
-it is the same for every subject and Lambda's, not ours. No request is sent; the first run
-of each subject fails if anything opens a connection or resolves a name.
+it is the same for every subject and Lambda's, not ours. Then, for the API functions with a
+sample event in events/ (matched by route) and the minimal handler, the first request:
+`lambda_handler(event, context)`, answered by a DynamoDB Local this run starts, in a table
+of its own for each setting and round (so every round's requests find the same data). A
+model built on first use, a module imported lazily, is counted there. The first run of each
+subject fails if anything opens a connection or resolves a name other than DynamoDB
+Local's loopback, and every first request must answer 2xx.
 
 The subjects, interleaved round by round so that drift on the machine hits all alike:
 - each `functions/*/handler.py`, with the environment template.yaml gives it (Globals and
-  its own variables; queues, topics and buses as AWS-shaped placeholders), a placeholder
-  table name, the region and stand-in credentials;
-- `minimal powertools`: a 20-line handler of our own, Powertools' APIGatewayHttpResolver
-  with validation and one route taking a pydantic body (the least an API function of this
-  shape imports), then boto3 and the client;
+  its own variables; queues, topics and buses as AWS-shaped placeholders), the table, the
+  region and stand-in credentials;
+- `minimal powertools`: a 30-line handler of our own, Powertools' APIGatewayHttpResolver
+  with validation and one route taking a pydantic body and reading one DynamoDB item (the
+  least an API function of this shape imports and does), then boto3 and the client;
 - `bare boto3+pydantic`: `import boto3, pydantic` and the client, nothing of Powertools.
 
 Each is run from up to three places, the settings, each with its own two baselines:
@@ -40,7 +45,9 @@ millisecond), and nothing writes one: the interpreters run with PYTHONDONTWRITEB
 
 Printed: each subject's median time in each setting, its ratio there to the minimal handler
 and to bare boto3+pydantic, sorted by the last setting's ratio; the slowest function's
-ratios; with `--built`, what the layer's bytecode takes off a cold start.
+ratios; the import and first request together of the subjects with a sample request, and
+their ratio to the minimal handler's; with `--built`, what the layer's bytecode takes off a
+cold start.
 """
 
 import argparse
