@@ -120,7 +120,7 @@ redrive: deps
 	$(BIN)/python -m local.redrive $(QUEUE) $(if $(DRY_RUN),--dry-run)
 
 # A token for the local API: make token ROLE=ADMIN USER=alice (`make -s token` prints it alone).
-# ROLE: SUPPORT_AGENT, MANAGER, ADMIN or BOOKING_SYSTEM. USER defaults to the login name the
+# ROLE: SUPPORT_AGENT, MANAGER, ADMIN, FINANCE or BOOKING_SYSTEM. USER defaults to the login name the
 # shell sets. Signed HS256 with LOCAL_JWT_SECRET (default local-dev-secret).
 ROLE ?= MANAGER
 USER ?= local-user

@@ -12,7 +12,7 @@ import { IdempotencyKeys, POINTS, RAND, claimsOf, dayOf, element, errorText, iso
 import "./transaction-history.js";
 
 // What each role is offered (SPEC §4); the API still decides.
-const VIEWING_ROLES = new Set(["SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM"]);
+const VIEWING_ROLES = new Set(["SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM", "FINANCE"]);
 const AWARDING_ROLES = new Set(["SUPPORT_AGENT", "MANAGER", "ADMIN"]);
 const REDEEMING_ROLES = new Set(["MANAGER", "ADMIN"]);
 const DEDUCTING_ROLES = new Set(["MANAGER", "ADMIN"]);

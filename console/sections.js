@@ -1,17 +1,21 @@
-// The console's navigation: Customers for every role; Approvals, Alerts and the Dashboard
-// only for the roles SPEC §4 lets see them (APPROVE, VIEW_ALERTS, VIEW_ANALYTICS: MANAGER,
-// ADMIN). Hiding a section only decides what to offer: the API decides what is allowed.
+// The console's navigation: Customers for every role; Approvals and Alerts only for the
+// roles SPEC §4 lets see them (APPROVE, VIEW_ALERTS: MANAGER, ADMIN), the Dashboard for
+// VIEW_ANALYTICS (MANAGER, ADMIN, FINANCE). Hiding a section only decides what to offer: the
+// API decides what is allowed.
 import { showAlerts } from "./alerts.js";
 import { showApprovals } from "./approvals.js";
 import { $ } from "./common.js";
 import { showDashboard } from "./dashboard.js";
-import { STAFF_ROLES } from "./staff-api.js";
 
+const MANAGING = new Set(["MANAGER", "ADMIN"]);
+const ANALYSING = new Set(["MANAGER", "ADMIN", "FINANCE"]);
+
+// `roles`: who is offered the section (null: every role).
 const SECTIONS = {
-  customers: { staffOnly: false, show: () => {} },
-  approvals: { staffOnly: true, show: showApprovals },
-  alerts: { staffOnly: true, show: showAlerts },
-  dashboard: { staffOnly: true, show: showDashboard },
+  customers: { roles: null, show: () => {} },
+  approvals: { roles: MANAGING, show: showApprovals },
+  alerts: { roles: MANAGING, show: showAlerts },
+  dashboard: { roles: ANALYSING, show: showDashboard },
 };
 
 const nav = $("sections");
@@ -32,7 +36,7 @@ export function openSection(name) {
 /** The navigation for `role`, opened on Customers. */
 export function showSections(role) {
   for (const [name, section] of Object.entries(SECTIONS)) {
-    buttonOf(name).hidden = section.staffOnly && !STAFF_ROLES.has(role);
+    buttonOf(name).hidden = section.roles !== null && !section.roles.has(role);
   }
   nav.hidden = false;
   openSection("customers");
@@ -42,7 +46,7 @@ export function showSections(role) {
 export function hideSections() {
   nav.hidden = true;
   for (const name of Object.keys(SECTIONS)) {
-    if (SECTIONS[name].staffOnly) $(name).hidden = true;
+    if (SECTIONS[name].roles !== null) $(name).hidden = true;
   }
 }
 

@@ -8,7 +8,7 @@
 import { claimsOf, fetchJson } from "./common.js";
 
 /** The roles the API knows, strongest first (crm_points.permissions.role_from_groups). */
-const ROLES = ["ADMIN", "MANAGER", "SUPPORT_AGENT", "BOOKING_SYSTEM"];
+const ROLES = ["ADMIN", "MANAGER", "FINANCE", "SUPPORT_AGENT", "BOOKING_SYSTEM"];
 const PENDING_KEY = "crm-points-console-sign-in"; // the PKCE verifier and state, until back
 
 export class SignInError extends Error {}
@@ -114,7 +114,7 @@ function sessionOf(tokens, refreshToken) {
   const role = ROLES.find((known) => groups.includes(known));
   if (!role) {
     throw new SignInError(
-      "Your account is in no CRM group (SUPPORT_AGENT, MANAGER or ADMIN): ask an admin to add you to one.",
+      "Your account is in no CRM group (SUPPORT_AGENT, MANAGER, FINANCE or ADMIN): ask an admin to add you to one.",
     );
   }
   return {

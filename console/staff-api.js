@@ -5,9 +5,6 @@
 import { $, errorText, fetchJson } from "./common.js";
 import { accessToken, apiUrl } from "./session.js";
 
-/** The roles that see the approvals, alerts and dashboard sections (SPEC §4). */
-export const STAFF_ROLES = new Set(["MANAGER", "ADMIN"]);
-
 /**
  * The API's answer to `method path` as {ok, status, body}; a network failure throws.
  * A 401 (the token ran out) tells the page, which signs out.

@@ -12,7 +12,7 @@ from tests.integration.conftest import World
 # Every route runs here, the bulk award's too: it needs its queue.
 pytestmark = pytest.mark.usefixtures("bulk_award_queue")
 
-ROLES = ["SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM"]
+ROLES = ["SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM", "FINANCE"]
 
 
 Case = Callable[[World], tuple[str, str, dict[str, Any] | None, dict[str, str] | None]]
@@ -163,7 +163,7 @@ CASES: dict[str, tuple[Case, set[str], str]] = {
     ),
     "read config": (
         lambda w: ("GET", "/api/crm/points/config", None, None),
-        {"MANAGER", "ADMIN"},
+        {"MANAGER", "ADMIN", "FINANCE"},
         "FORBIDDEN",
     ),
     "change config": (
@@ -227,7 +227,7 @@ CASES: dict[str, tuple[Case, set[str], str]] = {
     # -- analytics (SPEC §9)
     "analytics": (
         lambda w: ("GET", "/api/crm/points/analytics", None, {"month": "2026-01"}),
-        {"MANAGER", "ADMIN"},
+        {"MANAGER", "ADMIN", "FINANCE"},
         "FORBIDDEN",
     ),
 }

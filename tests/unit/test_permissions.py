@@ -11,8 +11,14 @@ CONFIG = PointsConfig()
 
 # The §4 table, row by row.
 EXPECTED = {
-    Permission.VIEW_POINTS: {"SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM"},
-    Permission.VIEW_TRANSACTIONS: {"SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM"},
+    Permission.VIEW_POINTS: {"SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM", "FINANCE"},
+    Permission.VIEW_TRANSACTIONS: {
+        "SUPPORT_AGENT",
+        "MANAGER",
+        "ADMIN",
+        "BOOKING_SYSTEM",
+        "FINANCE",
+    },
     Permission.AWARD_SMALL_BONUS: {"SUPPORT_AGENT", "MANAGER", "ADMIN"},
     Permission.AWARD_POINTS: {"MANAGER", "ADMIN"},
     Permission.DEDUCT_POINTS: {"MANAGER", "ADMIN"},
@@ -22,9 +28,12 @@ EXPECTED = {
     Permission.BULK_OPERATIONS: {"ADMIN"},
     Permission.SYSTEM_CONFIG: {"ADMIN"},
     Permission.APPROVE: {"MANAGER", "ADMIN"},
-    Permission.VIEW_ANALYTICS: {"MANAGER", "ADMIN"},
+    Permission.VIEW_ANALYTICS: {"MANAGER", "ADMIN", "FINANCE"},
     Permission.VIEW_ALERTS: {"MANAGER", "ADMIN"},
     Permission.MANAGE_ALERTS: {"MANAGER", "ADMIN"},
+    Permission.VIEW_FINANCE: {"MANAGER", "ADMIN", "FINANCE"},
+    Permission.CLOSE_PERIOD: {"ADMIN", "FINANCE"},
+    Permission.SET_BREAKAGE: {"ADMIN", "FINANCE"},
 }
 
 
@@ -77,3 +86,5 @@ def test_deduct_limit(role, amount, outcome):
 def test_role_from_groups_prefers_the_strongest():
     assert permissions.role_from_groups(["SUPPORT_AGENT", "ADMIN"]) is Role.ADMIN
     assert permissions.role_from_groups(["other"]) is None
+    assert permissions.role_from_groups(["FINANCE", "SUPPORT_AGENT"]) is Role.FINANCE
+    assert permissions.role_from_groups(["FINANCE", "MANAGER"]) is Role.MANAGER

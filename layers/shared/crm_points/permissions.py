@@ -12,6 +12,7 @@ class Role(StrEnum):
     MANAGER = "MANAGER"
     ADMIN = "ADMIN"
     BOOKING_SYSTEM = "BOOKING_SYSTEM"
+    FINANCE = "FINANCE"
 
 
 class Permission(StrEnum):
@@ -29,6 +30,9 @@ class Permission(StrEnum):
     VIEW_ANALYTICS = "VIEW_ANALYTICS"
     VIEW_ALERTS = "VIEW_ALERTS"
     MANAGE_ALERTS = "MANAGE_ALERTS"
+    VIEW_FINANCE = "VIEW_FINANCE"
+    CLOSE_PERIOD = "CLOSE_PERIOD"
+    SET_BREAKAGE = "SET_BREAKAGE"
 
 
 _VIEW = {Permission.VIEW_POINTS, Permission.VIEW_TRANSACTIONS}
@@ -46,9 +50,18 @@ _MANAGE = {
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.SUPPORT_AGENT: frozenset(_VIEW | {Permission.AWARD_SMALL_BONUS}),
-    Role.MANAGER: frozenset(_VIEW | _MANAGE),
+    Role.MANAGER: frozenset(_VIEW | _MANAGE | {Permission.VIEW_FINANCE}),
     Role.ADMIN: frozenset(Permission),
     Role.BOOKING_SYSTEM: frozenset(_VIEW | {Permission.REDEEM_POINTS}),
+    Role.FINANCE: frozenset(
+        _VIEW
+        | {
+            Permission.VIEW_ANALYTICS,
+            Permission.VIEW_FINANCE,
+            Permission.CLOSE_PERIOD,
+            Permission.SET_BREAKAGE,
+        }
+    ),
 }
 
 
@@ -65,8 +78,10 @@ def is_caller_subject(subject: str) -> bool:
 
 
 def role_from_groups(groups: list[str]) -> Role | None:
-    """The strongest known role among a token's groups, or None."""
-    ranked = [Role.ADMIN, Role.MANAGER, Role.SUPPORT_AGENT, Role.BOOKING_SYSTEM]
+    """The strongest known role among a token's groups, or None. A token acts with one role
+    (the one its entries record): a member of MANAGER and FINANCE acts as MANAGER, and
+    closing a period then needs ADMIN or a FINANCE-only account (docs/api.md, "Roles")."""
+    ranked = [Role.ADMIN, Role.MANAGER, Role.FINANCE, Role.SUPPORT_AGENT, Role.BOOKING_SYSTEM]
     return next((role for role in ranked if role.value in groups), None)
 
 
