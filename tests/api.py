@@ -88,9 +88,11 @@ def call(
     body: Any = None,
     query: dict[str, str] | None = None,
     key: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Answer:
     """One request to the API as API Gateway would deliver it (POST/PUT get a fresh
-    Idempotency-Key unless `key` is given; `key=""` sends none)."""
+    Idempotency-Key unless `key` is given; `key=""` sends none). A CSV answer's body is its
+    text; any other is parsed as JSON."""
     for route in routes():
         params = route.match(method, path)
         if params is not None:
@@ -127,9 +129,13 @@ def call(
     if body is not None:
         event["body"] = body if isinstance(body, str) else json.dumps(body)
         event["headers"]["content-type"] = "application/json"
+    event["headers"].update({name.lower(): value for name, value in (headers or {}).items()})
     response = handler(route.function).lambda_handler(event, LambdaContext())
     text = response.get("body") or "null"
-    return Answer(response["statusCode"], json.loads(text), response.get("headers", {}))
+    answered = response.get("headers", {})
+    if str(answered.get("Content-Type", "")).startswith("text/csv"):
+        return Answer(response["statusCode"], text, answered)
+    return Answer(response["statusCode"], json.loads(text), answered)
 
 
 @cache

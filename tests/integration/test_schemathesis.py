@@ -25,6 +25,7 @@ turning a check off:
   (IDEMPOTENCY_KEY_REUSED), a `cursor` the API did not issue (cursors are opaque), an expiry
   date not later than today, `offset` together with `cursor`, `dateFrom` after `dateTo`, a
   recovery of an entry that is not an EXPIRE, an analytics `month` that has not begun yet,
+  a finance report's `from` or `to` not begun, `from` after `to` or over 120 months,
   a date outside the years 2000 to 2199 (JSON Schema's date format has no bounds), an
   `opsTopicArn` of another account or region than the deployment's.
 - unsupported_method: a method a path does not have answers 404 NOT_FOUND (no route
@@ -128,6 +129,8 @@ def _allowed(failure: Failure, content: bytes) -> str | None:
             return "positive data: recovering an entry that is not an EXPIRE"
         if code == "VALIDATION_ERROR" and details.get("field") == "month":
             return "positive data: an analytics month that has not begun yet"
+        if code == "VALIDATION_ERROR" and details.get("field") in ("from", "to"):
+            return "positive data: a finance range not begun, reversed, or over 120 months"
         if code == "VALIDATION_ERROR" and details.get("field") == "opsTopicArn":
             return "positive data: an SNS topic of another account or region"
         problems = details.get("errors") or [{}]

@@ -141,10 +141,7 @@ def aggregate(entries: list[LedgerEntry]) -> tuple[dict[str, MonthTotals], Runni
     for item in entries:
         effect = effect_of(item)
         months[effect.month] = months.get(effect.month, MonthTotals()) + effect.totals
-        running = RunningTotals(
-            running.outstanding + effect.running.outstanding,
-            running.active_users + effect.running.active_users,
-        )
+        running += effect.running
     return months, running
 
 
@@ -172,14 +169,16 @@ def test_each_entry_changes_what_it_should():
     assert effect_of(b_redeem).totals == MonthTotals(
         liability_change=-300, active_users_change=-1, points_redeemed=300
     )
-    # From 0 to -300: no positive balance changes, and B was not active before either.
-    assert effect_of(b_reversal).totals.is_empty
-    # From -300 to 200: only the part above zero is liability.
+    # From 0 to -300: no positive balance changes, and B was not active before either; the
+    # earn taken back is a debt.
+    assert effect_of(b_reversal).totals == MonthTotals(reversals_out=300, debts_change=-300)
+    # From -300 to 200: only the part above zero is liability; the debt is settled.
     assert effect_of(b_settling).totals == MonthTotals(
         liability_change=200,
         active_users_change=1,
         points_earned=500,
         bookings_completed=1,
+        debts_change=300,
     )
     assert effect_of(b_settling).month == "2026-04"
     assert effect_of(SCENARIO[8]).month == "2026-03"

@@ -9,13 +9,15 @@ import-linter contracts keep it so):
   profiles, reminders); `config`: the business settings (§10); `validation`: input rules
   and what dates mean.
 - `permissions`: roles and permissions (§4); `errors`: the domain's exceptions.
-- `analytics`: what one entry changes in the aggregates (§9); `alerts`: alerts (§7);
+- `analytics`: what one entry changes in the aggregates (§9); `finance`: the roll-forward
+  and closed months computed from them (docs/finance.md); `alerts`: alerts (§7);
   `notification_templates`: the customer messages' words (§8).
 
 Data access, every DynamoDB key and expression:
 - `dynamo`: the item codec; `transactions`: idempotency, optimistic concurrency, retries.
 - `ledger_store`: accounts, entries, profiles, approvals, the daily runs' reads, done-marks.
-- `analytics_store`, `alert_store`, `bulk_store`: their items and transactions.
+- `analytics_store` (finance's closed months too), `alert_store`, `bulk_store`: their items
+  and transactions.
 
 Operations, joining rules and data:
 - `ledger_service`: the ledger's writes, one transaction each; `account_reads`: the summary,

@@ -11,10 +11,15 @@ that redelivers or reorders records cannot skew them, as long as each entry is c
   changes by `(balanceAfter > 0) - (balanceBefore > 0)`. A running total of each is kept for
   "now", and each month's change beside it, so the figure at the end of month M is the
   total now minus the changes of the months after M.
+- The sum of negative balances (the customers' debts, SPEC §2.8) changes the same way, by
+  `min(balanceAfter, 0) - min(balanceBefore, 0)`; outstanding and debts together move by
+  the entry's points.
 - Per month (Africa/Johannesburg calendar months of the entry's `createdAt`): points
   redeemed (gross REDEEM points), points expired (EXPIRE), points earned by bookings
   (EARN), bonus points awarded (AWARD), bookings completed (EARN entries, one per booking),
-  and bookings that redeemed points (REDEEM entries with a `bookingId`).
+  and bookings that redeemed points (REDEEM entries with a `bookingId`); and for finance's
+  roll-forward (docs/finance.md), points recovered (RECOVER), deducted (DEDUCT), and
+  reversed in and out (REVERSAL with positive and with negative points).
 
 The decisions (what counts, rounding, empty denominators) are in docs/api.md, "Analytics".
 """
@@ -45,11 +50,11 @@ def month_of(moment: datetime) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
-def _parts(month: str) -> tuple[int, int]:
+def _parts(month: str, field: str = "month") -> tuple[int, int]:
     if not re.fullmatch(MONTH_PATTERN, month):
         raise ValidationFailed(
-            "month must be a calendar month written YYYY-MM, from 2000-01 to 2199-12",
-            {"field": "month", "value": month},
+            f"{field} must be a calendar month written YYYY-MM, from 2000-01 to 2199-12",
+            {"field": field, "value": month},
         )
     year, number = month.split("-")
     return int(year), int(number)
@@ -66,17 +71,17 @@ def last_full_month(now: datetime) -> str:
     return previous_month(month_of(now))
 
 
-def reportable_month(month: str | None, now: datetime) -> str:
+def reportable_month(month: str | None, now: datetime, field: str = "month") -> str:
     """The month to report on: `month` (default: the current one). A malformed month or one
-    that has not begun yet is refused (422 VALIDATION_ERROR)."""
+    that has not begun yet is refused (422 VALIDATION_ERROR naming `field`)."""
     current = month_of(now)
     if month is None:
         return current
-    _parts(month)
+    _parts(month, field)
     if month > current:
         raise ValidationFailed(
-            "month must not be later than the current month (Africa/Johannesburg)",
-            {"field": "month", "value": month, "currentMonth": current},
+            f"{field} must not be later than the current month (Africa/Johannesburg)",
+            {"field": field, "value": month, "currentMonth": current},
         )
     return month
 
@@ -97,6 +102,12 @@ class MonthTotals:
     points_awarded: int = 0
     bookings_completed: int = 0
     points_influenced_bookings: int = 0
+    # The rest of the roll-forward's lines (docs/finance.md), and the debts' change.
+    points_recovered: int = 0
+    points_deducted: int = 0
+    reversals_in: int = 0
+    reversals_out: int = 0
+    debts_change: int = 0
 
     def __add__(self, other: "MonthTotals") -> "MonthTotals":
         return MonthTotals(
@@ -113,27 +124,31 @@ class MonthTotals:
 
     @property
     def running(self) -> "RunningTotals":
-        """What these totals move the running totals by: their liability figures."""
-        return RunningTotals(self.liability_change, self.active_users_change)
+        """What these totals move the running totals by: their balance figures."""
+        return RunningTotals(self.liability_change, self.active_users_change, self.debts_change)
 
 
 @dataclass(frozen=True)
 class RunningTotals:
-    """The liability figures now: every counted entry, whatever its month."""
+    """The balance figures now: every counted entry, whatever its month."""
 
     outstanding: int = 0
     active_users: int = 0
+    # Running totals counted before this figure existed have no such attribute: 0.
+    debts: int = 0
 
     def __add__(self, other: "RunningTotals") -> "RunningTotals":
         return RunningTotals(
-            self.outstanding + other.outstanding, self.active_users + other.active_users
+            self.outstanding + other.outstanding,
+            self.active_users + other.active_users,
+            self.debts + other.debts,
         )
 
 
 @dataclass(frozen=True)
 class EntryEffect:
     """One ledger entry's contribution: to its month, and to the running totals (which move
-    by the month's `liability_change` and `active_users_change`)."""
+    by the month's `liability_change`, `active_users_change` and `debts_change`)."""
 
     month: str
     totals: MonthTotals
@@ -145,23 +160,31 @@ class EntryEffect:
 
 def effect_of(entry: LedgerEntry) -> EntryEffect:
     """What `entry` adds to the aggregates. Additive: the effects of a customer's entries sum
-    to the customer's positive balance (and presence among active users) whatever the order."""
+    to the customer's positive balance, debt and presence among active users whatever the
+    order."""
     after = entry.balance_after
-    before = after - entry.points
+    points = entry.points
+    before = after - points
     kind = entry.type
+    reversal = kind is TransactionType.REVERSAL
     return EntryEffect(
         month=month_of(entry.created_at),
         totals=MonthTotals(
             liability_change=max(after, 0) - max(before, 0),
             active_users_change=int(after > 0) - int(before > 0),
-            points_redeemed=-entry.points if kind is TransactionType.REDEEM else 0,
-            points_expired=-entry.points if kind is TransactionType.EXPIRE else 0,
-            points_earned=entry.points if kind is TransactionType.EARN else 0,
-            points_awarded=entry.points if kind is TransactionType.AWARD else 0,
+            points_redeemed=-points if kind is TransactionType.REDEEM else 0,
+            points_expired=-points if kind is TransactionType.EXPIRE else 0,
+            points_earned=points if kind is TransactionType.EARN else 0,
+            points_awarded=points if kind is TransactionType.AWARD else 0,
             bookings_completed=int(kind is TransactionType.EARN),
             points_influenced_bookings=int(
                 kind is TransactionType.REDEEM and entry.booking_id is not None
             ),
+            points_recovered=points if kind is TransactionType.RECOVER else 0,
+            points_deducted=-points if kind is TransactionType.DEDUCT else 0,
+            reversals_in=points if reversal and points > 0 else 0,
+            reversals_out=-points if reversal and points < 0 else 0,
+            debts_change=min(after, 0) - min(before, 0),
         ),
     )
 

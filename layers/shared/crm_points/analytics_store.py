@@ -14,8 +14,13 @@ Items (docs/data-model.md, "Analytics"):
   without it. Markers expire through DynamoDB TTL (`ttl`) after 30 days, long after the
   stream (24 hours of records) can deliver the entry again.
 
-Every item has an `entity` of its own (ANALYTICS_MONTH, ANALYTICS_TOTAL, ANALYTICS_COUNTED),
-which the stream consumer does not select.
+Finance's closed months (docs/finance.md) live in the same partition, `ANALYTICS` /
+`PERIOD#{YYYY-MM}` (between the months and the running totals), so that a roll-forward is
+the same one Query: each holds the month's figures as they were when it was closed, and
+who closed it, when. It is written once, if absent, and never changed.
+
+Every item has an `entity` of its own (ANALYTICS_MONTH, ANALYTICS_TOTAL, ANALYTICS_COUNTED,
+ANALYTICS_PERIOD), which the stream consumer does not select.
 """
 
 import random
@@ -38,10 +43,27 @@ from crm_points.analytics import (
     previous_month,
     reportable_month,
 )
+from crm_points.config import PointsConfig
 from crm_points.dynamo import from_item, to_item
 from crm_points.errors import Conflict
-from crm_points.records import LedgerEntry
-from crm_points.transactions import CONFLICTS, TRANSACTION_ITEMS
+from crm_points.finance import ClosedPeriod, Ledger, period_to_close
+from crm_points.ledger_store import request_pk
+from crm_points.records import Actor, LedgerEntry
+from crm_points.transactions import (
+    CLAIM_SK,
+    CONFLICTS,
+    TRANSACTION_ITEMS,
+    Claim,
+    ClaimTaken,
+    Guard,
+    Retry,
+    WriteConflict,
+    commit,
+    fingerprint,
+    read_claim,
+    replay_answer,
+    retries_exhausted,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -50,6 +72,7 @@ if TYPE_CHECKING:
 ANALYTICS_PK = "ANALYTICS"
 MONTH_PREFIX = "MONTH#"
 TOTAL_SK = "TOTAL"
+PERIOD_PREFIX = "PERIOD#"
 MARKER_SK = "COUNTED"
 # A rebuild's correction of a closed month (sorts before MONTH#, outside every read range).
 CORRECTION_PREFIX = "CORRECTION#"
@@ -65,6 +88,7 @@ AGGREGATE_SHARDS = 8
 # Attribute names of the month and running totals: the camelCase of the fields.
 _MONTH_ATTRIBUTES = {item.name: to_camel(item.name) for item in fields(MonthTotals)}
 _RUNNING_ATTRIBUTES = {item.name: to_camel(item.name) for item in fields(RunningTotals)}
+_KEY_ATTRIBUTES = {"PK", "SK", "entity"}
 
 
 def month_sk(month: str, shard: int | None = None) -> str:
@@ -76,6 +100,11 @@ def month_sk(month: str, shard: int | None = None) -> str:
 def total_sk(shard: int) -> str:
     """The sort key of the running totals in one shard."""
     return f"{TOTAL_SK}#{shard}"
+
+
+def period_sk(month: str) -> str:
+    """The sort key of a closed month's snapshot."""
+    return f"{PERIOD_PREFIX}{month}"
 
 
 def marker_pk(transaction_id: str) -> str:
@@ -290,9 +319,76 @@ class AnalyticsStore:
         the reconciliation compares with the entries."""
         return self._aggregates(MONTH_PREFIX)
 
-    def _aggregates(self, first: str) -> tuple[dict[str, MonthTotals], RunningTotals]:
+    def ledger(self) -> Ledger:
+        """Every month's totals and finance's closed months: what the roll-forward is
+        computed from, in one strongly consistent Query of the analytics partition."""
+        periods: dict[str, ClosedPeriod] = {}
+        months, _ = self._aggregates(MONTH_PREFIX, periods)
+        return Ledger(months, periods)
+
+    def close_period(
+        self,
+        month: str,
+        actor: Actor,
+        now: datetime,
+        config: PointsConfig,
+        idempotency_key: str,
+    ) -> tuple[ClosedPeriod, bool]:
+        """Close `month` (finance.period_to_close): its snapshot, Put if absent, in one
+        transaction with the request's idempotency record and a check that the month before
+        is closed (unless none is). The same Idempotency-Key again answers the first answer;
+        the flag says whether this was such a replay."""
+        claim = Claim(
+            request_pk(actor.user_id, idempotency_key),
+            CLAIM_SK,
+            fingerprint("close-period", {"month": month, "actor": actor.user_id}),
+            idempotency_key,
+        )
+
+        def attempt() -> ClosedPeriod:
+            ledger = self.ledger()
+            try:
+                period = period_to_close(ledger, month, actor, now, config)
+            except Conflict:
+                # The request that closed it, made again, still gets its answer.
+                stored = read_claim(self.client, self.table, claim)
+                if stored is not None:
+                    raise ClaimTaken(stored) from None
+                raise
+            moved = Conflict(
+                "Another month was closed at the same moment; look at the periods again",
+                {"month": month},
+            )
+            guards = [
+                Guard(
+                    ANALYTICS_PK,
+                    period_sk(month),
+                    Conflict("This month is closed already", {"month": month}),
+                    put={
+                        "entity": "ANALYTICS_PERIOD",
+                        **period.model_dump(mode="json", by_alias=True),
+                    },
+                )
+            ]
+            if ledger.last_closed is not None:
+                guards.append(Guard.present(ANALYTICS_PK, period_sk(ledger.last_closed), moved))
+            commit(self.client, self.table, claim, period, guards)
+            return period
+
+        try:
+            closed = Retry(MAX_ATTEMPTS, self.sleep, (WriteConflict,)).run(
+                attempt, lambda: retries_exhausted("DynamoDB did not answer; try again")
+            )
+        except ClaimTaken as taken:
+            return replay_answer(claim, taken.stored, ClosedPeriod), True
+        return closed, False
+
+    def _aggregates(
+        self, first: str, periods: dict[str, ClosedPeriod] | None = None
+    ) -> tuple[dict[str, MonthTotals], RunningTotals]:
         """The months from the sort key `first` on, and the running totals, summed over the
-        shards: one strongly consistent Query of the analytics partition."""
+        shards (and, into `periods`, the closed months): one strongly consistent Query of
+        the analytics partition."""
         months: dict[str, MonthTotals] = {}
         running = RunningTotals()
         query: dict[str, Any] = {
@@ -315,6 +411,12 @@ class AnalyticsStore:
                             for name, attr in _RUNNING_ATTRIBUTES.items()
                         }
                     )
+                elif values["SK"].startswith(PERIOD_PREFIX):
+                    if periods is not None:
+                        period = ClosedPeriod.model_validate(
+                            {k: v for k, v in values.items() if k not in _KEY_ATTRIBUTES}
+                        )
+                        periods[period.month] = period
                 elif values["SK"].startswith(MONTH_PREFIX):
                     key = values["SK"].removeprefix(MONTH_PREFIX)[:7]
                     months[key] = months.get(key, MonthTotals()) + MonthTotals(

@@ -52,6 +52,8 @@ STATUS_BY_CODE = {
     "IDEMPOTENCY_KEY_REUSED": 422,
 }
 
+CSV = "text/csv"
+
 # A machine client of the booking system (Cognito client credentials) has no groups; its
 # token carries this OAuth scope instead.
 BOOKING_SYSTEM_SCOPE = "crm-points/booking-system"
@@ -181,18 +183,41 @@ _ERRORS = {
 }
 
 
-def responses(*answers: tuple[int, type[BaseModel], str]) -> dict[int, OpenAPIResponse]:
-    """A route's documented answers: its successes, and §3's error format for every error."""
-    documented: dict[int, OpenAPIResponse] = {
-        status: {"description": text, "content": {"application/json": {"model": model}}}
-        for status, model, text in answers
-    }
+def responses(
+    *answers: tuple[int, type[BaseModel], str], csv: bool = False
+) -> dict[int, OpenAPIResponse]:
+    """A route's documented answers: its successes (also as CSV, for `Accept: text/csv`,
+    with `csv`), and §3's error format for every error."""
+    documented: dict[int, OpenAPIResponse] = {}
+    for status, model, text in answers:
+        documented[status] = {
+            "description": text,
+            "content": {"application/json": {"model": model}},
+        }
+        if csv:
+            documented[status]["content"][CSV] = {"schema": {"type": "string"}}
     for status, text in _ERRORS.items():
         documented[status] = {
             "description": text,
             "content": {"application/json": {"model": ErrorResponse}},
         }
     return documented
+
+
+def wants_csv(router: BaseRouter) -> bool:
+    """The caller asked for CSV (`Accept: text/csv`); JSON otherwise."""
+    accept = str(router.current_event.headers.get("accept") or "")
+    return any(part.split(";")[0].strip().lower() == CSV for part in accept.split(","))
+
+
+def csv_answer(text: str, filename: str) -> Response[Any]:
+    """200 with a CSV document, offered to a browser as a download named `filename`."""
+    return Response(
+        status_code=200,
+        content_type=f"{CSV}; charset=utf-8",
+        body=text,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def written(result: PostingResult) -> Response[Any]:

@@ -20,6 +20,7 @@ from crm_points.config import (
     PointValueCents,
     PositiveCount,
     ReinstatementDays,
+    StandaloneValueCents,
     ValidityDays,
 )
 from crm_points.published import PointTransaction, published
@@ -206,6 +207,29 @@ class PointsConfigUpdate(CamelModel):
         ]
         | None
     ) = None
+
+
+def _numbers_or_null(schema: dict[str, Any]) -> None:
+    """Every key may be left out or null; a value is a JSON number (pydantic's schema of a
+    Decimal also allows text)."""
+    for field in schema.get("properties", {}).values():
+        field.pop("default", None)
+        branches = field.get("anyOf", [])
+        field["anyOf"] = [b for b in branches if b.get("type") in ("number", "null")]
+
+
+class FinanceSettingsUpdate(CamelModel):
+    """PUT /points/finance/settings: finance's settings (docs/finance.md), kept with the
+    configuration (§10) and audited like every change of it. A key left out keeps its value;
+    null unsets it."""
+
+    model_config = ConfigDict(json_schema_extra=_numbers_or_null)
+
+    standalone_point_value_cents: Annotated[StandaloneValueCents, Number] | None = Field(
+        default=None,
+        description="The value per point finance states the liability at, in cents (up to 4 "
+        "decimals): IFRS 15's allocated standalone selling price; null: pointValueCents",
+    )
 
 
 # -- responses ------------------------------------------------------------------------------

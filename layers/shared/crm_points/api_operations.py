@@ -23,6 +23,7 @@ from crm_points.api_models import (
     CustomerSearchResponse,
     DeductPointsRequest,
     ExtendExpiryRequest,
+    FinanceSettingsUpdate,
     PointsConfigUpdate,
     RecoverExpiredRequest,
     RedeemPointsRequest,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from crm_points.analytics import PointsAnalytics
     from crm_points.analytics_store import AnalyticsStore
     from crm_points.bulk import BulkAwards, BulkJobPage, Submitted
+    from crm_points.finance import ClosedPeriod, PeriodList, RollForward
 
 
 @dataclass(frozen=True)
@@ -327,3 +329,49 @@ def points_analytics(analytics: AnalyticsStore, call: Call, month: str | None) -
     from crm_points.analytics import reportable_month
 
     return analytics.analytics(reportable_month(month, call.now), call.now)
+
+
+# -- finance (docs/finance.md) --------------------------------------------------------------
+
+
+def finance_roll_forward(
+    analytics: AnalyticsStore,
+    config: PointsConfig,
+    call: Call,
+    first: str | None,
+    last: str | None,
+) -> RollForward:
+    """GET /points/finance/roll-forward: VIEW_FINANCE; the months `first` to `last` (by
+    default the twelve to the current one). A month not begun, or `first` after `last`: 422."""
+    permissions.require(call.role, Permission.VIEW_FINANCE)
+    from crm_points.finance import report_range, roll_forward
+
+    first, last = report_range(first, last, call.now)
+    return roll_forward(analytics.ledger(), first, last, config)
+
+
+def finance_periods(analytics: AnalyticsStore, call: Call) -> PeriodList:
+    """GET /points/finance/periods: VIEW_FINANCE."""
+    permissions.require(call.role, Permission.VIEW_FINANCE)
+    from crm_points.finance import period_list
+
+    return period_list(analytics.ledger(), call.now)
+
+
+def close_period(
+    analytics: AnalyticsStore, config: PointsConfig, call: Call, month: str
+) -> tuple[ClosedPeriod, bool]:
+    """POST /points/finance/periods/{month}/close: CLOSE_PERIOD; the next month to close,
+    once it is over (409 otherwise). The flag: a replay of the same Idempotency-Key."""
+    permissions.require(call.role, Permission.CLOSE_PERIOD)
+    return analytics.close_period(month, call.actor, call.now, config, call.idempotency_key)
+
+
+def update_finance_settings(
+    service: PointsService, call: Call, body: FinanceSettingsUpdate
+) -> PointsConfig:
+    """PUT /points/finance/settings: SET_BREAKAGE; the keys it names (null unsets), audited
+    as every configuration change."""
+    permissions.require(call.role, Permission.SET_BREAKAGE)
+    changes = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return service.update_config(call.request(), changes)

@@ -21,6 +21,8 @@ ReinstatementDays = Annotated[int, Field(ge=0, le=3650)]
 ExpiringWindowDays = Annotated[int, Field(ge=1, le=365)]
 Percentage = Annotated[Rate, Field(ge=0, le=100, multiple_of=RATE_STEP)]
 PositiveCount = Annotated[int, Field(ge=1)]
+# Finance's value per point, in cents: IFRS 15's allocated value is rarely whole cents.
+StandaloneValueCents = Annotated[Rate, Field(gt=0, le=10_000, multiple_of=RATE_STEP)]
 
 
 class PointsConfig(BaseModel):
@@ -44,3 +46,5 @@ class PointsConfig(BaseModel):
     booking_link: str = "https://example.com/book"
     sender_email: str = "points@example.com"
     ops_topic_arn: str = ""
+    # Finance's value per point (docs/finance.md); unset, `point_value_cents`.
+    standalone_point_value_cents: StandaloneValueCents | None = None

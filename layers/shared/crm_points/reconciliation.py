@@ -168,10 +168,7 @@ def reconcile(
             report.months[effect.month] = report.months.get(effect.month, MonthTotals()) + (
                 effect.totals
             )
-    report.running = RunningTotals(
-        sum(month.liability_change for month in report.months.values()),
-        sum(month.active_users_change for month in report.months.values()),
-    )
+    report.running = sum((month.running for month in report.months.values()), RunningTotals())
     if analytics is not None:
         report.differences.extend(check_analytics(*analytics.aggregates(), report))
     return report

@@ -1,0 +1,254 @@
+"""Finance's routes on DynamoDB Local (docs/finance.md): the roll-forward of real ledger
+entries counted into the aggregates, as JSON and CSV, with one request; closing months in
+order, once, audited and replayable; a late entry after closing; §3's 422s."""
+
+import csv
+import io
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from crm_points.analytics import effect_of, month_of
+from crm_points.analytics_store import AnalyticsStore
+from crm_points.ledger_service import PointsService
+from crm_points.records import LedgerEntry
+from local.dynamodb_local import client
+from local.template import create_table
+from tests.api import CLOCK, ROOT, LambdaContext, call, handler
+from tests.conftest import request
+from tests.iam import PolicyUse, granted
+from tests.integration.test_analytics import at, run_scenario
+from tests.unit.test_finance import ENDS, MOVEMENTS
+
+ROUTE = "/api/crm/points/finance/roll-forward"
+PERIODS = "/api/crm/points/finance/periods"
+
+
+@pytest.fixture
+def table_name(dynamodb_endpoint: str) -> Iterator[str]:
+    """A table of this test's own: the aggregates and the closed months are table-wide."""
+    name = f"crm-points-finance-{uuid.uuid4().hex[:8]}"
+    dynamodb = client(dynamodb_endpoint)
+    create_table(dynamodb, name)
+    yield name
+    dynamodb.delete_table(TableName=name)
+
+
+@pytest.fixture
+def analytics(dynamodb: Any, table_name: str) -> AnalyticsStore:
+    return AnalyticsStore(dynamodb, table_name, sleep=lambda _: None)
+
+
+@pytest.fixture
+def counted(service: PointsService, analytics: AnalyticsStore) -> list[LedgerEntry]:
+    """The analytics scenario (March and April 2026) made by the ledger and counted, as the
+    change stream would."""
+    entries = run_scenario(service)
+    analytics.count_all(entries)
+    return entries
+
+
+def roll_forward(first: str, last: str, **extra: Any) -> Any:
+    answer = call("GET", ROUTE, role="FINANCE", query={"from": first, "to": last}, **extra)
+    assert answer.status == 200, answer.body
+    return answer
+
+
+def close(month: str, role: str = "FINANCE", key: str | None = None) -> Any:
+    return call("POST", f"{PERIODS}/{month}/close", role=role, user="fin-1", key=key)
+
+
+def test_the_roll_forward_of_the_ledgers_entries_with_one_request(lambda_env, counted):
+    lambda_env.reset()
+    months = roll_forward("2026-02", "2026-04").body["months"]
+    assert lambda_env.calls == Counter({"Query": 1})
+    assert [row["month"] for row in months] == ["2026-02", "2026-03", "2026-04"]
+    february, *rest = months
+    assert february["points"]["closing"] == 0
+    for row in rest:
+        points = row["points"]
+        assert points["movements"] == MOVEMENTS[row["month"]]
+        opening, closing, outstanding, debts = ENDS[row["month"]]
+        assert (points["opening"], points["closing"]) == (opening, closing)
+        assert (points["outstanding"], points["debts"]) == (outstanding, debts)
+        # A point is worth 1 cent by default (pointValueCents).
+        assert row["valuePerPointCents"] == "1"
+        assert row["amounts"]["closing"] == f"{closing / 100:.2f}"
+    # Each movement is the ledger's own entries of that type, summed.
+    kinds = {"EARN": "earned", "AWARD": "awarded", "RECOVER": "recovered", "REDEEM": "redeemed"}
+    kinds |= {"DEDUCT": "deducted", "EXPIRE": "expired"}
+    for row in rest:
+        mine = [e for e in counted if month_of(e.created_at) == row["month"]]
+        for kind, line in kinds.items():
+            assert row["points"]["movements"][line] == sum(
+                abs(e.points) for e in mine if e.type == kind
+            )
+
+
+def test_the_roll_forward_as_csv_is_the_same_figures(lambda_env, counted):
+    as_json = roll_forward("2026-03", "2026-04").body["months"]
+    answer = roll_forward("2026-03", "2026-04", headers={"Accept": "text/csv"})
+    assert answer.headers["Content-Type"].startswith("text/csv")
+    assert "points-roll-forward-2026-03-to-2026-04.csv" in answer.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.body)))
+    assert [row["month"] for row in rows] == ["2026-03", "2026-04"]
+    for row, expected in zip(rows, as_json, strict=True):
+        assert int(row["closing"]) == expected["points"]["closing"]
+        assert int(row["earned"]) == expected["points"]["movements"]["earned"]
+        assert row["closingZar"] == expected["amounts"]["closing"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"from": "2026-13"},
+        {"to": "2026-4"},
+        {"from": "2026-04", "to": "2026-03"},
+        {"from": "2000-01", "to": "2026-03"},
+    ],
+)
+def test_a_bad_range_is_a_422(lambda_env, query):
+    answer = call("GET", ROUTE, role="FINANCE", query=query)
+    assert (answer.status, answer.code) == (422, "VALIDATION_ERROR"), answer.body
+
+
+def test_a_month_in_the_future_is_a_422(lambda_env):
+    later = (CLOCK() + timedelta(days=40)).strftime("%Y-%m")
+    for query in ({"to": later}, {"from": later}):
+        answer = call("GET", ROUTE, role="FINANCE", query=query)
+        assert (answer.status, answer.code) == (422, "VALIDATION_ERROR"), answer.body
+
+
+def test_months_close_in_order_once_and_a_replay_answers_the_same(lambda_env, counted):
+    assert call("GET", PERIODS, role="FINANCE").body == {
+        "closed": [],
+        "nextToClose": "2026-03",
+    }
+    assert (close("2026-04").status, close("2026-04").code) == (409, "CONFLICT")
+    first = close("2026-03", key="close-march")
+    assert first.status == 201, first.body
+    assert first.headers["Idempotent-Replayed"] == "false"
+    assert first.body["closedBy"] == {"userId": "fin-1", "role": "FINANCE"}
+    assert first.body["points"]["closing"] == 750
+    again = close("2026-03", key="close-march")
+    assert (again.status, again.body) == (201, first.body)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert (close("2026-03").status, close("2026-03").code) == (409, "CONFLICT")
+
+    lambda_env.reset()
+    listed = call("GET", PERIODS, role="MANAGER")
+    assert lambda_env.calls == Counter({"Query": 1})
+    assert listed.body == {"closed": [first.body], "nextToClose": "2026-04"}
+    march = roll_forward("2026-03", "2026-03").body["months"][0]
+    assert march["status"] == "CLOSED"
+    assert march["closedAt"] == first.body["closedAt"]
+
+
+def test_a_late_entry_leaves_the_closed_month_and_counts_in_the_open_one(
+    lambda_env, counted, service, analytics
+):
+    before = roll_forward("2026-03", "2026-05").body["months"]
+    assert close("2026-03").status == 201
+    # A deduction of the last evening of March is counted only now.
+    late = service.deduct(
+        request(at("2026-03-31T20:00:00")), customer_id="A", amount=40, reason="Late"
+    )
+    assert month_of(late.transactions[0].created_at) == "2026-03"
+    analytics.count_all(late.transactions)
+    after = roll_forward("2026-03", "2026-05").body["months"]
+    march = after[0]
+    assert (march["status"], march["points"]) == ("CLOSED", before[0]["points"])
+    april = after[1]
+    assert april["lateEntries"]["deducted"] == 40
+    assert april["points"]["movements"]["deducted"] == 40
+    assert april["points"]["opening"] == 750
+    assert april["points"]["closing"] == before[1]["points"]["closing"] - 40
+    assert after[2]["lateEntries"] is None
+
+
+def test_closing_writes_only_what_its_policy_grants(lambda_env, counted):
+    from crm_points.runtime import runtime
+
+    use = PolicyUse()
+    use.function = "finance_close_period"
+    runtime_client = runtime().service.store.client
+    runtime_client.meta.events.register("provide-client-params.dynamodb", use.record)
+    try:
+        assert close("2026-03").status == 201
+        assert close("2026-04").status == 201  # checks that March is still closed
+    finally:
+        runtime_client.meta.events.unregister("provide-client-params.dynamodb", use.record)
+    used = use.used["finance_close_period"]
+    assert {("dynamodb:PutItem", "table"), ("dynamodb:ConditionCheckItem", "table")} <= used
+    assert used <= granted()["finance_close_period"]
+
+
+def test_the_sample_event_is_answered_as_api_gateway_would_deliver_it(lambda_env, counted):
+    event = json.loads((ROOT / "events" / "get_finance_roll_forward.json").read_text())
+    lambda_env.reset()
+    response = handler("finance_roll_forward").lambda_handler(event, LambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    months = json.loads(response["body"])["months"]
+    assert [row["month"] for row in months] == ["2026-03", "2026-04"]
+    assert months[1]["points"]["closing"] == ENDS["2026-04"][1]
+    assert lambda_env.calls == Counter({"Query": 1})
+
+
+def test_every_counted_entry_moves_one_line_by_its_points(counted):
+    for entry in counted:
+        totals = effect_of(entry).totals
+        lines = (
+            totals.points_earned
+            + totals.points_awarded
+            + totals.points_recovered
+            + totals.reversals_in
+            - totals.points_redeemed
+            - totals.points_deducted
+            - totals.points_expired
+            - totals.reversals_out
+        )
+        assert lines == entry.points == totals.liability_change + totals.debts_change
+
+
+SETTINGS = "/api/crm/points/finance/settings"
+
+
+def test_finance_sets_the_value_per_point_audited_and_the_amounts_follow(
+    lambda_env, counted, dynamodb, table_name
+):
+    from crm_points.runtime import runtime
+
+    changed = call(
+        "PUT", SETTINGS, role="FINANCE", user="fin-1", body={"standalonePointValueCents": 7.834}
+    )
+    assert changed.status == 200, changed.body
+    assert changed.body["standalonePointValueCents"] == 7.834
+    audit = dynamodb.query(
+        TableName=table_name,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :change)",
+        ExpressionAttributeValues={":pk": {"S": "CONFIG"}, ":change": {"S": "CHANGE#"}},
+    )["Items"]
+    (record,) = audit
+    assert record["changedBy"]["M"]["userId"]["S"] == "fin-1"
+    assert record["changes"]["M"]["standalonePointValueCents"]["M"]["old"] == {"NULL": True}
+
+    runtime.cache_clear()  # the functions read the configuration again within a minute
+    march = roll_forward("2026-03", "2026-03").body["months"][0]
+    assert march["valuePerPointCents"] == "7.834"
+    assert march["amounts"]["closing"] == "58.755"  # 750 points x 7.834 cents
+
+    unset = call("PUT", SETTINGS, role="ADMIN", body={"standalonePointValueCents": None})
+    assert (unset.status, unset.body["standalonePointValueCents"]) == (200, None)
+
+
+@pytest.mark.parametrize("value", [0, -1, 10_001, 1.23456, "7.5", True])
+def test_a_value_per_point_out_of_bounds_is_a_422_and_changes_nothing(lambda_env, value):
+    answer = call("PUT", SETTINGS, role="FINANCE", body={"standalonePointValueCents": value})
+    assert (answer.status, answer.code) == (422, "VALIDATION_ERROR"), answer.body
+    config = call("GET", "/api/crm/points/config", role="FINANCE").body
+    assert config["standalonePointValueCents"] is None
