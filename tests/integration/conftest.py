@@ -5,6 +5,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,7 +17,22 @@ from crm_points.alerts import AlertType, new_alert
 from crm_points.ledger_service import PointsService
 from crm_points.logs import logger
 from crm_points.records import Actor
+from local.dynamodb_local import client
+from local.template import create_table
 from tests.conftest import START, request
+
+
+@contextmanager
+def table_of_its_own(endpoint: str, purpose: str, stream: bool = True) -> Iterator[str]:
+    """A table for one test alone, dropped after it: for what is table-wide (the analytics
+    aggregates, closed months, a sweep's Scan), which other tests' items must not be in."""
+    dynamodb = client(endpoint)
+    name = f"crm-points-{purpose}-{uuid.uuid4().hex[:8]}"
+    create_table(dynamodb, name, stream=stream)
+    try:
+        yield name
+    finally:
+        dynamodb.delete_table(TableName=name)
 
 
 @dataclass

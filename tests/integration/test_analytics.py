@@ -26,10 +26,10 @@ from crm_points.dynamo import from_item
 from crm_points.errors import Conflict
 from crm_points.ledger_service import PointsService
 from crm_points.records import LedgerEntry, TransactionType
-from local.dynamodb_local import client
-from local.template import create_table, load_template
+from local.template import load_template
 from tests.api import CLOCK, ROOT, LambdaContext, call, handler
 from tests.conftest import request
+from tests.integration.conftest import table_of_its_own
 from tests.integration.test_faults import error_response
 from tests.unit.test_analytics import APRIL_FIGURES, MARCH_FIGURES, NO_FLOW, SCENARIO
 
@@ -39,13 +39,9 @@ ROUTE = "/api/crm/points/analytics"
 
 @pytest.fixture
 def table_name(dynamodb_endpoint: str) -> Iterator[str]:
-    """A table of this test's own: the aggregates are table-wide, and other tests' entries
-    must not be in them (nor ours in theirs)."""
-    name = f"crm-points-analytics-{uuid.uuid4().hex[:8]}"
-    dynamodb = client(dynamodb_endpoint)
-    create_table(dynamodb, name)
-    yield name
-    dynamodb.delete_table(TableName=name)
+    """A table of this test's own: the aggregates are table-wide."""
+    with table_of_its_own(dynamodb_endpoint, "analytics") as name:
+        yield name
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ order, once, audited and replayable; a late entry after closing; §3's 422s."""
 import csv
 import io
 import json
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,11 +16,10 @@ from crm_points.analytics import effect_of, month_of
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.ledger_service import PointsService
 from crm_points.records import LedgerEntry
-from local.dynamodb_local import client
-from local.template import create_table
 from tests.api import CLOCK, ROOT, LambdaContext, call, handler
 from tests.conftest import request
 from tests.iam import PolicyUse, granted
+from tests.integration.conftest import table_of_its_own
 from tests.integration.test_analytics import at, run_scenario
 from tests.unit.test_finance import ENDS, MOVEMENTS
 
@@ -32,11 +30,8 @@ PERIODS = "/api/crm/points/finance/periods"
 @pytest.fixture
 def table_name(dynamodb_endpoint: str) -> Iterator[str]:
     """A table of this test's own: the aggregates and the closed months are table-wide."""
-    name = f"crm-points-finance-{uuid.uuid4().hex[:8]}"
-    dynamodb = client(dynamodb_endpoint)
-    create_table(dynamodb, name)
-    yield name
-    dynamodb.delete_table(TableName=name)
+    with table_of_its_own(dynamodb_endpoint, "finance") as name:
+        yield name
 
 
 @pytest.fixture

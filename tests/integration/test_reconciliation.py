@@ -20,8 +20,8 @@ from deploy import reconcile as deploy_reconcile
 from deploy.sweep import every_account
 from local import reconcile as reconcile_command
 from local.dynamodb_local import client
-from local.template import create_table
 from tests.conftest import START, request
+from tests.integration.conftest import table_of_its_own
 
 DAY = timedelta(days=1)
 SYSTEM = Actor(user_id="system")
@@ -31,11 +31,8 @@ SYSTEM = Actor(user_id="system")
 def table(dynamodb_endpoint: str) -> Iterator[tuple[Any, str]]:
     """A table for this test alone, read with Scan by the sweep (the shared table holds
     other tests' accounts, some of them tampered with on purpose)."""
-    dynamodb = client(dynamodb_endpoint)
-    name = f"crm-points-reconcile-{uuid.uuid4().hex[:8]}"
-    create_table(dynamodb, name, stream=False)
-    yield dynamodb, name
-    dynamodb.delete_table(TableName=name)
+    with table_of_its_own(dynamodb_endpoint, "reconcile", stream=False) as name:
+        yield client(dynamodb_endpoint), name
 
 
 @pytest.fixture
