@@ -7,21 +7,25 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from crm_points.analytics import effect_of, month_of
 from crm_points.analytics_store import AnalyticsStore
+from crm_points.config import PointsConfig
+from crm_points.finance import roll_forward as roll_forward_of
 from crm_points.ledger_service import PointsService
+from crm_points.ledger_store import LedgerStore
 from crm_points.records import LedgerEntry
+from local.demo_data import STORIES, load_demo_data
 from tests.api import CLOCK, ROOT, LambdaContext, call, handler
 from tests.conftest import request
 from tests.iam import PolicyUse, granted
 from tests.integration.conftest import table_of_its_own
 from tests.integration.test_analytics import at, run_scenario
-from tests.unit.test_finance import ENDS, MOVEMENTS
+from tests.unit.test_finance import ENDS, MOVEMENTS, assert_ties
 
 ROUTE = "/api/crm/points/finance/roll-forward"
 PERIODS = "/api/crm/points/finance/periods"
@@ -247,3 +251,31 @@ def test_a_value_per_point_out_of_bounds_is_a_422_and_changes_nothing(lambda_env
     assert (answer.status, answer.code) == (422, "VALIDATION_ERROR"), answer.body
     config = call("GET", "/api/crm/points/config", role="FINANCE").body
     assert config["standalonePointValueCents"] is None
+
+
+def test_the_demo_datas_two_years_tie_month_by_month(analytics, dynamodb, table_name):
+    """What `make run` loads: every month from the first entry to now ties, and its closing
+    is the sum of the customers' balances at its end, split into outstanding and debts."""
+    now = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    store = LedgerStore(dynamodb, table_name)
+    demo = load_demo_data(PointsService(store, PointsConfig()), now, 2 * len(STORIES))
+    ledgers = [store.ledger_of(customer)[1] for customer in demo.customer_ids]
+    analytics.count_all([entry for entries in ledgers for entry in entries])
+    first = min(month_of(entries[0].created_at) for entries in ledgers if entries)
+    report = roll_forward_of(analytics.ledger(), first, month_of(now), PointsConfig())
+    assert len(report.months) >= 24
+    assert_ties(report)
+    for row in report.months:
+        balances = [
+            max(
+                (e for e in entries if month_of(e.created_at) <= row.month),
+                default=None,
+                key=lambda e: e.sequence,
+            )
+            for entries in ledgers
+        ]
+        ends = [entry.balance_after for entry in balances if entry is not None]
+        assert row.points.closing == sum(ends), row.month
+        assert row.points.outstanding == sum(b for b in ends if b > 0), row.month
+        assert row.points.debts == sum(b for b in ends if b < 0), row.month
+    assert any(row.points.debts for row in report.months), "the demo has a debt story"
