@@ -181,6 +181,16 @@ def test_the_opening_is_revalued_when_the_value_per_point_changed_since_the_last
     assert april.amounts.closing == Decimal("32.26")  # 1,613 x 2 cents
     assert rows["2026-05"].revaluation == 0
 
+    # April closed at the new value keeps its revaluation, and the months still tie.
+    closed = Ledger(ledger.months, {"2026-03": march})
+    april_closed = period_to_close(closed, "2026-04", FINANCE, JUNE_1, doubled)
+    assert april_closed.opening_value_per_point_cents == 1
+    rows = report(Ledger(ledger.months, {"2026-03": march, "2026-04": april_closed}))
+    assert rows["2026-04"].revaluation == Decimal("7.50")
+    assert rows["2026-04"].amounts == april.amounts
+    # May, open at 1 cent again: restated down from April's 2 cents.
+    assert rows["2026-05"].revaluation == Decimal("-16.13")
+
 
 def test_months_close_in_order_once_over_and_once():
     ledger = Ledger(months_of(SCENARIO + MAY), {})

@@ -152,6 +152,11 @@ class ClosedPeriod(CamelModel):
     closed_at: UtcDateTime
     closed_by: Actor
     value_per_point_cents: Decimal = Field(json_schema_extra={"type": "string"})
+    opening_value_per_point_cents: Decimal = Field(
+        description="The value per point the month's opening was stated at (the month "
+        "before's): where it differs, the month has a revaluation",
+        json_schema_extra={"type": "string"},
+    )
     points: PointBalances
 
 
@@ -261,6 +266,7 @@ class Ledger:
 
 def _closed_row(period: ClosedPeriod) -> RollForwardMonth:
     cents = period.value_per_point_cents
+    amounts = _amounts(period.points, cents, period.opening_value_per_point_cents)
     return RollForwardMonth(
         month=period.month,
         status="CLOSED",
@@ -268,8 +274,8 @@ def _closed_row(period: ClosedPeriod) -> RollForwardMonth:
         closed_by=period.closed_by,
         points=period.points,
         value_per_point_cents=cents,
-        amounts=_amounts(period.points, cents, cents),
-        revaluation=Decimal(0),
+        amounts=amounts,
+        revaluation=_in_rand(period.points.opening, cents) - amounts.opening,
     )
 
 
@@ -435,12 +441,17 @@ def period_to_close(
             "Months close in order, each once it is over",
             {"month": month, "nextToClose": expected, "lastClosed": ledger.last_closed},
         )
-    row = month_row(ledger, month, value_per_point_cents(config))
+    cents = value_per_point_cents(config)
+    row = month_row(ledger, month, cents)
+    last = ledger.last_closed
     return ClosedPeriod(
         month=month,
         closed_at=now,
         closed_by=actor,
-        value_per_point_cents=row.value_per_point_cents,
+        value_per_point_cents=cents,
+        opening_value_per_point_cents=(
+            ledger.periods[last].value_per_point_cents if last is not None else cents
+        ),
         points=row.points,
     )
 
