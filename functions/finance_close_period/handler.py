@@ -28,8 +28,10 @@ def close_period(
     """Close the month after the last closed one, once it is over (CLOSE_PERIOD). Audited
     (who, when) and final: no route reopens a month."""
     call = api_edge.call_of(router, idempotency_key)
-    service = runtime().service
-    period, replayed = api_operations.close_period(runtime().analytics, service.config, call, month)
+    functions = runtime()
+    period, replayed = api_operations.close_period(
+        functions.analytics, functions.service.config, call, month
+    )
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,

@@ -44,9 +44,9 @@ def finance_roll_forward(
     """Opening, movements by entry type, closing, outstanding and debts of each month
     (VIEW_FINANCE); closed months as they were closed."""
     call = api_edge.call_of(router)
-    service = runtime().service
+    functions = runtime()
     report = api_operations.finance_roll_forward(
-        runtime().analytics, service.config, call, first, last
+        functions.analytics, functions.service.config, call, first, last
     )
     if api_edge.wants_csv(router):
         name = f"points-roll-forward-{report.months[0].month}-to-{report.months[-1].month}.csv"

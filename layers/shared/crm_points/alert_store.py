@@ -38,6 +38,7 @@ from crm_points.errors import Conflict, NotFound
 from crm_points.ledger_store import (
     INDEX_SHARDS,
     ShardedQuery,
+    api_claim,
     decode_key,
     encode_key,
     idempotency_pk,
@@ -45,7 +46,6 @@ from crm_points.ledger_store import (
     model_from_item,
     newest_across_shards,
     query_from_cursor,
-    request_pk,
     wall_clock,
     written_keys,
 )
@@ -389,12 +389,7 @@ class AlertStore:
         idempotency_key: str,
     ) -> AlertChange:
         payload = {"alertId": alert_id, "note": note, "actor": actor.user_id}
-        claim = Claim(
-            request_pk(actor.user_id, idempotency_key),
-            CLAIM_SK,
-            fingerprint(f"alert-{verb}", payload),
-            idempotency_key,
-        )
+        claim = api_claim(actor.user_id, idempotency_key, f"alert-{verb}", payload)
         try:
             return self._retry(_AlertMoved, WriteConflict).run(
                 partial(self._change_once, verb, alert_id, actor, now, note, claim),

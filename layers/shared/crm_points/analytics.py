@@ -66,6 +66,12 @@ def previous_month(month: str) -> str:
     return f"{year - 1:04d}-12" if number == 1 else f"{year:04d}-{number - 1:02d}"
 
 
+def next_month(month: str) -> str:
+    """The month after `month`."""
+    year, number = _parts(month)
+    return f"{year + 1:04d}-01" if number == 12 else f"{year:04d}-{number + 1:02d}"
+
+
 def last_full_month(now: datetime) -> str:
     """The latest month that is over at `now` (what the daily system-alerts run judges)."""
     return previous_month(month_of(now))

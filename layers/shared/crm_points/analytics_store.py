@@ -47,19 +47,16 @@ from crm_points.config import PointsConfig
 from crm_points.dynamo import from_item, to_item
 from crm_points.errors import Conflict
 from crm_points.finance import ClosedPeriod, Ledger, period_to_close
-from crm_points.ledger_store import request_pk
+from crm_points.ledger_store import api_claim
 from crm_points.records import Actor, LedgerEntry
 from crm_points.transactions import (
-    CLAIM_SK,
     CONFLICTS,
     TRANSACTION_ITEMS,
-    Claim,
     ClaimTaken,
     Guard,
     Retry,
     WriteConflict,
     commit,
-    fingerprint,
     read_claim,
     replay_answer,
     retries_exhausted,
@@ -338,12 +335,8 @@ class AnalyticsStore:
         transaction with the request's idempotency record and a check that the month before
         is closed (unless none is). The same Idempotency-Key again answers the first answer;
         the flag says whether this was such a replay."""
-        claim = Claim(
-            request_pk(actor.user_id, idempotency_key),
-            CLAIM_SK,
-            fingerprint("close-period", {"month": month, "actor": actor.user_id}),
-            idempotency_key,
-        )
+        payload = {"month": month, "actor": actor.user_id}
+        claim = api_claim(actor.user_id, idempotency_key, "close-period", payload)
 
         def attempt() -> ClosedPeriod:
             ledger = self.ledger()

@@ -23,7 +23,13 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import Field, PlainSerializer
 
-from crm_points.analytics import MonthTotals, month_of, previous_month, reportable_month
+from crm_points.analytics import (
+    MonthTotals,
+    month_of,
+    next_month,
+    previous_month,
+    reportable_month,
+)
 from crm_points.config import PointsConfig
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.records import Actor, CamelModel, UtcDateTime
@@ -194,16 +200,17 @@ def movements_of(totals: MonthTotals) -> PointMovements:
     )
 
 
-def _difference(live: PointMovements, kept: PointMovements) -> PointMovements:
+def _plus(first: PointMovements, second: PointMovements, sign: int = 1) -> PointMovements:
+    """`first` + `second` line by line (`sign` -1: less `second`)."""
     return PointMovements(
-        **{name: getattr(live, name) - getattr(kept, name) for name in Movements.model_fields}
+        **{
+            name: getattr(first, name) + sign * getattr(second, name)
+            for name in Movements.model_fields
+        }
     )
 
 
-def _sum(first: PointMovements, second: PointMovements) -> PointMovements:
-    return PointMovements(
-        **{name: getattr(first, name) + getattr(second, name) for name in Movements.model_fields}
-    )
+NO_MOVEMENTS = PointMovements(**dict.fromkeys(Movements.model_fields, 0))
 
 
 def _in_rand(points: int, cents: Decimal) -> Decimal:
@@ -254,14 +261,13 @@ class Ledger:
     def late_entries(self) -> PointMovements:
         """The entries of closed months counted since they were closed: every month up to
         the last closed one, as the aggregates have them now, less what the snapshots kept."""
-        last = self.last_closed
+        last = self.last_closed or ""
         live = movements_of(
-            sum((t for key, t in self.months.items() if last and key <= last), MonthTotals())
+            sum((t for key, t in self.months.items() if key <= last), MonthTotals())
         )
-        kept = PointMovements(**dict.fromkeys(Movements.model_fields, 0))
         for period in self.periods.values():
-            kept = _sum(kept, period.points.movements)
-        return _difference(live, kept)
+            live = _plus(live, period.points.movements, -1)
+        return live
 
 
 def _closed_row(period: ClosedPeriod) -> RollForwardMonth:
@@ -286,8 +292,7 @@ def month_row(ledger: Ledger, month: str, cents: Decimal) -> RollForwardMonth:
     last = ledger.last_closed
     if last is not None and month < last:
         # Before the first closed month, where the books began: nothing was recorded then.
-        empty = PointMovements(**dict.fromkeys(Movements.model_fields, 0))
-        points = PointBalances(opening=0, movements=empty, closing=0, outstanding=0, debts=0)
+        points = PointBalances(opening=0, movements=NO_MOVEMENTS, closing=0, outstanding=0, debts=0)
         return RollForwardMonth(
             month=month,
             status="CLOSED",
@@ -306,7 +311,7 @@ def month_row(ledger: Ledger, month: str, cents: Decimal) -> RollForwardMonth:
         points = points.model_copy(
             update={
                 "opening": kept.points.closing,
-                "movements": _sum(points.movements, late),
+                "movements": _plus(points.movements, late),
             }
         )
     amounts = _amounts(points, cents, opening_cents)
@@ -413,18 +418,13 @@ def next_to_close(ledger: Ledger, now: datetime) -> str | None:
     entries, before any is closed), once it is over."""
     last = ledger.last_closed
     if last is not None:
-        candidate = _month_after(last)
+        candidate = next_month(last)
     else:
         with_entries = [key for key, totals in ledger.months.items() if not totals.is_empty]
         if not with_entries:
             return None
         candidate = min(with_entries)
     return candidate if candidate < month_of(now) else None
-
-
-def _month_after(month: str) -> str:
-    year, number = (int(part) for part in month.split("-"))
-    return f"{year + 1:04d}-01" if number == 12 else f"{year:04d}-{number + 1:02d}"
 
 
 def period_to_close(

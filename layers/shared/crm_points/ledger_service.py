@@ -27,7 +27,7 @@ from crm_points.errors import (
     ValidationFailed,
 )
 from crm_points.ledger import BookingLedger, Context, Posting
-from crm_points.ledger_store import AdminStore, LedgerStore, booking_pk, idempotency_pk, request_pk
+from crm_points.ledger_store import AdminStore, LedgerStore, api_claim, booking_pk, idempotency_pk
 from crm_points.records import (
     Account,
     Actor,
@@ -581,12 +581,7 @@ class PointsService:
 
     def _api_claim(self, request: Request, operation: str, payload: dict[str, Any]) -> Claim:
         """The record of a CRM request, under its Idempotency-Key."""
-        return Claim(
-            request_pk(request.actor.user_id, request.idempotency_key),
-            "REQUEST",
-            fingerprint(operation, payload),
-            request.idempotency_key,
-        )
+        return api_claim(request.actor.user_id, request.idempotency_key, operation, payload)
 
     def _record(
         self,

@@ -36,7 +36,15 @@ from crm_points.records import (
     PostingResult,
     iso_utc,
 )
-from crm_points.transactions import THROTTLED, Claim, Guard, StoredClaim, WriteConflict
+from crm_points.transactions import (
+    CLAIM_SK,
+    THROTTLED,
+    Claim,
+    Guard,
+    StoredClaim,
+    WriteConflict,
+    fingerprint,
+)
 from crm_points.validation import business_time
 
 if TYPE_CHECKING:
@@ -113,6 +121,12 @@ def request_pk(caller: str, key: str) -> str:
     scope theirs, so that nobody can spend another's key first. A subject has no `#`, so
     the two never run into each other."""
     return idempotency_pk(f"{caller}#{key}")
+
+
+def api_claim(caller: str, key: str, operation: str, payload: dict[str, Any]) -> Claim:
+    """The idempotency record of an API request: under the caller's Idempotency-Key, with
+    the fingerprint of what it asks (`operation` and `payload`)."""
+    return Claim(request_pk(caller, key), CLAIM_SK, fingerprint(operation, payload), key)
 
 
 def index_shard(customer_id: str) -> int:
