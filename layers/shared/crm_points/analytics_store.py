@@ -46,7 +46,6 @@ from crm_points.analytics import (
 from crm_points.config import PointsConfig
 from crm_points.dynamo import from_item, to_item
 from crm_points.errors import Conflict
-from crm_points.finance import ClosedPeriod, Ledger, period_to_close
 from crm_points.ledger_store import api_claim
 from crm_points.records import Actor, LedgerEntry
 from crm_points.transactions import (
@@ -65,6 +64,8 @@ from crm_points.transactions import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+    from crm_points.finance import ClosedPeriod, Ledger
 
 ANALYTICS_PK = "ANALYTICS"
 MONTH_PREFIX = "MONTH#"
@@ -316,9 +317,13 @@ class AnalyticsStore:
         the reconciliation compares with the entries."""
         return self._aggregates(MONTH_PREFIX)
 
-    def ledger(self) -> Ledger:
+    def ledger(self) -> "Ledger":
         """Every month's totals and finance's closed months: what the roll-forward is
         computed from, in one strongly consistent Query of the analytics partition."""
+        # Imported here: only the finance functions read closed months, and the analytics
+        # function and the stream consumer need not load finance's models at cold start.
+        from crm_points.finance import Ledger
+
         periods: dict[str, ClosedPeriod] = {}
         months, _ = self._aggregates(MONTH_PREFIX, periods)
         return Ledger(months, periods)
@@ -330,13 +335,15 @@ class AnalyticsStore:
         now: datetime,
         config: PointsConfig,
         idempotency_key: str,
-    ) -> tuple[ClosedPeriod, bool]:
+    ) -> tuple["ClosedPeriod", bool]:
         """Close `month` (finance.period_to_close): its snapshot, Put if absent, in one
         transaction with the request's idempotency record and a check that the month before
         is closed (unless none is). The same Idempotency-Key again answers the first answer;
         the flag says whether this was such a replay."""
         payload = {"month": month, "actor": actor.user_id}
         claim = api_claim(actor.user_id, idempotency_key, "close-period", payload)
+
+        from crm_points.finance import ClosedPeriod, period_to_close
 
         def attempt() -> ClosedPeriod:
             ledger = self.ledger()
@@ -377,7 +384,7 @@ class AnalyticsStore:
         return closed, False
 
     def _aggregates(
-        self, first: str, periods: dict[str, ClosedPeriod] | None = None
+        self, first: str, periods: "dict[str, ClosedPeriod] | None" = None
     ) -> tuple[dict[str, MonthTotals], RunningTotals]:
         """The months from the sort key `first` on, and the running totals, summed over the
         shards (and, into `periods`, the closed months): one strongly consistent Query of
@@ -406,6 +413,8 @@ class AnalyticsStore:
                     )
                 elif values["SK"].startswith(PERIOD_PREFIX):
                     if periods is not None:
+                        from crm_points.finance import ClosedPeriod
+
                         period = ClosedPeriod.model_validate(
                             {k: v for k, v in values.items() if k not in _KEY_ATTRIBUTES}
                         )
