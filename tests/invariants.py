@@ -32,6 +32,12 @@ def check_ledger(
     # §2.8: active lots hold exactly the positive balance; none is below zero.
     assert sum(lot.remaining_points for lot in account.lots) == max(account.current_balance, 0)
     assert all(0 < lot.remaining_points <= lot.original_points for lot in account.lots)
+    # Each lot holds its points by the month they were issued in (their cohort).
+    assert all(
+        sum(lot.issue_months.values()) == lot.remaining_points
+        and all(points > 0 for points in lot.issue_months.values())
+        for lot in account.lots
+    )
     # An account holds few lots and expiries itself, or keeps them all in pages; the account
     # item's sums of its lot pages (what a summary shows of lots more than two years ahead)
     # are the sums of the lots.

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from crm_points.analytics import effect_of, month_of
+from crm_points.analytics import effect_of
 from crm_points.analytics_store import (
     ANALYTICS_PK,
     MAX_ATTEMPTS,
@@ -26,6 +26,7 @@ from crm_points.dynamo import from_item
 from crm_points.errors import Conflict
 from crm_points.ledger_service import PointsService
 from crm_points.records import LedgerEntry, TransactionType
+from crm_points.validation import month_of
 from local.template import load_template
 from tests.api import CLOCK, ROOT, LambdaContext, call, handler
 from tests.conftest import request

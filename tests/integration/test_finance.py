@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from crm_points.analytics import effect_of, month_of
+from crm_points.analytics import effect_of
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.config import PointsConfig
 from crm_points.finance import roll_forward as roll_forward_of
 from crm_points.ledger_service import PointsService
 from crm_points.ledger_store import LedgerStore
 from crm_points.records import LedgerEntry
+from crm_points.validation import month_of
 from local.demo_data import STORIES, load_demo_data
 from tests.api import CLOCK, ROOT, LambdaContext, call, handler
 from tests.conftest import request

@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
-from crm_points.analytics import month_of
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.config import PointsConfig
 from crm_points.finance import ClosedPeriod, PointBalances, next_to_close, roll_forward
 from crm_points.ledger_store import LedgerStore
 from crm_points.records import Actor, LedgerEntry
+from crm_points.validation import month_of
 from local.template import create_table
 from tests.integration.test_ledger_properties import LedgerMachine
 from tests.unit.test_finance import assert_ties

@@ -9,13 +9,13 @@ from typing import Any
 import boto3
 import pytest
 
-from crm_points.analytics import month_of
 from crm_points.analytics_store import ANALYTICS_PK, AnalyticsStore, month_sk
 from crm_points.dynamo import from_item, to_item
 from crm_points.ledger_service import PointsService
 from crm_points.ledger_store import LedgerStore, customer_pk, entry_sk
 from crm_points.reconciliation import Difference, rebuild_analytics, reconcile
 from crm_points.records import Actor, TransactionType
+from crm_points.validation import month_of
 from deploy import reconcile as deploy_reconcile
 from deploy.sweep import every_account
 from local import reconcile as reconcile_command

@@ -15,7 +15,6 @@ from crm_points.analytics import (
     average,
     effect_of,
     last_full_month,
-    month_of,
     month_rates,
     percentage,
     points_analytics,
@@ -24,6 +23,7 @@ from crm_points.analytics import (
 )
 from crm_points.errors import ValidationFailed
 from crm_points.records import SYSTEM, LedgerEntry, TransactionType
+from crm_points.validation import month_of
 
 _sequence = itertools.count(1)
 

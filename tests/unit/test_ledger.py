@@ -326,7 +326,12 @@ def test_rolling_expiry_makes_the_rolled_lots_one_and_says_so_on_the_earn():
     # (of equal expiry, the oldest is spent first), the other joins it, and so does the EARN.
     # The far lot keeps its day.
     assert earn.merged_lots == [
-        LotMerge(point_batch_id=second.point_batch_id, merged_into=first.point_batch_id, points=50)
+        LotMerge(
+            point_batch_id=second.point_batch_id,
+            merged_into=first.point_batch_id,
+            points=50,
+            issue_months={"2026-03": 50},
+        )
     ]
     assert earn.point_batch_id == first.point_batch_id
     assert [(lot.point_batch_id, lot.remaining_points) for lot in posting.account.lots] == [
@@ -350,7 +355,12 @@ def test_an_extension_onto_a_day_held_by_another_lot_keeps_the_extended_lots_id(
     (entry,) = posting.entries
     assert entry.description == "Expiry of 40 points extended"
     assert entry.merged_lots == [
-        LotMerge(point_batch_id=long.point_batch_id, merged_into=short.point_batch_id, points=60)
+        LotMerge(
+            point_batch_id=long.point_batch_id,
+            merged_into=short.point_batch_id,
+            points=60,
+            issue_months={"2026-03": 60},
+        )
     ]
     (lot,) = posting.account.lots
     assert (lot.point_batch_id, lot.remaining_points, lot.expires_at) == (

@@ -34,7 +34,7 @@ from pydantic import Field, PlainSerializer
 
 from crm_points.errors import ValidationFailed
 from crm_points.records import CamelModel, LedgerEntry, TransactionType
-from crm_points.validation import business_time
+from crm_points.validation import month_of
 
 # A calendar month, `YYYY-MM`, in the years every date of the product lies in
 # (validation.FIRST_DAY to LAST_DAY).
@@ -42,12 +42,6 @@ MONTH_PATTERN = r"^(20[0-9]{2}|21[0-9]{2})-(0[1-9]|1[0-2])$"
 
 
 # -- months ---------------------------------------------------------------------------------
-
-
-def month_of(moment: datetime) -> str:
-    """The business's calendar month (`YYYY-MM`, Africa/Johannesburg) of a moment."""
-    local = business_time(moment)
-    return f"{local.year:04d}-{local.month:02d}"
 
 
 def _parts(month: str, field: str = "month") -> tuple[int, int]:

@@ -25,7 +25,6 @@ from pydantic import Field, PlainSerializer
 
 from crm_points.analytics import (
     MonthTotals,
-    month_of,
     next_month,
     previous_month,
     reportable_month,
@@ -33,6 +32,7 @@ from crm_points.analytics import (
 from crm_points.config import PointsConfig
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.records import Actor, CamelModel, UtcDateTime
+from crm_points.validation import month_of
 
 # A report covers at most ten years: about 1 KB of JSON a month.
 MAX_REPORT_MONTHS = 120

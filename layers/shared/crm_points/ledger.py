@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from enum import Enum
 
+from crm_points import cohorts
 from crm_points.config import PointsConfig
 from crm_points.errors import (
     Conflict,
@@ -31,7 +32,7 @@ from crm_points.records import (
     ReminderLot,
     TransactionType,
 )
-from crm_points.validation import EXPIRY_HORIZON, end_of_business_day, latest_expiry
+from crm_points.validation import EXPIRY_HORIZON, end_of_business_day, latest_expiry, month_of
 
 # Entries one posting may append. One transaction holds at most 100 items: the account, the
 # idempotency record, at most two condition checks, the entries, and the account's pages
@@ -159,13 +160,22 @@ class _Book:
         earned_at: datetime | None = None,
         booking_id: str | None = None,
         related_transaction_id: str | None = None,
+        issue_months: cohorts.Months | None = None,
     ) -> LedgerEntry:
         """Add points to the lot of their expiry day, made if there is none; a debt is
-        settled first (SPEC §2.8)."""
+        settled first (SPEC §2.8), by the oldest of them.
+
+        `issue_months`: the points by the month they were first issued in, for points
+        given back (a recovery, a returned redemption); new points are this month's.
+        """
         expires_at = end_of_business_day(expires_at)
         _require_within_horizon(expires_at, self.ctx.now, "expiresAt")
         debt = max(0, -self.account.current_balance)
         settled = min(points, debt)
+        months = issue_months or {month_of(self.ctx.now): points}
+        if cohorts.total(months) != points:
+            raise ValueError("a credit's months must hold its points")
+        _, kept = cohorts.settled_and_kept(months, settled)
         lot = next((x for x in self.account.lots if x.expires_at == expires_at), None)
         lot_id = lot.point_batch_id if lot else new_id(self.ctx.now)
         self._adjust(figure, points)
@@ -179,6 +189,7 @@ class _Book:
             expires_at=expires_at,
             settled_debt=settled,
             related_transaction_id=related_transaction_id,
+            issue_months=months,
         )
         earned = earned_at or self.ctx.now
         if points == settled:
@@ -192,12 +203,14 @@ class _Book:
                     earned_at=earned,
                     expires_at=expires_at,
                     transaction_id=entry.transaction_id,
+                    issue_months=kept,
                 )
             )
         else:
             lot.original_points += points
             lot.remaining_points += points - settled
             lot.earned_at = min(lot.earned_at, earned)
+            lot.issue_months = cohorts.joined(lot.issue_months, kept)
         return entry
 
     def merge_same_day(self, keep: str | None = None) -> list[LotMerge]:
@@ -217,10 +230,12 @@ class _Book:
                     point_batch_id=lot.point_batch_id,
                     merged_into=kept.point_batch_id,
                     points=lot.remaining_points,
+                    issue_months=lot.issue_months,
                 )
             )
             kept.original_points += lot.original_points
             kept.remaining_points += lot.remaining_points
+            kept.issue_months = cohorts.joined(kept.issue_months, lot.issue_months)
             kept.earned_at = min(kept.earned_at, lot.earned_at)
             if lot.reminded_for is None or kept.reminded_for is None:
                 kept.reminded_for = None
@@ -240,11 +255,14 @@ class _Book:
         reason: str,
         allow_negative: bool = False,
         first_lot: str | None = None,
+        first_month: str | None = None,
         booking_id: str | None = None,
         related_transaction_id: str | None = None,
         already_expired: int = 0,
     ) -> LedgerEntry:
-        """Take points from the lots in FIFO order; only `allow_negative` may overdraw."""
+        """Take points from the lots in FIFO order, each lot's oldest issue month first;
+        only `allow_negative` may overdraw. `first_lot` is drawn first, and its month
+        `first_month` first within it (a cancelled booking's own earn)."""
         available = sum(lot.remaining_points for lot in self.account.lots)
         if points > available and not allow_negative:
             raise InsufficientPoints(available=available, requested=points)
@@ -257,9 +275,16 @@ class _Book:
             if wanted == 0:
                 break
             taken = min(wanted, lot.remaining_points)
+            if taken == 0:
+                continue
             lot.remaining_points -= taken
             wanted -= taken
-            allocations.append(Allocation(point_batch_id=lot.point_batch_id, points=taken))
+            months = cohorts.take(
+                lot.issue_months, taken, first_month if lot.point_batch_id == first_lot else None
+            )
+            allocations.append(
+                Allocation(point_batch_id=lot.point_batch_id, points=taken, issue_months=months)
+            )
         self.account.lots = [lot for lot in self.account.lots if lot.remaining_points > 0]
         self._adjust(figure, -points)
         return self.record(
@@ -290,7 +315,11 @@ class _Book:
             description=f"{points:,} points expired",
             reason="Points reached their expiry date",
             allocations=[
-                Allocation(point_batch_id=lot.point_batch_id, points=lot.remaining_points)
+                Allocation(
+                    point_batch_id=lot.point_batch_id,
+                    points=lot.remaining_points,
+                    issue_months=dict(lot.issue_months),
+                )
                 for lot in due
             ],
         )
@@ -299,12 +328,12 @@ class _Book:
                 transaction_id=entry.transaction_id,
                 points=points,
                 expired_at=as_of,
-                allocations=entry.allocations,
+                allocations=[allocation.model_copy(deep=True) for allocation in entry.allocations],
             )
         )
         return entry
 
-    def forget_expired(self, point_batch_id: str, at_most: int) -> int:
+    def forget_expired(self, point_batch_id: str, at_most: int, month: str) -> int:
         """Take up to `at_most` of one lot's expired, unrecovered points out of the
         recoverable expiries.
 
@@ -312,7 +341,7 @@ class _Book:
         take them again, and no one may recover points of a cancelled booking. The points
         are un-earned and un-expired at once, which leaves the balance as it is. A lot holds
         the points of every credit of its day, so a booking's share of it is at most what
-        the booking earned.
+        the booking earned; those of the booking's `month` are taken first.
         """
         forgotten = 0
         for expired in self.account.unrecovered_expiries:
@@ -320,6 +349,9 @@ class _Book:
                 if allocation.point_batch_id != point_batch_id or forgotten == at_most:
                     continue
                 taken = min(allocation.points, at_most - forgotten)
+                months = cohorts.allocation_months(allocation, month_of(expired.expired_at))
+                cohorts.take(months, taken, month)
+                allocation.issue_months = months
                 allocation.points -= taken
                 expired.points -= taken
                 forgotten += taken
@@ -357,6 +389,12 @@ class _Book:
             description=description,
             reason=reason,
             related_transaction_id=expire_transaction_id,
+            issue_months=cohorts.joined(
+                *(
+                    cohorts.allocation_months(allocation, month_of(expired.expired_at))
+                    for allocation in expired.allocations
+                )
+            ),
         )
 
     def roll_expiry(self, floor: datetime) -> list[LotMerge]:
@@ -680,10 +718,19 @@ def reverse_booking(
             reason=reason,
             booking_id=booking_id,
             related_transaction_id=booking.redeem.transaction_id,
+            issue_months=cohorts.joined(
+                *(
+                    cohorts.allocation_months(allocation, month_of(booking.redeem.created_at))
+                    for allocation in booking.redeem.allocations
+                )
+            ),
         )
     if booking.earn is not None:
         lot_id = booking.earn.point_batch_id
-        already_expired = book.forget_expired(lot_id, booking.earn.points) if lot_id else 0
+        earn_month = month_of(booking.earn.created_at)
+        already_expired = (
+            book.forget_expired(lot_id, booking.earn.points, earn_month) if lot_id else 0
+        )
         description = f"Points earned on booking {booking_id} reversed: booking cancelled"
         if already_expired:
             description += f" ({already_expired:,} of them had already expired)"
@@ -695,6 +742,7 @@ def reverse_booking(
             reason=reason,
             allow_negative=True,
             first_lot=booking.earn.point_batch_id,
+            first_month=earn_month,
             booking_id=booking_id,
             related_transaction_id=booking.earn.transaction_id,
             already_expired=already_expired,

@@ -61,6 +61,11 @@ class PointTransaction(CamelModel):
         default_factory=list,
         description="Lots that came to expire on the same day as another and joined it",
     )
+    issue_months: dict[str, int] = Field(
+        default_factory=dict,
+        description="A credit: its points by the month (YYYY-MM) they were first issued in, "
+        "their cohort (docs/finance.md); a returned credit names the months it gives back",
+    )
 
     @classmethod
     def of(cls, entry: LedgerEntry) -> "PointTransaction":

@@ -16,10 +16,13 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from crm_points.analytics import MonthTotals, RunningTotals, effect_of, month_of
+from crm_points import cohorts
+from crm_points.analytics import MonthTotals, RunningTotals, effect_of
 from crm_points.analytics_store import AnalyticsStore
+from crm_points.cohorts import CohortLines
 from crm_points.ledger_store import LedgerStore
 from crm_points.records import Account, LedgerEntry, TransactionType
+from crm_points.validation import month_of
 
 # A month is closed to a rebuild an hour after it ends: no entry is written into a month
 # that is over, and the stream has counted its last ones within seconds.
@@ -55,6 +58,8 @@ class Figures:
     redeemed: int
     expired: int
     lots: dict[str, int]  # the remaining points of every lot that has any
+    lot_months: dict[str, dict[str, int]]  # and those points by issue month
+    cohorts: dict[str, CohortLines]  # the account's points by issue month, and their fate
 
 
 def recompute(entries: Sequence[LedgerEntry]) -> Figures:
@@ -62,7 +67,16 @@ def recompute(entries: Sequence[LedgerEntry]) -> Figures:
     sequence order) add up to."""
     balance = earned = redeemed = expired = 0
     lots: Counter[str] = Counter()
+    lot_months: dict[str, cohorts.Months] = {}
+    changes: cohorts.Changes = {}
+
+    def move(lot_id: str, months: cohorts.Months, sign: int) -> None:
+        signed = {month: sign * points for month, points in months.items()}
+        lot_months[lot_id] = cohorts.joined(lot_months.get(lot_id, {}), signed)
+
     for entry in entries:
+        changes = cohorts.joined(changes, cohorts.changes_of(entry))
+        own = month_of(entry.created_at)
         points = entry.points
         balance += points
         if entry.type in _EARNED:
@@ -79,12 +93,28 @@ def recompute(entries: Sequence[LedgerEntry]) -> Figures:
             expired -= entry.already_expired
         if points > 0 and entry.point_batch_id:
             lots[entry.point_batch_id] += points - entry.settled_debt
+            _, kept = cohorts.settled_and_kept(cohorts.credit_months(entry), entry.settled_debt)
+            move(entry.point_batch_id, kept, 1)
         for allocation in entry.allocations:
             lots[allocation.point_batch_id] -= allocation.points
+            move(allocation.point_batch_id, cohorts.allocation_months(allocation, own), -1)
         for merge in entry.merged_lots:
             lots[merge.point_batch_id] -= merge.points
             lots[merge.merged_into] += merge.points
-    return Figures(balance, earned, redeemed, expired, {k: v for k, v in lots.items() if v})
+            months = merge.issue_months or {
+                cohorts.made_month(merge.point_batch_id, own): merge.points
+            }
+            move(merge.point_batch_id, months, -1)
+            move(merge.merged_into, months, 1)
+    return Figures(
+        balance,
+        earned,
+        redeemed,
+        expired,
+        {k: v for k, v in lots.items() if v},
+        {k: v for k, v in lot_months.items() if v},
+        cohorts.lines_of(changes.items()),
+    )
 
 
 def check_account(account: Account, entries: Sequence[LedgerEntry]) -> list[Difference]:
@@ -123,6 +153,22 @@ def check_account(account: Account, entries: Sequence[LedgerEntry]) -> list[Diff
         sum(stored_lots.values()),
         max(figures.balance, 0),
     )
+    stored_months = {lot.point_batch_id: lot.issue_months for lot in account.lots}
+    for lot_id in sorted(stored_months.keys() | figures.lot_months.keys()):
+        differ(
+            f"lots[{lot_id}].issueMonths",
+            stored_months.get(lot_id, {}),
+            figures.lot_months.get(lot_id, {}),
+        )
+    # Each cohort's lines (what its points became, entry by entry) leave outstanding what
+    # the lots hold of it.
+    held = cohorts.joined(*stored_months.values())
+    for month in sorted(held.keys() | figures.cohorts.keys()):
+        differ(
+            f"cohorts[{month}].outstanding",
+            held.get(month, 0),
+            figures.cohorts.get(month, CohortLines()).outstanding,
+        )
     return found
 
 

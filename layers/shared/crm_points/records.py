@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 from pydantic.alias_generators import to_camel
 
-from crm_points.validation import as_utc
+from crm_points.validation import as_utc, month_of
 
 
 def iso_utc(moment: datetime) -> str:
@@ -79,6 +79,11 @@ class Allocation(CamelModel):
 
     point_batch_id: str
     points: int
+    issue_months: dict[str, int] = Field(
+        default_factory=dict,
+        description="The points taken, by the month (YYYY-MM) they were issued in: their "
+        "cohort (empty in entries written before cohorts were kept)",
+    )
 
 
 class LotMerge(CamelModel):
@@ -88,6 +93,9 @@ class LotMerge(CamelModel):
     point_batch_id: str
     merged_into: str
     points: int
+    issue_months: dict[str, int] = Field(
+        default_factory=dict, description="Its points, by the month they were issued in"
+    )
 
 
 class Lot(CamelModel):
@@ -106,6 +114,18 @@ class Lot(CamelModel):
         description="The expiry the customer was reminded of (pointsExpiring); a lot whose "
         "expiry moved later since is reminded again",
     )
+    issue_months: dict[str, int] = Field(
+        default_factory=dict,
+        description="The remaining points by the month (YYYY-MM) they were issued in "
+        "(crm_points.cohorts); they sum to remainingPoints",
+    )
+
+    @model_validator(mode="after")
+    def _months_of_an_older_lot(self) -> "Lot":
+        # A lot stored before cohorts were kept: its points are its first credit's month's.
+        if not self.issue_months and self.remaining_points > 0:
+            self.issue_months = {month_of(self.earned_at): self.remaining_points}
+        return self
 
     @property
     def needs_reminder(self) -> bool:
@@ -192,6 +212,7 @@ class LedgerEntry(CamelModel):
     old_expiry_date: UtcDateTime | None = None
     new_expiry_date: UtcDateTime | None = None
     merged_lots: list[LotMerge] = Field(default_factory=list)
+    issue_months: dict[str, int] = Field(default_factory=dict)
 
 
 class PostingResult(CamelModel):

@@ -178,6 +178,12 @@ def business_time(moment: datetime) -> datetime:
         return moment
 
 
+def month_of(moment: datetime) -> str:
+    """The business's calendar month (`YYYY-MM`, Africa/Johannesburg) of a moment."""
+    local = business_time(moment)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
 def business_day(moment: datetime) -> date:
     """The day a moment falls on in Africa/Johannesburg."""
     return business_time(moment).date()
