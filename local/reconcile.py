@@ -100,7 +100,11 @@ def _rebuild(store: LedgerStore, dry_run: bool, now: datetime) -> None:
     analytics = AnalyticsStore(store.client, store.table)
     corrections = rebuild_analytics(store, analytics, every_account(store), now, dry_run=dry_run)
     for correction in corrections:
-        changed = {name: value for name, value in asdict(correction.delta).items() if value}
+        changed: dict[str, object] = {
+            name: value for name, value in asdict(correction.delta).items() if value
+        }
+        if correction.cohorts:
+            changed["cohorts"] = correction.cohorts
         state = "would add" if dry_run else "added" if correction.applied else "already added"
         print(json.dumps({"month": correction.month, state: changed}))
     print(f"analytics: {_counted(len(corrections), 'closed month')} to correct", file=sys.stderr)

@@ -286,7 +286,12 @@ def test_markers_expire_and_are_not_the_stream_consumers_business(
         ExpressionAttributeValues={":pk": {"S": "ANALYTICS"}},
     )["Items"]
     entities = {from_item(item)["entity"] for item in aggregates} | {marker["entity"]}
-    assert entities == {"ANALYTICS_MONTH", "ANALYTICS_TOTAL", "ANALYTICS_COUNTED"}
+    assert entities == {
+        "ANALYTICS_MONTH",
+        "ANALYTICS_TOTAL",
+        "ANALYTICS_COUNTED",
+        "ANALYTICS_COHORT",
+    }
 
 
 def test_the_route_of_an_empty_table_answers_zeros(lambda_env):

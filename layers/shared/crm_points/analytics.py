@@ -19,19 +19,22 @@ that redelivers or reorders records cannot skew them, as long as each entry is c
   (EARN), bonus points awarded (AWARD), bookings completed (EARN entries, one per booking),
   and bookings that redeemed points (REDEEM entries with a `bookingId`); and for finance's
   roll-forward (docs/finance.md), points recovered (RECOVER), deducted (DEDUCT), and
-  reversed in and out (REVERSAL with positive and with negative points).
+  reversed in and out (REVERSAL with positive and with negative points);
+- and per month, what its entries changed in each cohort's lines (the points issued in one
+  month and what became of them, crm_points.cohorts).
 
 The decisions (what counts, rounding, empty denominators) are in docs/api.md, "Analytics".
 """
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 from pydantic import Field, PlainSerializer
 
+from crm_points.cohorts import Changes, changes_of
 from crm_points.errors import ValidationFailed
 from crm_points.records import CamelModel, LedgerEntry, TransactionType
 from crm_points.validation import month_of
@@ -147,15 +150,22 @@ class RunningTotals:
 
 @dataclass(frozen=True)
 class EntryEffect:
-    """One ledger entry's contribution: to its month, and to the running totals (which move
-    by the month's `liability_change`, `active_users_change` and `debts_change`)."""
+    """One ledger entry's contribution: to its month, to the running totals (which move
+    by the month's `liability_change`, `active_users_change` and `debts_change`), and to
+    the lines of the cohorts it moved points of (crm_points.cohorts), counted in its month."""
 
     month: str
     totals: MonthTotals
+    cohorts: Changes = field(default_factory=dict)
 
     @property
     def running(self) -> RunningTotals:
         return self.totals.running
+
+    @property
+    def is_empty(self) -> bool:
+        """True when counting it would change nothing (an EXPIRY_EXTENDED entry)."""
+        return self.totals.is_empty and not self.cohorts
 
 
 def effect_of(entry: LedgerEntry) -> EntryEffect:
@@ -186,6 +196,7 @@ def effect_of(entry: LedgerEntry) -> EntryEffect:
             reversals_out=-points if reversal and points < 0 else 0,
             debts_change=min(after, 0) - min(before, 0),
         ),
+        cohorts=changes_of(entry),
     )
 
 

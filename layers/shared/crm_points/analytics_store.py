@@ -14,19 +14,26 @@ Items (docs/data-model.md, "Analytics"):
   without it. Markers expire through DynamoDB TTL (`ttl`) after 30 days, long after the
   stream (24 hours of records) can deliver the entry again.
 
+What each month's entries changed in the cohorts' lines (crm_points.cohorts) is kept
+beside, `ANALYTICS` / `COHORT#{YYYY-MM}#{shard}`, one attribute per cohort and line
+(`{issue month}#{line}`), ADDed in the same transaction; a month's changes of many cohorts
+are spread over several shards, at most `COHORT_ATTRIBUTES` to an item, so that no update
+expression nears DynamoDB's 4 KB. They sort before the months: the roll-forward's Query
+does not read them, the cohorts' Query reads only them.
+
 Finance's closed months (docs/finance.md) live in the same partition, `ANALYTICS` /
 `PERIOD#{YYYY-MM}` (between the months and the running totals), so that a roll-forward is
 the same one Query: each holds the month's figures as they were when it was closed, and
 who closed it, when. It is written once, if absent, and never changed.
 
 Every item has an `entity` of its own (ANALYTICS_MONTH, ANALYTICS_TOTAL, ANALYTICS_COUNTED,
-ANALYTICS_PERIOD), which the stream consumer does not select.
+ANALYTICS_COHORT, ANALYTICS_PERIOD), which the stream consumer does not select.
 """
 
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -43,6 +50,7 @@ from crm_points.analytics import (
     previous_month,
     reportable_month,
 )
+from crm_points.cohorts import Changes, joined
 from crm_points.config import PointsConfig
 from crm_points.dynamo import from_item, to_item
 from crm_points.errors import Conflict
@@ -69,6 +77,7 @@ if TYPE_CHECKING:
 
 ANALYTICS_PK = "ANALYTICS"
 MONTH_PREFIX = "MONTH#"
+COHORT_PREFIX = "COHORT#"
 TOTAL_SK = "TOTAL"
 PERIOD_PREFIX = "PERIOD#"
 MARKER_SK = "COUNTED"
@@ -82,11 +91,16 @@ MARKER_LIFETIME_SECONDS = 30 * 24 * 3600
 MAX_ATTEMPTS = 12
 # The aggregate items of a month (and the running totals) a count may update.
 AGGREGATE_SHARDS = 8
+# Cohort lines one update ADDs at most: "#a99 :a99, " is 11 characters, so its expression
+# stays under 1.2 KB of DynamoDB's 4 KB. A month's changes of one transaction take at most
+# one item per shard: 800 lines, a debit of points issued over 66 years of months.
+COHORT_ATTRIBUTES = 100
 
 # Attribute names of the month and running totals: the camelCase of the fields.
 _MONTH_ATTRIBUTES = {item.name: to_camel(item.name) for item in fields(MonthTotals)}
 _RUNNING_ATTRIBUTES = {item.name: to_camel(item.name) for item in fields(RunningTotals)}
 _KEY_ATTRIBUTES = {"PK", "SK", "entity"}
+_COHORT_KEYS = _KEY_ATTRIBUTES | {"month"}
 
 
 def month_sk(month: str, shard: int | None = None) -> str:
@@ -98,6 +112,11 @@ def month_sk(month: str, shard: int | None = None) -> str:
 def total_sk(shard: int) -> str:
     """The sort key of the running totals in one shard."""
     return f"{TOTAL_SK}#{shard}"
+
+
+def cohort_sk(month: str, shard: int) -> str:
+    """The sort key of a month's changes to the cohorts' lines, in one shard."""
+    return f"{COHORT_PREFIX}{month}#{shard}"
 
 
 def period_sk(month: str) -> str:
@@ -165,6 +184,34 @@ def _month_update(
     )
 
 
+def _cohort_updates(
+    table: str, month: str, shard: int, changes: Changes
+) -> list["TransactWriteItemTypeDef"]:
+    """ADD `changes` (one month's, to the cohorts' lines) to the month's cohort items, at
+    most COHORT_ATTRIBUTES to an item, from `shard` on."""
+    keys = sorted(changes)
+    chunks = [keys[at : at + COHORT_ATTRIBUTES] for at in range(0, len(keys), COHORT_ATTRIBUTES)]
+    if len(chunks) > AGGREGATE_SHARDS:
+        raise ValueError(
+            f"{len(keys)} cohort lines changed in one month: more than one count holds"
+        )
+    return [
+        _add_update(
+            table,
+            cohort_sk(month, (shard + index) % AGGREGATE_SHARDS),
+            "ANALYTICS_COHORT",
+            {key: changes[key] for key in chunk},
+            {"month": month},
+        )
+        for index, chunk in enumerate(chunks)
+    ]
+
+
+def _cohort_items(lines: int) -> int:
+    """The items a month's changes to `lines` cohort lines take."""
+    return -(-lines // COHORT_ATTRIBUTES)
+
+
 def _running_update(table: str, shard: int, running: RunningTotals) -> "TransactWriteItemTypeDef":
     """ADD `running` to one shard of the running totals."""
     added = {_RUNNING_ATTRIBUTES[name]: value for name, value in asdict(running).items()}
@@ -199,20 +246,29 @@ class AnalyticsStore:
 
     def count_all(self, entries: Sequence[LedgerEntry]) -> int:
         """Add each entry's effect once (see `count`), as many entries to a transaction as
-        fit (a marker each, an update per month they fall in, and the running totals: at
-        most TRANSACTION_ITEMS); how many this call added."""
+        fit (a marker each, per month they fall in an update of its totals and of its
+        cohort items, and the running totals: at most TRANSACTION_ITEMS); how many this call
+        added."""
         added = 0
         together: list[LedgerEntry] = []
-        months: set[str] = set()
+        months: dict[str, set[str]] = {}  # the cohort lines each month's changes touch
         for entry in entries:
             effect = effect_of(entry)
-            if effect.totals.is_empty:
+            if effect.is_empty:
                 continue
-            if len(together) + 1 + len(months | {effect.month}) + 1 > TRANSACTION_ITEMS:
+            with_it = {
+                **months,
+                effect.month: months.get(effect.month, set()) | effect.cohorts.keys(),
+            }
+            # The markers with this entry's, the running totals, and each month's items.
+            items = len(together) + 2 + sum(1 + _cohort_items(len(k)) for k in with_it.values())
+            too_many = max(_cohort_items(len(lines)) for lines in with_it.values())
+            if together and (items > TRANSACTION_ITEMS or too_many > AGGREGATE_SHARDS):
                 added += self._count_together(together)
-                together, months = [], set()
+                together, months = [], {}
+                with_it = {effect.month: set(effect.cohorts)}
             together.append(entry)
-            months.add(effect.month)
+            months = with_it
         return added + self._count_together(together)
 
     def _count_together(self, entries: list[LedgerEntry]) -> int:
@@ -251,10 +307,12 @@ class AnalyticsStore:
         totals, in one shard of the aggregates."""
         counted_at = int(self.clock())
         by_month: dict[str, MonthTotals] = defaultdict(MonthTotals)
+        cohorts_by_month: dict[str, Changes] = defaultdict(dict)
         items: list[TransactWriteItemTypeDef] = []
         for entry in entries:
             effect = effect_of(entry)
             by_month[effect.month] += effect.totals
+            cohorts_by_month[effect.month] = joined(cohorts_by_month[effect.month], effect.cohorts)
             marker = {
                 "PK": marker_pk(entry.transaction_id),
                 "SK": MARKER_SK,
@@ -268,7 +326,9 @@ class AnalyticsStore:
         shard = random.randrange(AGGREGATE_SHARDS)
         running = RunningTotals()
         for month, totals in sorted(by_month.items()):
-            items.append(_month_update(self.table, month, shard, totals))
+            if not totals.is_empty:
+                items.append(_month_update(self.table, month, shard, totals))
+            items.extend(_cohort_updates(self.table, month, shard, cohorts_by_month[month]))
             running += totals.running
         if any(asdict(running).values()):
             items.append(_running_update(self.table, shard, running))
@@ -285,23 +345,28 @@ class AnalyticsStore:
         months, running = self._aggregates(month_sk(previous_month(month)))
         return points_analytics(month, months, running)
 
-    def correct(self, month: str, delta: MonthTotals, basis: str) -> bool:
-        """ADD `delta` to a closed month's totals and to the running totals, in one
-        transaction with a record of the correction under `basis` (what it was computed
-        from: the same basis is never applied twice, so two rebuilds racing add it once).
-        False when it had been applied."""
+    def correct(
+        self, month: str, delta: MonthTotals, basis: str, cohorts: Changes | None = None
+    ) -> bool:
+        """ADD `delta` to a closed month's totals and to the running totals, and `cohorts`
+        to its cohort lines, in one transaction with a record of the correction under
+        `basis` (what it was computed from: the same basis is never applied twice, so two
+        rebuilds racing add it once). False when it had been applied."""
+        cohorts = cohorts or {}
         record = {
             "PK": ANALYTICS_PK,
             "SK": f"{CORRECTION_PREFIX}{month}#{basis}",
             "entity": "ANALYTICS_CORRECTION",
             "month": month,
             **_month_attributes(delta),
+            "cohorts": cohorts,
             "correctedAt": int(self.clock()),
         }
         items = [
             _put_new(self.table, record),
             _month_update(self.table, month, 0, delta),
             _running_update(self.table, 0, delta.running),
+            *_cohort_updates(self.table, month, 0, cohorts),
         ]
         try:
             self.client.transact_write_items(TransactItems=items)
@@ -316,6 +381,21 @@ class AnalyticsStore:
         """Every month's totals and the running totals, each summed over its shards: what
         the reconciliation compares with the entries."""
         return self._aggregates(MONTH_PREFIX)
+
+    def cohort_changes(self, last: str | None = None) -> dict[str, Changes]:
+        """Each month's changes to the cohorts' lines, summed over the shards, for every
+        month up to `last` (every month by default): one strongly consistent Query.
+
+        A month's cohort items hold about 20 bytes a line, and a month's entries change a
+        few lines of each cohort with points still held: a Query page (1 MB) holds years
+        of months (docs/capacity.md, "Cohorts")."""
+        upper = f"{COHORT_PREFIX}{last}#~" if last else f"{COHORT_PREFIX}~"
+        changes: dict[str, Changes] = {}
+        for values in self._query(COHORT_PREFIX, upper):
+            month = values["month"]
+            lines = {key: int(value) for key, value in values.items() if key not in _COHORT_KEYS}
+            changes[month] = joined(changes.get(month, {}), lines)
+        return changes
 
     def ledger(self) -> "Ledger":
         """Every month's totals and finance's closed months: what the roll-forward is
@@ -391,42 +471,41 @@ class AnalyticsStore:
         the analytics partition."""
         months: dict[str, MonthTotals] = {}
         running = RunningTotals()
+        # A month's item is about 200 bytes: one page holds centuries of months.
+        for values in self._query(first, f"{TOTAL_SK}#~"):
+            if values["SK"].startswith(TOTAL_SK):
+                running += RunningTotals(
+                    **{name: int(values.get(attr, 0)) for name, attr in _RUNNING_ATTRIBUTES.items()}
+                )
+            elif values["SK"].startswith(PERIOD_PREFIX):
+                if periods is not None:
+                    from crm_points.finance import ClosedPeriod
+
+                    period = ClosedPeriod.model_validate(
+                        {k: v for k, v in values.items() if k not in _KEY_ATTRIBUTES}
+                    )
+                    periods[period.month] = period
+            elif values["SK"].startswith(MONTH_PREFIX):
+                key = values["SK"].removeprefix(MONTH_PREFIX)[:7]
+                months[key] = months.get(key, MonthTotals()) + MonthTotals(
+                    **{name: int(values.get(attr, 0)) for name, attr in _MONTH_ATTRIBUTES.items()}
+                )
+        return months, running
+
+    def _query(self, first: str, last: str) -> Iterator[dict[str, Any]]:
+        """The analytics items whose sort keys lie from `first` to `last`: one strongly
+        consistent Query, followed to its last page."""
         query: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
             "ExpressionAttributeValues": to_item(
-                {":pk": ANALYTICS_PK, ":first": first, ":last": f"{TOTAL_SK}#~"}
+                {":pk": ANALYTICS_PK, ":first": first, ":last": last}
             ),
             "ConsistentRead": True,
         }
         while True:
-            # A month's item is about 200 bytes: one page holds centuries of months.
             page = self.client.query(**query)
-            for item in page.get("Items", []):
-                values = from_item(item)
-                if values["SK"].startswith(TOTAL_SK):
-                    running += RunningTotals(
-                        **{
-                            name: int(values.get(attr, 0))
-                            for name, attr in _RUNNING_ATTRIBUTES.items()
-                        }
-                    )
-                elif values["SK"].startswith(PERIOD_PREFIX):
-                    if periods is not None:
-                        from crm_points.finance import ClosedPeriod
-
-                        period = ClosedPeriod.model_validate(
-                            {k: v for k, v in values.items() if k not in _KEY_ATTRIBUTES}
-                        )
-                        periods[period.month] = period
-                elif values["SK"].startswith(MONTH_PREFIX):
-                    key = values["SK"].removeprefix(MONTH_PREFIX)[:7]
-                    months[key] = months.get(key, MonthTotals()) + MonthTotals(
-                        **{
-                            name: int(values.get(attr, 0))
-                            for name, attr in _MONTH_ATTRIBUTES.items()
-                        }
-                    )
+            yield from (from_item(item) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
-                return months, running
+                return
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]

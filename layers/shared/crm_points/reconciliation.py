@@ -19,7 +19,7 @@ from typing import Any
 from crm_points import cohorts
 from crm_points.analytics import MonthTotals, RunningTotals, effect_of
 from crm_points.analytics_store import AnalyticsStore
-from crm_points.cohorts import CohortLines
+from crm_points.cohorts import Changes, CohortLines
 from crm_points.ledger_store import LedgerStore
 from crm_points.records import Account, LedgerEntry, TransactionType
 from crm_points.validation import month_of
@@ -184,6 +184,7 @@ class Report:
     differences: list[Difference] = field(default_factory=list)
     months: dict[str, MonthTotals] = field(default_factory=dict)  # as the entries make them
     running: RunningTotals = field(default_factory=RunningTotals)
+    cohorts: dict[str, Changes] = field(default_factory=dict)  # likewise, by month
 
     def as_json(self) -> dict[str, Any]:
         """The report as printed and logged."""
@@ -214,9 +215,16 @@ def reconcile(
             report.months[effect.month] = report.months.get(effect.month, MonthTotals()) + (
                 effect.totals
             )
+            if effect.cohorts:
+                report.cohorts[effect.month] = cohorts.joined(
+                    report.cohorts.get(effect.month, {}), effect.cohorts
+                )
     report.running = sum((month.running for month in report.months.values()), RunningTotals())
     if analytics is not None:
-        report.differences.extend(check_analytics(*analytics.aggregates(), report))
+        months, running = analytics.aggregates()
+        report.differences.extend(
+            check_analytics(months, running, report, analytics.cohort_changes())
+        )
     return report
 
 
@@ -232,11 +240,15 @@ def _ledgers(
 
 
 def check_analytics(
-    months: dict[str, MonthTotals], running: RunningTotals, report: Report
+    months: dict[str, MonthTotals],
+    running: RunningTotals,
+    report: Report,
+    cohort_changes: dict[str, Changes],
 ) -> list[Difference]:
-    """Every month's stored totals (and the running totals) against what the entries of
-    that month add up to. The stream counts an entry within seconds of its write: run this
-    once the stream has caught up (`/local/drain`; in AWS, its IteratorAge near zero)."""
+    """Every month's stored totals, the running totals and each month's changes to the
+    cohorts' lines against what the entries of that month add up to. The stream counts an
+    entry within seconds of its write: run this once the stream has caught up
+    (`/local/drain`; in AWS, its IteratorAge near zero)."""
     found: list[Difference] = []
     for month in sorted(months.keys() | report.months.keys()):
         stored = asdict(months.get(month, MonthTotals()))
@@ -251,6 +263,19 @@ def check_analytics(
             found.append(
                 Difference(ANALYTICS, f"running.{name}", value, getattr(report.running, name))
             )
+    for month in sorted(cohort_changes.keys() | report.cohorts.keys()):
+        stored_lines = cohort_changes.get(month, {})
+        recomputed_lines = report.cohorts.get(month, {})
+        found.extend(
+            Difference(
+                ANALYTICS,
+                f"{month}.cohorts[{key}]",
+                stored_lines.get(key, 0),
+                recomputed_lines.get(key, 0),
+            )
+            for key in sorted(stored_lines.keys() | recomputed_lines.keys())
+            if stored_lines.get(key, 0) != recomputed_lines.get(key, 0)
+        )
     return found
 
 
@@ -261,6 +286,7 @@ class Correction:
     month: str
     delta: MonthTotals
     applied: bool
+    cohorts: Changes = field(default_factory=dict)
 
 
 def rebuild_analytics(
@@ -278,20 +304,30 @@ def rebuild_analytics(
         (the reconciliation shows its drift; rebuild it once it has closed). `customer_ids` is
     every account (deploy.sweep)."""
     stored, _ = analytics.aggregates()
-    recomputed = reconcile(store, customer_ids).months
+    stored_cohorts = analytics.cohort_changes()
+    report = reconcile(store, customer_ids)
+    recomputed, recomputed_cohorts = report.months, report.cohorts
     still_open = month_of(now - CLOSED_AFTER)
     corrections = []
-    for month in sorted(stored.keys() | recomputed.keys()):
+    every_month = (
+        stored.keys() | recomputed.keys() | stored_cohorts.keys() | recomputed_cohorts.keys()
+    )
+    for month in sorted(every_month):
         if month >= still_open:
             continue
         was = asdict(stored.get(month, MonthTotals()))
         should = asdict(recomputed.get(month, MonthTotals()))
-        if was == should:
+        lines_were = stored_cohorts.get(month, {})
+        lines_should = recomputed_cohorts.get(month, {})
+        if was == should and lines_were == lines_should:
             continue
         delta = MonthTotals(**{name: should[name] - was[name] for name in was})
+        lines_delta = cohorts.joined(
+            lines_should, {key: -points for key, points in lines_were.items()}
+        )
         basis = hashlib.sha256(
-            json.dumps([month, was, should], sort_keys=True).encode()
+            json.dumps([month, was, should, lines_were, lines_should], sort_keys=True).encode()
         ).hexdigest()[:16]
-        applied = False if dry_run else analytics.correct(month, delta, basis)
-        corrections.append(Correction(month, delta, applied))
+        applied = False if dry_run else analytics.correct(month, delta, basis, lines_delta)
+        corrections.append(Correction(month, delta, applied, lines_delta))
     return corrections
