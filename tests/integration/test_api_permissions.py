@@ -241,6 +241,11 @@ CASES: dict[str, tuple[Case, set[str], str]] = {
         {"MANAGER", "ADMIN", "FINANCE"},
         "FORBIDDEN",
     ),
+    "finance cohorts": (
+        lambda w: ("GET", "/api/crm/points/finance/cohorts", None, {"asOf": "2026-01"}),
+        {"MANAGER", "ADMIN", "FINANCE"},
+        "FORBIDDEN",
+    ),
     "finance periods": (
         lambda w: ("GET", "/api/crm/points/finance/periods", None, None),
         {"MANAGER", "ADMIN", "FINANCE"},
@@ -255,7 +260,7 @@ CASES: dict[str, tuple[Case, set[str], str]] = {
         lambda w: (
             "PUT",
             "/api/crm/points/finance/settings",
-            {"standalonePointValueCents": 7.834},
+            {"standalonePointValueCents": 7.834, "breakageRateOverridePct": 15},
             None,
         ),
         {"ADMIN", "FINANCE"},

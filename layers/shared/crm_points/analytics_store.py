@@ -212,6 +212,11 @@ def _cohort_items(lines: int) -> int:
     return -(-lines // COHORT_ATTRIBUTES)
 
 
+def _cohort_lines(values: dict[str, Any]) -> Changes:
+    """A cohort item's lines (its attributes other than the key's and the month)."""
+    return {key: int(value) for key, value in values.items() if key not in _COHORT_KEYS}
+
+
 def _running_update(table: str, shard: int, running: RunningTotals) -> "TransactWriteItemTypeDef":
     """ADD `running` to one shard of the running totals."""
     added = {_RUNNING_ATTRIBUTES[name]: value for name, value in asdict(running).items()}
@@ -393,8 +398,7 @@ class AnalyticsStore:
         changes: dict[str, Changes] = {}
         for values in self._query(COHORT_PREFIX, upper):
             month = values["month"]
-            lines = {key: int(value) for key, value in values.items() if key not in _COHORT_KEYS}
-            changes[month] = joined(changes.get(month, {}), lines)
+            changes[month] = joined(changes.get(month, {}), _cohort_lines(values))
         return changes
 
     def ledger(self) -> "Ledger":
@@ -405,8 +409,9 @@ class AnalyticsStore:
         from crm_points.finance import Ledger
 
         periods: dict[str, ClosedPeriod] = {}
-        months, _ = self._aggregates(MONTH_PREFIX, periods)
-        return Ledger(months, periods)
+        cohorts: dict[str, Changes] = {}
+        months, _ = self._aggregates(COHORT_PREFIX, periods, cohorts)
+        return Ledger(months, periods, cohorts)
 
     def close_period(
         self,
@@ -464,10 +469,14 @@ class AnalyticsStore:
         return closed, False
 
     def _aggregates(
-        self, first: str, periods: "dict[str, ClosedPeriod] | None" = None
+        self,
+        first: str,
+        periods: "dict[str, ClosedPeriod] | None" = None,
+        cohorts: dict[str, Changes] | None = None,
     ) -> tuple[dict[str, MonthTotals], RunningTotals]:
         """The months from the sort key `first` on, and the running totals, summed over the
-        shards (and, into `periods`, the closed months): one strongly consistent Query of
+        shards (and, into `periods`, the closed months; into `cohorts`, each month's changes
+        to the cohorts' lines, when `first` reaches them): one strongly consistent Query of
         the analytics partition."""
         months: dict[str, MonthTotals] = {}
         running = RunningTotals()
@@ -485,6 +494,10 @@ class AnalyticsStore:
                         {k: v for k, v in values.items() if k not in _KEY_ATTRIBUTES}
                     )
                     periods[period.month] = period
+            elif values["SK"].startswith(COHORT_PREFIX):
+                if cohorts is not None:
+                    month = values["month"]
+                    cohorts[month] = joined(cohorts.get(month, {}), _cohort_lines(values))
             elif values["SK"].startswith(MONTH_PREFIX):
                 key = values["SK"].removeprefix(MONTH_PREFIX)[:7]
                 months[key] = months.get(key, MonthTotals()) + MonthTotals(

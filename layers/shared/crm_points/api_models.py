@@ -14,6 +14,7 @@ from pydantic import (
 
 from crm_points.alerts import Alert
 from crm_points.config import (
+    BreakageWindowMonths,
     EarnRate,
     ExpiringWindowDays,
     Percentage,
@@ -210,18 +211,18 @@ class PointsConfigUpdate(CamelModel):
 
 
 def _numbers_or_null(schema: dict[str, Any]) -> None:
-    """Every key may be left out or null; a value is a JSON number (pydantic's schema of a
-    Decimal also allows text)."""
+    """Every key may be left out; a value is a JSON number (pydantic's schema of a Decimal
+    also allows text), or null where it may be unset."""
     for field in schema.get("properties", {}).values():
         field.pop("default", None)
-        branches = field.get("anyOf", [])
-        field["anyOf"] = [b for b in branches if b.get("type") in ("number", "null")]
+        if "anyOf" in field:
+            field["anyOf"] = [b for b in field["anyOf"] if b.get("type") in ("number", "null")]
 
 
 class FinanceSettingsUpdate(CamelModel):
     """PUT /points/finance/settings: finance's settings (docs/finance.md), kept with the
     configuration (§10) and audited like every change of it. A key left out keeps its value;
-    null unsets it."""
+    null unsets the value per point or the override."""
 
     model_config = ConfigDict(json_schema_extra=_numbers_or_null)
 
@@ -229,6 +230,15 @@ class FinanceSettingsUpdate(CamelModel):
         default=None,
         description="The value per point finance states the liability at, in cents (up to 4 "
         "decimals): IFRS 15's allocated standalone selling price; null: pointValueCents",
+    )
+    breakage_rate_override_pct: Annotated[Percentage, Number] | None = Field(
+        default=None,
+        description="The breakage rate finance sets, in % (up to 4 decimals), in place of the "
+        "one computed from the resolved cohorts; null: the computed one",
+    )
+    breakage_window_months: BreakageWindowMonths = Field(
+        default=24,
+        description="The trailing months of cohorts the breakage rate is computed over, 1 to 120",
     )
 
 

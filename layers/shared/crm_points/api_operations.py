@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from crm_points.analytics import PointsAnalytics
     from crm_points.analytics_store import AnalyticsStore
     from crm_points.bulk import BulkAwards, BulkJobPage, Submitted
-    from crm_points.finance import ClosedPeriod, PeriodList, RollForward
+    from crm_points.finance import ClosedPeriod, CohortReport, PeriodList, RollForward
 
 
 @dataclass(frozen=True)
@@ -348,6 +348,17 @@ def finance_roll_forward(
 
     first, last = report_range(first, last, call.now)
     return roll_forward(analytics.ledger(), first, last, config)
+
+
+def finance_cohorts(
+    analytics: AnalyticsStore, config: PointsConfig, call: Call, as_of: str | None
+) -> CohortReport:
+    """GET /points/finance/cohorts: VIEW_FINANCE; the cohorts at the end of `as_of` (by
+    default the current month; one not begun: 422)."""
+    permissions.require(call.role, Permission.VIEW_FINANCE)
+    from crm_points.finance import cohort_report
+
+    return cohort_report(analytics.ledger(), as_of, call.now, config)
 
 
 def finance_periods(analytics: AnalyticsStore, call: Call) -> PeriodList:

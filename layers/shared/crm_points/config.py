@@ -23,6 +23,8 @@ Percentage = Annotated[Rate, Field(ge=0, le=100, multiple_of=RATE_STEP)]
 PositiveCount = Annotated[int, Field(ge=1)]
 # Finance's value per point, in cents: IFRS 15's allocated value is rarely whole cents.
 StandaloneValueCents = Annotated[Rate, Field(gt=0, le=10_000, multiple_of=RATE_STEP)]
+# The trailing months of cohorts the breakage rate is computed over: up to ten years.
+BreakageWindowMonths = Annotated[int, Field(ge=1, le=120)]
 
 
 class PointsConfig(BaseModel):
@@ -48,3 +50,7 @@ class PointsConfig(BaseModel):
     ops_topic_arn: str = ""
     # Finance's value per point (docs/finance.md); unset, `point_value_cents`.
     standalone_point_value_cents: StandaloneValueCents | None = None
+    # Finance's breakage rate (docs/finance.md): computed from the resolved cohorts of the
+    # trailing window, unless finance sets an override.
+    breakage_rate_override_pct: Percentage | None = None
+    breakage_window_months: BreakageWindowMonths = 24

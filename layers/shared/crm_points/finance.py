@@ -16,7 +16,7 @@ and the closed ones never change.
 import csv
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Generic, Literal, TypeVar
@@ -29,7 +29,9 @@ from crm_points.analytics import (
     previous_month,
     reportable_month,
 )
+from crm_points.cohorts import Changes
 from crm_points.config import PointsConfig
+from crm_points.deferred_revenue import BreakageRate, Position, position_at
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.records import Actor, CamelModel, UtcDateTime
 from crm_points.validation import month_of
@@ -53,6 +55,9 @@ Rand = Annotated[
     PlainSerializer(rand_text, return_type=str),
     Field(description="Rand, exact (at least 2 decimals)", json_schema_extra={"type": "string"}),
 ]
+
+# Rates and values per point: exact decimals, as strings.
+ExactDecimal = Annotated[Decimal, Field(json_schema_extra={"type": "string"})]
 
 Figure = TypeVar("Figure", int, Rand)
 
@@ -118,6 +123,28 @@ class RandBalances(Balances[Rand]):
     movements: RandMovements
 
 
+class RevenueReleased(CamelModel):
+    """Revenue released in a month: the value of the points used, and the breakage
+    recognised in proportion to them (and the rest of a cohort once it is resolved)."""
+
+    from_redemptions: Rand = Field(
+        description="The points used (redeemed, deducted, settling a debt) at the value per point"
+    )
+    breakage: Rand = Field(description="Breakage recognised with them")
+    total: Rand
+
+
+class RevenueFigures(CamelModel):
+    """A month's IFRS 15 figures: the contract liability at its end and what was released
+    in it, at the breakage rate in force at its end."""
+
+    breakage_rate_pct: ExactDecimal = Field(description="The breakage rate used, in %")
+    deferred_revenue: Rand = Field(description="The contract liability at the month's end")
+    released: RevenueReleased = Field(description="Revenue released in the month")
+    released_to_date: Rand = Field(description="Revenue released by the month's end, in all")
+    from_redemptions_to_date: Rand = Field(description="Of which from the points used")
+
+
 class RollForwardMonth(CamelModel):
     """One month of the roll-forward."""
 
@@ -142,6 +169,11 @@ class RollForwardMonth(CamelModel):
         description="Entries of closed months counted after they were closed, included in "
         "this month's movements (the first open month only)",
     )
+    revenue: RevenueFigures | None = Field(
+        default=None,
+        description="Deferred revenue and revenue released (docs/finance.md); null for a "
+        "month closed before they were kept",
+    )
 
 
 class RollForward(CamelModel):
@@ -164,6 +196,9 @@ class ClosedPeriod(CamelModel):
         json_schema_extra={"type": "string"},
     )
     points: PointBalances
+    revenue: RevenueFigures | None = Field(
+        default=None, description="As they were at closing (null: closed before they were kept)"
+    )
 
 
 class PeriodList(CamelModel):
@@ -239,10 +274,41 @@ class Ledger:
 
     months: dict[str, MonthTotals]
     periods: dict[str, ClosedPeriod]
+    # Each month's changes to the cohorts' lines (crm_points.cohorts).
+    cohort_changes: dict[str, Changes] = field(default_factory=dict)
 
     @property
     def last_closed(self) -> str | None:
         return max(self.periods) if self.periods else None
+
+    def position(self, month: str, config: PointsConfig) -> Position:
+        """The cohorts and their release at the end of `month`, as counted now."""
+        return position_at(self.cohort_changes, month, config, value_per_point_cents(config))
+
+    def revenue(self, month: str, config: PointsConfig) -> RevenueFigures:
+        """`month`'s deferred revenue, and what was released in it: the difference from the
+        month before's figures (as closed, for a closed month)."""
+        now = self.position(month, config)
+        before = self.periods.get(previous_month(month))
+        kept = before.revenue if before is not None else None
+        if kept is not None:
+            released_before, used_before = kept.released_to_date, kept.from_redemptions_to_date
+        else:
+            earlier = self.position(previous_month(month), config)
+            released_before, used_before = earlier.released, earlier.at_redemption
+        total = now.released - released_before
+        from_redemptions = now.at_redemption - used_before
+        return RevenueFigures(
+            breakage_rate_pct=now.breakage.rate_pct,
+            deferred_revenue=now.deferred,
+            released=RevenueReleased(
+                from_redemptions=from_redemptions,
+                breakage=total - from_redemptions,
+                total=total,
+            ),
+            released_to_date=now.released,
+            from_redemptions_to_date=now.at_redemption,
+        )
 
     def live(self, month: str) -> PointBalances:
         """`month`'s figures from the aggregates as they are now."""
@@ -282,11 +348,13 @@ def _closed_row(period: ClosedPeriod) -> RollForwardMonth:
         value_per_point_cents=cents,
         amounts=amounts,
         revaluation=_in_rand(period.points.opening, cents) - amounts.opening,
+        revenue=period.revenue,
     )
 
 
-def month_row(ledger: Ledger, month: str, cents: Decimal) -> RollForwardMonth:
-    """One month of the roll-forward, `cents` the value per point now."""
+def month_row(ledger: Ledger, month: str, config: PointsConfig) -> RollForwardMonth:
+    """One month of the roll-forward, at the value per point and breakage rate now."""
+    cents = value_per_point_cents(config)
     if month in ledger.periods:
         return _closed_row(ledger.periods[month])
     last = ledger.last_closed
@@ -323,6 +391,7 @@ def month_row(ledger: Ledger, month: str, cents: Decimal) -> RollForwardMonth:
         amounts=amounts,
         revaluation=_in_rand(points.opening, cents) - amounts.opening,
         late_entries=late,
+        revenue=ledger.revenue(month, config),
     )
 
 
@@ -359,8 +428,7 @@ def _months_back(month: str, count: int) -> str:
 
 def roll_forward(ledger: Ledger, first: str, last: str, config: PointsConfig) -> RollForward:
     """The roll-forward of the months `first` to `last` (validated by `report_range`)."""
-    cents = value_per_point_cents(config)
-    return RollForward(months=[month_row(ledger, month, cents) for month in _months(first, last)])
+    return RollForward(months=[month_row(ledger, month, config) for month in _months(first, last)])
 
 
 _LINES = list(Movements.model_fields)
@@ -379,6 +447,7 @@ def roll_forward_csv(report: RollForward) -> str:
         *(f"{name}Zar" for name in points),
         "revaluationZar",
         *(f"late{name[0].upper()}{name[1:]}" for name in camel),
+        *_REVENUE_COLUMNS,
     ]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -394,9 +463,32 @@ def roll_forward_csv(report: RollForward) -> str:
                 *_balance_cells(row.amounts, rand_text),
                 rand_text(row.revaluation),
                 *(getattr(late, name) if late else 0 for name in _LINES),
+                *_revenue_cells(row.revenue),
             ]
         )
     return out.getvalue()
+
+
+_REVENUE_COLUMNS = [
+    "breakageRatePct",
+    "deferredRevenueZar",
+    "revenueReleasedZar",
+    "releasedFromRedemptionsZar",
+    "releasedBreakageZar",
+]
+
+
+def _revenue_cells(revenue: RevenueFigures | None) -> list[str]:
+    if revenue is None:  # a month closed before they were kept
+        return [""] * len(_REVENUE_COLUMNS)
+    released = revenue.released
+    return [
+        str(revenue.breakage_rate_pct),
+        rand_text(revenue.deferred_revenue),
+        rand_text(released.total),
+        rand_text(released.from_redemptions),
+        rand_text(released.breakage),
+    ]
 
 
 def _balance_cells(figures: Balances[Figure], text: Callable[[Figure], str]) -> list[str]:
@@ -442,7 +534,7 @@ def period_to_close(
             {"month": month, "nextToClose": expected, "lastClosed": ledger.last_closed},
         )
     cents = value_per_point_cents(config)
-    row = month_row(ledger, month, cents)
+    row = month_row(ledger, month, config)
     last = ledger.last_closed
     return ClosedPeriod(
         month=month,
@@ -453,6 +545,7 @@ def period_to_close(
             ledger.periods[last].value_per_point_cents if last is not None else cents
         ),
         points=row.points,
+        revenue=row.revenue,
     )
 
 
@@ -462,3 +555,113 @@ def period_list(ledger: Ledger, now: datetime) -> PeriodList:
         closed=[ledger.periods[month] for month in sorted(ledger.periods)],
         next_to_close=next_to_close(ledger, now),
     )
+
+
+# -- cohorts ----------------------------------------------------------------------------------
+
+
+class CohortRow(CamelModel):
+    """One cohort (the points issued in one month) at the end of the report's month."""
+
+    month: str = Field(description="The issue month, YYYY-MM")
+    issued: int = Field(description="Points earned and awarded in the month")
+    redeemed: int = Field(description="Redeemed, less redemptions a cancelled booking gave back")
+    deducted: int
+    expired: int = Field(description="Expired, less points recovered")
+    reversed: int = Field(description="Taken back with a cancelled booking's earn")
+    settled_debt: int = Field(description="Paid back a negative balance (SPEC §2.8)")
+    outstanding: int = Field(description="Still in customers' lots: issued less every other line")
+    resolved: bool = Field(description="Nothing outstanding")
+    amount: Rand = Field(description="(issued - reversed) at the value per point")
+    released: Rand = Field(description="Revenue released by the month's end")
+    deferred_revenue: Rand = Field(description="amount - released: the contract liability")
+
+
+class CohortReport(CamelModel):
+    """GET /points/finance/cohorts: every cohort at the end of `asOf`, the breakage rate and
+    the month's revenue figures (docs/finance.md)."""
+
+    currency: Literal["ZAR"] = "ZAR"
+    as_of: str = Field(description="YYYY-MM, Africa/Johannesburg: figures at its end")
+    status: Literal["OPEN", "CLOSED"]
+    value_per_point_cents: ExactDecimal
+    breakage: BreakageRate
+    cohorts: list[CohortRow] = Field(description="Oldest first")
+    revenue: RevenueFigures = Field(
+        description="The month's deferred revenue and revenue released, as counted now"
+    )
+    as_closed: RevenueFigures | None = Field(
+        default=None,
+        description="A closed month: its figures as they were closed (they differ from "
+        "`revenue` only by entries counted since, which the first open month reports)",
+    )
+
+
+def cohort_report(
+    ledger: Ledger, as_of: str | None, now: datetime, config: PointsConfig
+) -> CohortReport:
+    """The cohorts at the end of `as_of` (default: the current month; 422 for a malformed
+    month or one not begun)."""
+    month = reportable_month(as_of, now, "asOf")
+    position = ledger.position(month, config)
+    rows = []
+    for issued_in, lines in position.lines.items():
+        release = position.releases[issued_in]
+        rows.append(
+            CohortRow(
+                month=issued_in,
+                issued=lines.issued,
+                redeemed=lines.redeemed,
+                deducted=lines.deducted,
+                expired=lines.expired,
+                reversed=lines.reversed,
+                settled_debt=lines.settled,
+                outstanding=lines.outstanding,
+                resolved=lines.outstanding == 0,
+                amount=release.amount,
+                released=release.released,
+                deferred_revenue=release.deferred,
+            )
+        )
+    closed = ledger.periods.get(month)
+    last = ledger.last_closed
+    return CohortReport(
+        as_of=month,
+        status="CLOSED" if closed is not None or (last is not None and month < last) else "OPEN",
+        value_per_point_cents=value_per_point_cents(config),
+        breakage=position.breakage,
+        cohorts=rows,
+        revenue=ledger.revenue(month, config),
+        as_closed=closed.revenue if closed is not None else None,
+    )
+
+
+_COHORT_COLUMNS = list(CohortRow.model_fields)
+
+
+def cohort_csv(report: CohortReport) -> str:
+    """The cohorts as CSV: a row per cohort, amounts in rand, then a total row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        ["asOf", *(CohortRow.model_fields[name].alias or name for name in _COHORT_COLUMNS)]
+    )
+    for row in report.cohorts:
+        values = row.model_dump(mode="json")
+        writer.writerow([report.as_of, *(_cell(values[name]) for name in _COHORT_COLUMNS)])
+    totals: list[object] = ["total"]
+    for name in _COHORT_COLUMNS[1:]:
+        if name == "resolved":
+            totals.append("")
+        else:
+            totals.append(_cell(sum(getattr(row, name) for row in report.cohorts)))
+    writer.writerow([report.as_of, *totals])
+    return out.getvalue()
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return rand_text(value)
+    return str(value)
