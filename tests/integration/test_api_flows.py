@@ -62,8 +62,9 @@ def test_the_summary_names_the_expiring_window_it_counts(lambda_env, customer_id
 
 
 def test_redeem_takes_the_soonest_expiring_points_first(lambda_env, customer_id):
-    late = award(customer_id, 400, expiry=day(200)).body["transactions"][0]["pointBatchId"]
-    soon = award(customer_id, 100, expiry=day(20)).body["transactions"][0]["pointBatchId"]
+    first = award(customer_id, 400, expiry=day(200)).body["transactions"][0]
+    second = award(customer_id, 100, expiry=day(20)).body["transactions"][0]
+    late, soon = first["pointBatchId"], second["pointBatchId"]
     answer = call(
         "POST",
         "/api/crm/points/redeem",
@@ -71,8 +72,13 @@ def test_redeem_takes_the_soonest_expiring_points_first(lambda_env, customer_id)
     )
     assert answer.status == 201
     assert answer.body["transactions"][0]["allocations"] == [
-        {"pointBatchId": soon, "points": 100},
-        {"pointBatchId": late, "points": 150},
+        # Each names the month its points were issued in (their cohort).
+        {"pointBatchId": soon, "points": 100, "issueMonths": second["issueMonths"]},
+        {
+            "pointBatchId": late,
+            "points": 150,
+            "issueMonths": dict.fromkeys(first["issueMonths"], 150),
+        },
     ]
     over = call(
         "POST",

@@ -15,6 +15,7 @@ import pytest
 from crm_points.analytics import effect_of
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.config import PointsConfig
+from crm_points.finance import cohort_report
 from crm_points.finance import roll_forward as roll_forward_of
 from crm_points.ledger_service import PointsService
 from crm_points.ledger_store import LedgerStore
@@ -280,3 +281,103 @@ def test_the_demo_datas_two_years_tie_month_by_month(analytics, dynamodb, table_
         assert row.points.outstanding == sum(b for b in ends if b > 0), row.month
         assert row.points.debts == sum(b for b in ends if b < 0), row.month
     assert any(row.points.debts for row in report.months), "the demo has a debt story"
+
+    # Every cohort: what its month issued, and outstanding what the lots hold of it.
+    cohorts = cohort_report(analytics.ledger(), None, now, PointsConfig()).cohorts
+    every = [entry for entries in ledgers for entry in entries]
+    assert {row.month: row.issued for row in cohorts} == issued_by_month(every)
+    held: Counter[str] = Counter()
+    for customer in demo.customer_ids:
+        account = store.load_account(customer)
+        for lot in account.lots if account else []:
+            held.update(lot.issue_months)
+    assert {row.month: row.outstanding for row in cohorts if row.outstanding} == dict(held)
+    assert sum(held.values()) == report.months[-1].points.outstanding
+
+
+COHORTS = "/api/crm/points/finance/cohorts"
+
+
+def issued_by_month(entries: list[LedgerEntry]) -> dict[str, int]:
+    """The points EARN and AWARD entries issued, by month: each cohort's `issued`."""
+    issued: Counter[str] = Counter()
+    for entry in entries:
+        if entry.type in ("EARN", "AWARD"):
+            issued[month_of(entry.created_at)] += entry.points
+    return dict(issued)
+
+
+def test_the_cohorts_of_the_ledgers_entries_with_one_request(lambda_env, counted):
+    lambda_env.reset()
+    answer = call("GET", COHORTS, role="FINANCE", query={"asOf": "2026-04"})
+    assert answer.status == 200, answer.body
+    assert lambda_env.calls == Counter({"Query": 1})
+    report = answer.body
+    assert (report["asOf"], report["status"]) == ("2026-04", "OPEN")
+    cohorts = report["cohorts"]
+    assert {row["month"]: row["issued"] for row in cohorts} == issued_by_month(counted)
+    lines = ("redeemed", "deducted", "expired", "reversed", "settledDebt", "outstanding")
+    for row in cohorts:
+        assert row["issued"] == sum(row[line] for line in lines), row
+    # What the cohorts have outstanding is the liability at April's end.
+    april = roll_forward("2026-04", "2026-04").body["months"][0]
+    assert sum(row["outstanding"] for row in cohorts) == april["points"]["outstanding"]
+    # No cohort is resolved yet: no history, rate 0, released only as points are used.
+    assert report["breakage"]["source"] == "NO_HISTORY"
+    assert april["revenue"]["deferredRevenue"] == report["revenue"]["deferredRevenue"]
+
+    as_csv = call(
+        "GET", COHORTS, role="FINANCE", query={"asOf": "2026-04"}, headers={"Accept": "text/csv"}
+    )
+    assert "points-cohorts-2026-04.csv" in as_csv.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(as_csv.body)))
+    assert [row["month"] for row in rows] == [*(row["month"] for row in cohorts), "total"]
+    assert int(rows[-1]["outstanding"]) == april["points"]["outstanding"]
+
+
+@pytest.mark.parametrize("month", ["2026-13", "26-04", "later"])
+def test_a_bad_as_of_is_a_422_naming_it(lambda_env, month):
+    if month == "later":
+        month = (CLOCK() + timedelta(days=40)).strftime("%Y-%m")
+    answer = call("GET", COHORTS, role="FINANCE", query={"asOf": month})
+    assert (answer.status, answer.code) == (422, "VALIDATION_ERROR"), answer.body
+
+
+def test_finance_overrides_the_breakage_rate_audited_and_closing_keeps_the_figures(
+    lambda_env, counted, dynamodb, table_name
+):
+    from crm_points.runtime import runtime
+
+    changed = call(
+        "PUT",
+        SETTINGS,
+        role="FINANCE",
+        user="fin-1",
+        body={"breakageRateOverridePct": 15, "breakageWindowMonths": 12},
+    )
+    assert changed.status == 200, changed.body
+    assert (changed.body["breakageRateOverridePct"], changed.body["breakageWindowMonths"]) == (
+        15.0,
+        12,
+    )
+    audit = dynamodb.query(
+        TableName=table_name,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :change)",
+        ExpressionAttributeValues={":pk": {"S": "CONFIG"}, ":change": {"S": "CHANGE#"}},
+    )["Items"]
+    assert "breakageRateOverridePct" in audit[0]["changes"]["M"]
+    runtime.cache_clear()
+
+    report = call("GET", COHORTS, role="MANAGER", query={"asOf": "2026-03"}).body
+    assert report["breakage"]["source"] == "OVERRIDE"
+    assert report["breakage"]["ratePct"] == "15"
+    assert report["breakage"]["windowFrom"] == "2025-04"
+    closed = close("2026-03")
+    assert closed.status == 201, closed.body
+    assert closed.body["revenue"] == report["revenue"]
+    after = call("GET", COHORTS, role="FINANCE", query={"asOf": "2026-03"}).body
+    assert (after["status"], after["asClosed"]) == ("CLOSED", report["revenue"])
+
+    for bad in ({"breakageRateOverridePct": 101}, {"breakageWindowMonths": 0}):
+        refused = call("PUT", SETTINGS, role="FINANCE", body=bad)
+        assert (refused.status, refused.code) == (422, "VALIDATION_ERROR"), refused.body

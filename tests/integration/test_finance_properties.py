@@ -3,11 +3,13 @@
 expiry runs, a change stream that counts the entries when it catches up (so some are
 counted after their month was closed), and months closed as they end. After every step:
 each month ties, the closed months never change, every counted entry is in exactly one
-line of one month, and each month's closing is the balances at its end."""
+line of one month, each month's closing is the balances at its end, and every cohort's
+lines sum to what it issued, its outstanding what the lots hold of it."""
 
 import uuid
 from collections import Counter
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,9 +19,15 @@ from hypothesis.stateful import invariant, rule
 
 from crm_points.analytics_store import AnalyticsStore
 from crm_points.config import PointsConfig
-from crm_points.finance import ClosedPeriod, PointBalances, next_to_close, roll_forward
+from crm_points.finance import (
+    ClosedPeriod,
+    PointBalances,
+    cohort_report,
+    next_to_close,
+    roll_forward,
+)
 from crm_points.ledger_store import LedgerStore
-from crm_points.records import Actor, LedgerEntry
+from crm_points.records import Actor, LedgerEntry, TransactionType
 from crm_points.validation import month_of
 from local.template import create_table
 from tests.integration.test_ledger_properties import LedgerMachine
@@ -158,6 +166,36 @@ class FinanceMachine(LedgerMachine):
                 last_entry = max(upto, key=lambda entry: entry.sequence)
                 assert row.points.closing == last_entry.balance_after
                 assert_split(row.points, last_entry.balance_after)
+
+    @invariant()
+    def every_cohort_sums_to_what_it_issued(self) -> None:
+        counted = list(self.counted.values())
+        if not counted:
+            return
+        report = cohort_report(self.analytics.ledger(), None, self.now, self.config)
+        # A cohort issued what its month's EARN and AWARD entries credited.
+        issued: Counter[str] = Counter()
+        for entry in counted:
+            if entry.type in (TransactionType.EARN, TransactionType.AWARD):
+                issued[month_of(entry.created_at)] += entry.points
+        assert {row.month: row.issued for row in report.cohorts if row.issued} == dict(issued)
+        for row in report.cohorts:
+            lines = (row.redeemed, row.deducted, row.expired, row.reversed, row.settled_debt)
+            assert min(lines) >= 0, row
+            assert row.outstanding >= 0, row
+            assert row.issued == sum(lines) + row.outstanding
+            assert Decimal(0) <= row.deferred_revenue <= row.amount
+            if row.resolved:
+                assert row.deferred_revenue == 0
+        assert report.revenue.deferred_revenue == sum(r.deferred_revenue for r in report.cohorts)
+        # Once the stream has caught up, what each cohort has outstanding is what the
+        # customer's lots hold of it.
+        if len(counted) == len(self.entries()):
+            account = self.account()
+            held: Counter[str] = Counter()
+            for lot in account.lots if account else []:
+                held.update(lot.issue_months)
+            assert {r.month: r.outstanding for r in report.cohorts if r.outstanding} == dict(held)
 
 
 def assert_split(points: PointBalances, balance: int) -> None:

@@ -127,7 +127,7 @@ def _allowed(failure: Failure, content: bytes) -> str | None:
             return "positive data: offset with cursor, or dateFrom after dateTo"
         if code == "VALIDATION_ERROR" and {"transactionId", "type"} <= details.keys():
             return "positive data: recovering an entry that is not an EXPIRE"
-        if code == "VALIDATION_ERROR" and details.get("field") == "month":
+        if code == "VALIDATION_ERROR" and details.get("field") in ("month", "asOf"):
             return "positive data: an analytics month that has not begun yet"
         if code == "VALIDATION_ERROR" and details.get("field") in ("from", "to"):
             return "positive data: a finance range not begun, reversed, or over 120 months"

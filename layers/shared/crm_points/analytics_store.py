@@ -364,7 +364,7 @@ class AnalyticsStore:
             "entity": "ANALYTICS_CORRECTION",
             "month": month,
             **_month_attributes(delta),
-            "cohorts": cohorts,
+            **({"cohorts": cohorts} if cohorts else {}),
             "correctedAt": int(self.clock()),
         }
         items = [

@@ -23,10 +23,17 @@ from crm_points.records import CamelModel
 RATE_STEP = Decimal("0.0001")
 CENT = Decimal("0.01")
 
+
+def decimal_text(value: Decimal) -> str:
+    """An exact decimal without trailing zeros: 15, 13.3333, 7.834."""
+    return f"{value.normalize():f}"
+
+
+# Exact decimals, as strings (like every figure of finance's reports).
 Percent = Annotated[
     Decimal,
-    PlainSerializer(float, return_type=float),
-    Field(description="A percentage, up to 4 decimals"),
+    PlainSerializer(decimal_text, return_type=str),
+    Field(description="A percentage, up to 4 decimals", json_schema_extra={"type": "string"}),
 ]
 
 

@@ -31,7 +31,13 @@ from crm_points.analytics import (
 )
 from crm_points.cohorts import Changes
 from crm_points.config import PointsConfig
-from crm_points.deferred_revenue import BreakageRate, Position, position_at
+from crm_points.deferred_revenue import (
+    BreakageRate,
+    Percent,
+    Position,
+    decimal_text,
+    position_at,
+)
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.records import Actor, CamelModel, UtcDateTime
 from crm_points.validation import month_of
@@ -56,8 +62,6 @@ Rand = Annotated[
     Field(description="Rand, exact (at least 2 decimals)", json_schema_extra={"type": "string"}),
 ]
 
-# Rates and values per point: exact decimals, as strings.
-ExactDecimal = Annotated[Decimal, Field(json_schema_extra={"type": "string"})]
 
 Figure = TypeVar("Figure", int, Rand)
 
@@ -138,7 +142,7 @@ class RevenueFigures(CamelModel):
     """A month's IFRS 15 figures: the contract liability at its end and what was released
     in it, at the breakage rate in force at its end."""
 
-    breakage_rate_pct: ExactDecimal = Field(description="The breakage rate used, in %")
+    breakage_rate_pct: Percent = Field(description="The breakage rate used, in %")
     deferred_revenue: Rand = Field(description="The contract liability at the month's end")
     released: RevenueReleased = Field(description="Revenue released in the month")
     released_to_date: Rand = Field(description="Revenue released by the month's end, in all")
@@ -483,7 +487,7 @@ def _revenue_cells(revenue: RevenueFigures | None) -> list[str]:
         return [""] * len(_REVENUE_COLUMNS)
     released = revenue.released
     return [
-        str(revenue.breakage_rate_pct),
+        decimal_text(revenue.breakage_rate_pct),
         rand_text(revenue.deferred_revenue),
         rand_text(released.total),
         rand_text(released.from_redemptions),
@@ -584,7 +588,7 @@ class CohortReport(CamelModel):
     currency: Literal["ZAR"] = "ZAR"
     as_of: str = Field(description="YYYY-MM, Africa/Johannesburg: figures at its end")
     status: Literal["OPEN", "CLOSED"]
-    value_per_point_cents: ExactDecimal
+    value_per_point_cents: Decimal = Field(json_schema_extra={"type": "string"})
     breakage: BreakageRate
     cohorts: list[CohortRow] = Field(description="Oldest first")
     revenue: RevenueFigures = Field(

@@ -61,8 +61,8 @@ class PointTransaction(CamelModel):
         default_factory=list,
         description="Lots that came to expire on the same day as another and joined it",
     )
-    issue_months: dict[str, int] = Field(
-        default_factory=dict,
+    issue_months: dict[str, int] | None = Field(
+        default=None,
         description="A credit: its points by the month (YYYY-MM) they were first issued in, "
         "their cohort (docs/finance.md); a returned credit names the months it gives back",
     )

@@ -212,7 +212,9 @@ class LedgerEntry(CamelModel):
     old_expiry_date: UtcDateTime | None = None
     new_expiry_date: UtcDateTime | None = None
     merged_lots: list[LotMerge] = Field(default_factory=list)
-    issue_months: dict[str, int] = Field(default_factory=dict)
+    # A credit's points by issue month; a debit names its months in its allocations. None,
+    # not an empty map: a stream image of an empty map is not read back everywhere.
+    issue_months: dict[str, int] | None = None
 
 
 class PostingResult(CamelModel):
