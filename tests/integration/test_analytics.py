@@ -422,3 +422,40 @@ def test_entries_of_many_months_are_counted_in_transactions_of_at_most_100_items
         for month in months
     }
     assert sum(counted.values()) == 1_500
+
+
+def test_an_entry_that_moves_many_cohorts_spreads_them_over_the_shards(
+    analytics, dynamodb, requests
+):
+    """An expiry of a lot that gathered points of 250 issue months changes 250 cohort lines
+    in one month: more than one update expression holds, so they go to three shards of the
+    month's cohort items, in the entry's one transaction."""
+    months = [f"{2000 + n // 12:04d}-{n % 12 + 1:02d}" for n in range(250)]
+    expiry = LedgerEntry(
+        transaction_id=f"tx-{uuid.uuid4().hex}",
+        customer_id="c-old",
+        sequence=9,
+        type=E.EXPIRE,
+        points=-250,
+        balance_after=0,
+        description="Expired",
+        reason="Expired",
+        actor={"userId": "system"},
+        created_at=datetime(2026, 1, 15, tzinfo=UTC),
+        request_id="r",
+        allocations=[
+            {"pointBatchId": "lot", "points": 250, "issueMonths": dict.fromkeys(months, 1)}
+        ],
+    )
+    sizes: list[int] = []
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems",
+        lambda params, **_: sizes.append(len(params["TransactItems"])),
+    )
+    assert analytics.count(expiry)
+    # The marker, the month's totals, three cohort items and the running totals.
+    assert sizes == [6]
+    changes = analytics.cohort_changes()
+    assert changes == {"2026-01": {f"{month}#expired": 1 for month in months}}
+    assert not analytics.count(expiry)
+    assert analytics.cohort_changes() == changes

@@ -381,3 +381,14 @@ def test_finance_overrides_the_breakage_rate_audited_and_closing_keeps_the_figur
     for bad in ({"breakageRateOverridePct": 101}, {"breakageWindowMonths": 0}):
         refused = call("PUT", SETTINGS, role="FINANCE", body=bad)
         assert (refused.status, refused.code) == (422, "VALIDATION_ERROR"), refused.body
+
+
+def test_the_cohorts_sample_event_is_answered_as_api_gateway_would_deliver_it(lambda_env, counted):
+    event = json.loads((ROOT / "events" / "get_finance_cohorts.json").read_text())
+    lambda_env.reset()
+    response = handler("finance_cohorts").lambda_handler(event, LambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    report = json.loads(response["body"])
+    assert report["asOf"] == "2026-04"
+    assert {row["month"]: row["issued"] for row in report["cohorts"]} == issued_by_month(counted)
+    assert lambda_env.calls == Counter({"Query": 1})

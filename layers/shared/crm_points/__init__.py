@@ -9,8 +9,10 @@ import-linter contracts keep it so):
   profiles, reminders); `config`: the business settings (§10); `validation`: input rules
   and what dates mean.
 - `permissions`: roles and permissions (§4); `errors`: the domain's exceptions.
-- `analytics`: what one entry changes in the aggregates (§9); `finance`: the roll-forward
-  and closed months computed from them (docs/finance.md); `alerts`: alerts (§7);
+- `cohorts`: points by the month they were issued in, which lots, allocations and credits
+  carry; `analytics`: what one entry changes in the aggregates (§9); `finance`: the
+  roll-forward, cohorts and closed months computed from them, and `deferred_revenue`: the
+  breakage rate and deferred revenue (docs/finance.md); `alerts`: alerts (§7);
   `notification_templates`: the customer messages' words (§8).
 
 Data access, every DynamoDB key and expression:
