@@ -1,14 +1,16 @@
 // The console's navigation: Customers for every role; Approvals and Alerts only for the
 // roles SPEC §4 lets see them (APPROVE, VIEW_ALERTS: MANAGER, ADMIN), the Dashboard for
-// VIEW_ANALYTICS (MANAGER, ADMIN, FINANCE). Hiding a section only decides what to offer: the
+// VIEW_ANALYTICS (MANAGER, ADMIN, FINANCE), Finance for VIEW_FINANCE (the same). Hiding a section only decides what to offer: the
 // API decides what is allowed.
 import { showAlerts } from "./alerts.js";
 import { showApprovals } from "./approvals.js";
 import { $ } from "./common.js";
 import { showDashboard } from "./dashboard.js";
+import { showFinance } from "./finance.js";
 
 const MANAGING = new Set(["MANAGER", "ADMIN"]);
 const ANALYSING = new Set(["MANAGER", "ADMIN", "FINANCE"]);
+const FINANCE_READERS = new Set(["MANAGER", "ADMIN", "FINANCE"]); // VIEW_FINANCE
 
 // `roles`: who is offered the section (null: every role).
 const SECTIONS = {
@@ -16,6 +18,7 @@ const SECTIONS = {
   approvals: { roles: MANAGING, show: showApprovals },
   alerts: { roles: MANAGING, show: showAlerts },
   dashboard: { roles: ANALYSING, show: showDashboard },
+  finance: { roles: FINANCE_READERS, show: showFinance },
 };
 
 const nav = $("sections");
