@@ -114,8 +114,9 @@ rebuild-analytics: deps
 	$(BIN)/python -m local.reconcile --rebuild-analytics $(if $(DRY_RUN),--dry-run)
 
 # Replay a dead-letter queue of the running local stack (QUEUE=BookingEventsDeadLetters,
-# BookingRulesDeadLetters, ScheduleDeadLetters, NotificationsDeadLetters or
-# BulkAwardDeadLetters; DRY_RUN=1 shows what it would do). In AWS: python -m deploy.redrive.
+# BookingRulesDeadLetters, ScheduleDeadLetters, NotificationsDeadLetters, BulkAwardDeadLetters,
+# ExportDeadLetters or StreamDeadLetters; DRY_RUN=1 shows what it would do). In AWS:
+# python -m deploy.redrive.
 redrive: deps
 	$(BIN)/python -m local.redrive $(QUEUE) $(if $(DRY_RUN),--dry-run)
 

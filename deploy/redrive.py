@@ -11,7 +11,8 @@ notification and bulk row is idempotent.
 - `BookingRulesDeadLetters`: the event itself (EventBridge's dead letter); on the bus again.
 - `ScheduleDeadLetters`: Lambda's on-failure record, or the Scheduler's own dead letter (the
   run's input itself); the daily run is invoked again with its recorded input (its `time`).
-- `NotificationsDeadLetters`, `BulkAwardDeadLetters`: the message goes back to its queue.
+- `NotificationsDeadLetters`, `BulkAwardDeadLetters`, `ExportDeadLetters`: the message goes
+  back to its queue.
 - `StreamDeadLetters`: Lambda's on-failure record names where in the stream a batch failed
   and when its records arrived, not the records, which the stream drops after 24 hours.
   The entries, reminders and alerts written in that window (with a margin) are read from
@@ -45,6 +46,7 @@ SCHEDULE_FUNCTIONS = {
 MOVED_BACK = {
     "NotificationsDeadLetters": "NotificationsQueue",
     "BulkAwardDeadLetters": "BulkAwardQueue",
+    "ExportDeadLetters": "ExportQueue",
 }
 EVENTS = ("BookingEventsDeadLetters", "BookingRulesDeadLetters")
 SCHEDULES = "ScheduleDeadLetters"

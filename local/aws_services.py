@@ -1,4 +1,5 @@
-"""Stand-ins for the AWS services other than DynamoDB: SES, SNS, SQS, EventBridge, Scheduler.
+"""Stand-ins for the AWS services other than DynamoDB: SES, SNS, SQS, EventBridge, Scheduler
+and S3 (finance's export files, whose links a browser on this machine can follow).
 
 moto's server runs in this process on a free port; the functions reach it through botocore's
 per-service endpoint variables, so their code is the code that runs in AWS. DynamoDB is never
@@ -22,7 +23,7 @@ from typing import Any
 from local.dynamodb_local import LOCAL_ACCESS_KEY, REGION, free_port
 
 # botocore reads AWS_ENDPOINT_URL_<service id>; these are the services moto stands in for.
-SERVICE_IDS = ("SESV2", "SES", "SNS", "SQS", "EVENTBRIDGE", "SCHEDULER")
+SERVICE_IDS = ("SESV2", "SES", "SNS", "SQS", "EVENTBRIDGE", "SCHEDULER", "S3")
 # moto's default account: resources created through the server live under it.
 ACCOUNT_ID = "123456789012"
 

@@ -25,6 +25,7 @@ QUEUE = "AWS::SQS::Queue"
 TOPIC = "AWS::SNS::Topic"
 BUS = "AWS::Events::EventBus"
 TABLE = "AWS::DynamoDB::Table"
+BUCKET = "AWS::S3::Bucket"
 
 _SUBSTITUTION = re.compile(r"\$\{([^}]+)\}")
 
@@ -52,6 +53,7 @@ class LocalResources:
     queue_arns: dict[str, str] = field(default_factory=dict)
     topic_arns: dict[str, str] = field(default_factory=dict)
     bus_names: dict[str, str] = field(default_factory=dict)
+    bucket_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -101,6 +103,18 @@ class LocalResources:
             with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
                 events.create_event_bus(Name=bus_name)
             self.bus_names[name] = bus_name
+        s3 = services.client("s3")
+        for name, resource in self.resources.items():
+            # A bucket the template makes only in some deployments (the console's, with
+            # Cognito) is not the local stack's.
+            if resource.get("Type") != BUCKET or "Condition" in resource:
+                continue
+            bucket = self._name(None, name).lower()
+            with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+                s3.create_bucket(
+                    Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.region}
+                )
+            self.bucket_names[name] = bucket
         return self
 
     def _name(self, declared: Any, logical_id: str) -> str:
@@ -185,6 +199,8 @@ class LocalResources:
             return self.topic_arns[name]
         if kind == BUS and name in self.bus_names:
             return self.bus_names[name]
+        if kind == BUCKET and name in self.bucket_names:
+            return self.bucket_names[name]
         raise Unresolved(f"!Ref {name} has no local value")
 
     def _get_att(self, name: str, attribute: str) -> str:
@@ -211,6 +227,8 @@ class LocalResources:
                 "Name": bus,
                 "Arn": f"arn:aws:events:{self.region}:{self.account_id}:event-bus/{bus}",
             }
+        elif kind == BUCKET and name in self.bucket_names:
+            values = {"Arn": f"arn:aws:s3:::{self.bucket_names[name]}"}
         if attribute not in values:
             raise Unresolved(f"!GetAtt {name}.{attribute} has no local value")
         return values[attribute]

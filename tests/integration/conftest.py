@@ -103,6 +103,24 @@ def bulk_award_queue(aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 @pytest.fixture
+def export_destinations(aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    """A queue and a bucket on moto's server as EXPORT_QUEUE_URL and EXPORT_BUCKET, as
+    template.yaml gives finance's balances export functions theirs."""
+    from crm_points.runtime import runtime
+
+    sqs, s3 = aws_env.client("sqs"), aws_env.client("s3")
+    url = sqs.create_queue(QueueName=f"export-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    bucket = f"export-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "af-south-1"})
+    monkeypatch.setenv("EXPORT_QUEUE_URL", url)
+    monkeypatch.setenv("EXPORT_BUCKET", bucket)
+    runtime.cache_clear()
+    yield url, bucket
+    runtime.cache_clear()
+    sqs.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture
 def printed(capsys: pytest.CaptureFixture[str]) -> Iterator["Printed"]:
     """What the handlers run in the test print: EMF lines on stdout, and the shared logger's
     lines, read through a handler of the test's with the logger's own formatter."""

@@ -10,7 +10,7 @@ from tests.api import call
 from tests.integration.conftest import World
 
 # Every route runs here, the bulk award's too: it needs its queue.
-pytestmark = pytest.mark.usefixtures("bulk_award_queue")
+pytestmark = pytest.mark.usefixtures("bulk_award_queue", "export_destinations")
 
 ROLES = ["SUPPORT_AGENT", "MANAGER", "ADMIN", "BOOKING_SYSTEM", "FINANCE"]
 
@@ -246,6 +246,16 @@ CASES: dict[str, tuple[Case, set[str], str]] = {
         {"MANAGER", "ADMIN", "FINANCE"},
         "FORBIDDEN",
     ),
+    "balances export": (
+        lambda w: ("POST", "/api/crm/points/finance/balances-export", None, {"asOf": "2026-01"}),
+        {"MANAGER", "ADMIN", "FINANCE"},
+        "FORBIDDEN",
+    ),
+    "balances export job": (
+        lambda w: ("GET", "/api/crm/points/finance/balances-export/01JNOSUCHJOB", None, None),
+        {"MANAGER", "ADMIN", "FINANCE"},
+        "FORBIDDEN",
+    ),
     "finance periods": (
         lambda w: ("GET", "/api/crm/points/finance/periods", None, None),
         {"MANAGER", "ADMIN", "FINANCE"},
@@ -269,7 +279,8 @@ CASES: dict[str, tuple[Case, set[str], str]] = {
 }
 # Allowed, and then answered by the route's own rule: this table's aggregates are not kept
 # (no stream), so there is no month to close (tests/integration/test_finance.py closes).
-ANSWERED_BY_THE_RULE = {"close a month": "CONFLICT"}
+# The export's job is one that does not exist.
+ANSWERED_BY_THE_RULE = {"close a month": "CONFLICT", "balances export job": "NOT_FOUND"}
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -10,7 +10,7 @@ from tests import api
 from tests.iam import PolicyUse
 from tests.integration.test_api_permissions import CASES
 
-pytestmark = pytest.mark.usefixtures("bulk_award_queue")
+pytestmark = pytest.mark.usefixtures("bulk_award_queue", "export_destinations")
 
 
 def test_every_call_of_every_route_is_allowed_by_its_policy(lambda_env, world, monkeypatch):

@@ -102,7 +102,7 @@ def test_cloudwatch_can_publish_to_the_alarm_topic(template):
 def test_every_dead_letter_queue_holding_a_message_alarms(template):
     queues = [name for name in of_type(template, "AWS::SQS::Queue") if "DeadLetters" in name]
     assert "BookingRulesDeadLetters" in queues
-    assert len(queues) == 6
+    assert len(queues) == 7
     for queue in queues:
         (alarm,) = watching(
             template,
@@ -134,7 +134,7 @@ def test_the_stream_the_api_and_the_asynchronous_functions_alarm(template):
         for name, function in functions.items()
         if not any(e["Type"] == "HttpApi" for e in function.get("Events", {}).values())
     ]
-    assert len(not_api) == 10
+    assert len(not_api) == 11
     for function in not_api:
         for metric in ("Errors", "Throttles"):
             assert watching(template, "AWS/Lambda", metric, FunctionName={"Ref": function}), (

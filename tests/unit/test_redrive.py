@@ -67,6 +67,7 @@ def test_notifications_and_bulk_rows_go_back_to_their_queue():
         "NotificationsQueue", "{any body}"
     )
     assert plan("BulkAwardDeadLetters", "rows") == MoveBack("BulkAwardQueue", "rows")
+    assert plan("ExportDeadLetters", "page") == MoveBack("ExportQueue", "page")
 
 
 def stream_failure(**batch: Any) -> str:

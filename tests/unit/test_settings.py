@@ -12,6 +12,8 @@ EVERYTHING = {
     "NOTIFICATIONS_QUEUE_URL": "https://sqs.af-south-1.amazonaws.com/1/notifications",
     "OPS_TOPIC_ARN": "arn:aws:sns:af-south-1:1:ops",
     "BULK_AWARD_QUEUE_URL": "https://sqs.af-south-1.amazonaws.com/1/bulk",
+    "EXPORT_QUEUE_URL": "https://sqs.af-south-1.amazonaws.com/1/export",
+    "EXPORT_BUCKET": "crm-points-exports",
 }
 
 

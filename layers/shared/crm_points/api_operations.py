@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from crm_points.alerts import AlertPriority, AlertStatus, AlertType
     from crm_points.analytics import PointsAnalytics
     from crm_points.analytics_store import AnalyticsStore
+    from crm_points.balances_export import BalancesExports, ExportJob, ExportJobView
     from crm_points.bulk import BulkAwards, BulkJobPage, Submitted
     from crm_points.finance import ClosedPeriod, CohortReport, PeriodList, RollForward
 
@@ -376,6 +377,26 @@ def close_period(
     once it is over (409 otherwise). The flag: a replay of the same Idempotency-Key."""
     permissions.require(call.role, Permission.CLOSE_PERIOD)
     return analytics.close_period(month, call.actor, call.now, config, call.idempotency_key)
+
+
+def balances_export(
+    exports: BalancesExports, config: PointsConfig, call: Call, as_of: str | None
+) -> tuple[ExportJob, bool]:
+    """POST /points/finance/balances-export: VIEW_FINANCE; a job for every customer's
+    balance at `as_of`'s end (a month begun: 422 otherwise). The flag: a replay."""
+    permissions.require(call.role, Permission.VIEW_FINANCE)
+    from crm_points.finance import value_per_point_cents
+
+    return exports.submit(
+        call.actor, call.idempotency_key, as_of, call.now, value_per_point_cents(config)
+    )
+
+
+def balances_export_job(exports: BalancesExports, call: Call, job_id: str) -> ExportJobView:
+    """GET /points/finance/balances-export/{jobId}: VIEW_FINANCE; the job, and its file's
+    link once done (404 for no such job)."""
+    permissions.require(call.role, Permission.VIEW_FINANCE)
+    return exports.view(job_id, call.now)
 
 
 def update_finance_settings(

@@ -149,6 +149,34 @@ def expiry_shard(shard: int) -> str:
     return f"EXPIRY#{shard:02d}"
 
 
+# Every account, under its shard, sorted by customer id, with its balance and when it was
+# made and last written: what finance's balances export lists (docs/finance.md).
+ACCOUNT_INDEX = "AccountIndex"
+
+
+def account_shard(shard: int) -> str:
+    """Partition of the account index for one shard."""
+    return f"ACCOUNT#{shard:02d}"
+
+
+def account_index_keys(customer_id: str) -> dict[str, str]:
+    """An account's keys in the account index."""
+    return {
+        "accountShard": account_shard(index_shard(customer_id)),
+        "accountSort": customer_id,
+    }
+
+
+@dataclass(frozen=True)
+class ListedAccount:
+    """An account as the account index lists it."""
+
+    customer_id: str
+    current_balance: int
+    created_at: datetime
+    updated_at: datetime
+
+
 # Every item the change stream acts on (entries, reminders, alerts) is in this index under
 # its owner's shard, sorted by when it was written on the machine's clock, not by the
 # business time it carries (a booking redriven days later keeps its event's time): a stream
@@ -264,6 +292,7 @@ def account_item(account: Account, inline: bool) -> dict[str, Any]:
             exclude=None if inline else {"lots", "unrecovered_expiries"},
         ),
     }
+    values.update(account_index_keys(account.customer_id))
     shard = index_shard(account.customer_id)
     if account.lots:
         soonest = min(lot.expires_at for lot in account.lots)
@@ -476,6 +505,86 @@ class LedgerStore:
             except TornRead:
                 continue
         raise WriteConflict("the account kept changing while it was read")
+
+    def listed_accounts(
+        self, shard: int, after: str | None = None, limit: int = 500
+    ) -> tuple[list[ListedAccount], str | None]:
+        """A page of one shard's accounts in the account index, by customer id, after
+        `after`; and the last customer id of the page when more may follow."""
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": ACCOUNT_INDEX,
+            "KeyConditionExpression": "accountShard = :shard",
+            "ExpressionAttributeValues": to_item({":shard": account_shard(shard)}),
+            "Limit": limit,
+        }
+        if after is not None:
+            arguments["ExclusiveStartKey"] = to_item(
+                {
+                    "accountShard": account_shard(shard),
+                    "accountSort": after,
+                    "PK": customer_pk(after),
+                    "SK": ACCOUNT_SK,
+                }
+            )
+        page = self.client.query(**arguments)
+        listed = [
+            ListedAccount(
+                customer_id=values["customerId"],
+                current_balance=int(values["currentBalance"]),
+                created_at=datetime.fromisoformat(values["createdAt"]),
+                updated_at=datetime.fromisoformat(values["updatedAt"]),
+            )
+            for values in map(from_item, page.get("Items", []))
+        ]
+        more = "LastEvaluatedKey" in page and bool(listed)
+        return listed, listed[-1].customer_id if more else None
+
+    def points_since(self, customer_id: str, moment: datetime, settled: datetime) -> int:
+        """The points of the customer's entries created after `moment`, read newest first
+        until an entry created before `settled` (no entry written later is dated earlier,
+        docs/finance.md, "Balances export")."""
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :entries)",
+            "ExpressionAttributeValues": to_item(
+                {":pk": customer_pk(customer_id), ":entries": ENTRY_PREFIX}
+            ),
+            "ProjectionExpression": "createdAt, points",
+            "ScanIndexForward": False,
+            "Limit": 100,
+        }
+        later = iso_utc(moment)
+        before = iso_utc(settled)
+        total = 0
+        while True:
+            page = self.client.query(**arguments)
+            for values in map(from_item, page.get("Items", [])):
+                if values["createdAt"] < before:
+                    return total
+                if values["createdAt"] > later:
+                    total += int(values["points"])
+            if "LastEvaluatedKey" not in page:
+                return total
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def index_account(self, customer_id: str) -> bool:
+        """Give an account written before the account index its keys there (an upgrade
+        step, docs/operations.md); False when the account already has them or is gone."""
+        keys = account_index_keys(customer_id)
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_item({"PK": customer_pk(customer_id), "SK": ACCOUNT_SK}),
+                UpdateExpression="SET accountShard = :shard, accountSort = :sort",
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(accountShard)",
+                ExpressionAttributeValues=to_item(
+                    {":shard": keys["accountShard"], ":sort": keys["accountSort"]}
+                ),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def ledger_of(self, customer_id: str) -> tuple[Account | None, list[LedgerEntry]]:
         """An account and the entries it counts, oldest first: what the reconciliation

@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 
     from crm_points.alert_store import AlertStore
     from crm_points.analytics_store import AnalyticsStore
+    from crm_points.balances_export import BalancesExports
     from crm_points.bulk import BulkAwards
     from crm_points.bulk_store import SqsRowQueue
+    from crm_points.export_store import ExportFiles
     from crm_points.outbound import Messaging
     from crm_points.stream_reactions import Reactions
 
@@ -116,6 +118,36 @@ class Runtime:
 
         store = BulkStore(self.service.store.client, self.settings.table_name)
         return BulkAwards(self.service, store, self.bulk_queue if with_queue else None)
+
+    def balances_exports(self) -> "BalancesExports":
+        """Finance's balances export over the function's table; its queue (EXPORT_QUEUE_URL:
+        the POST and the worker) and its bucket (EXPORT_BUCKET: the worker and the GET) are
+        built when first used."""
+        from crm_points.balances_export import BalancesExports
+        from crm_points.export_store import ExportStore
+
+        store = ExportStore(self.service.store.client, self.settings.table_name)
+        return BalancesExports(
+            self.service.store,
+            store,
+            queue=lambda: self.export_queue,
+            files=lambda: self.export_files,
+            analytics=self.analytics,
+        )
+
+    @cached_property
+    def export_queue(self) -> "SqsRowQueue":
+        """The balances export's queue of pages (EXPORT_QUEUE_URL)."""
+        from crm_points.bulk_store import SqsRowQueue
+
+        return SqsRowQueue(aws_client("sqs"), self.settings.required("export_queue_url"))
+
+    @cached_property
+    def export_files(self) -> "ExportFiles":
+        """The balances export's bucket (EXPORT_BUCKET)."""
+        from crm_points.export_store import ExportFiles
+
+        return ExportFiles(aws_client("s3"), self.settings.required("export_bucket"))
 
 
 # The bulk-award POST function's queue.

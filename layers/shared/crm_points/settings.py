@@ -19,6 +19,8 @@ VARIABLES = {
     "notifications_queue_url": "NOTIFICATIONS_QUEUE_URL",
     "ops_topic_arn": "OPS_TOPIC_ARN",
     "bulk_award_queue_url": "BULK_AWARD_QUEUE_URL",
+    "export_queue_url": "EXPORT_QUEUE_URL",
+    "export_bucket": "EXPORT_BUCKET",
 }
 
 
@@ -38,6 +40,8 @@ class Settings(BaseModel):
     notifications_queue_url: str = ""
     ops_topic_arn: str = ""
     bulk_award_queue_url: str = ""
+    export_queue_url: str = ""
+    export_bucket: str = ""
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str] = os.environ) -> "Settings":
