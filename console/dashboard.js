@@ -3,8 +3,8 @@
 // thresholds; the current month's KPIs in cards, three charts (Chart.js, from npm, served by
 // the local stack at /vendor/chart.js/) and the same figures as a table. Every figure shown is
 // the API's own: nothing is estimated here.
-import { $, MONTH, PERCENT, POINTS, RAND, element, errorText, isoDayFromNow } from "./common.js";
-import { callApi, say } from "./staff-api.js";
+import { $, MONTH, PERCENT, POINTS, RAND, element, isoDayFromNow } from "./common.js";
+import { loaded, say } from "./staff-api.js";
 
 const MONTHS_SHOWN = 12;
 const charts = new Map();
@@ -36,22 +36,13 @@ export async function showDashboard() {
   const status = $("dashboard-status");
   say(status, "Loading the last 12 months…");
   const months = monthsEnding(currentMonth(), MONTHS_SHOWN);
-  let answers;
-  try {
-    answers = await Promise.all([
-      callApi("GET", "/api/crm/points/config"),
-      ...months.map((month) => callApi("GET", `/api/crm/points/analytics?month=${month}`)),
-    ]);
-  } catch {
-    say(status, "The API could not be reached; try again.", true);
-    return;
-  }
-  const refused = answers.find((answer) => !answer.ok);
-  if (refused) {
-    say(status, errorText(refused), true);
-    return;
-  }
-  const [config, ...rows] = answers.map((answer) => answer.body);
+  const bodies = await loaded(
+    status,
+    ["GET", "/api/crm/points/config"],
+    ...months.map((month) => ["GET", `/api/crm/points/analytics?month=${month}`]),
+  );
+  if (!bodies) return;
+  const [config, ...rows] = bodies;
   status.hidden = true;
   drawCards(rows.at(-1), config);
   drawCharts(rows, config);

@@ -6,7 +6,7 @@
 // is the API's own; the console only adds them up to show that each month ties.
 import { $, IdempotencyKeys, MONTH, POINTS, element, errorText } from "./common.js";
 import { accessToken, apiUrl, currentSession } from "./session.js";
-import { callApi, say } from "./staff-api.js";
+import { callApi, loaded, say } from "./staff-api.js";
 
 const ROLL_FORWARD = "/api/crm/points/finance/roll-forward";
 const COHORTS = "/api/crm/points/finance/cohorts";
@@ -56,19 +56,9 @@ export async function showFinance() {
   say(status, "Loading the last 12 months…");
   const deciding = DECIDING.has(currentSession()?.role);
   $("finance-override").hidden = !deciding;
-  let answers;
-  try {
-    answers = await Promise.all([callApi("GET", ROLL_FORWARD), callApi("GET", PERIODS)]);
-  } catch {
-    say(status, "The API could not be reached; try again.", true);
-    return;
-  }
-  const refused = answers.find((answer) => !answer.ok);
-  if (refused) {
-    say(status, errorText(refused), true);
-    return;
-  }
-  const [report, periods] = answers.map((answer) => answer.body);
+  const bodies = await loaded(status, ["GET", ROLL_FORWARD], ["GET", PERIODS]);
+  if (!bodies) return;
+  const [report, periods] = bodies;
   rows = report.months;
   status.hidden = true;
   drawRollForward();
@@ -114,19 +104,10 @@ async function showMonth(month) {
   drawWaterfall(row);
   const status = $("finance-cohorts-status");
   say(status, `Loading the cohorts at the end of ${monthLabel(month)}…`);
-  let answer;
-  try {
-    answer = await callApi("GET", `${COHORTS}?asOf=${month}`);
-  } catch {
-    say(status, "The API could not be reached; try again.", true);
-    return;
-  }
-  if (!answer.ok) {
-    say(status, errorText(answer), true);
-    return;
-  }
+  const bodies = await loaded(status, ["GET", `${COHORTS}?asOf=${month}`]);
+  if (!bodies) return;
   status.hidden = true;
-  drawCohorts(answer.body);
+  drawCohorts(bodies[0]);
 }
 
 function drawWaterfall(row) {
@@ -145,19 +126,35 @@ function drawWaterfall(row) {
   labels.push("Closing");
   data.push([0, row.points.closing]);
   colours.push("#2f6fd6");
+  // The axis starts a little below the lowest balance the month passes through, so that
+  // movements small beside the balance still show; a balance below zero keeps zero in view.
+  const lowest = Math.min(...data.slice(1, -1).flat()); // the movements run from opening to closing
+  const floor = lowest <= 0 ? lowest : Math.floor((lowest * 0.9) / 1000) * 1000;
   $("finance-waterfall-title").textContent = `${monthLabel(row.month)}: opening, each movement, closing (points)`;
   chart?.destroy();
   chart = new window.Chart($("finance-waterfall"), {
     type: "bar",
     data: { labels, datasets: [{ label: "Points", data, backgroundColor: colours }] },
-    options: { locale: "en-ZA", animation: false, responsive: true, maintainAspectRatio: false, plugins: { legend: { display: false } } },
+    options: {
+      locale: "en-ZA",
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      plugins: { legend: { display: false } },
+      scales: { y: { min: floor, title: { display: true, text: "Points" } } },
+    },
   });
 }
 
 function drawCohorts(report) {
   const breakage = report.breakage;
-  const source = { OVERRIDE: "finance's override", HISTORY: "the resolved cohorts", NO_HISTORY: "no resolved cohort yet: breakage as points lapse" }[breakage.source];
-  const history = breakage.historyPct === null ? "none yet" : `${breakage.historyPct} %`;
+  const source = {
+    OVERRIDE: "finance's override",
+    HISTORY: "the resolved cohorts",
+    NO_HISTORY: "fewer than 3 resolved cohorts: breakage as points lapse",
+  }[breakage.source];
+  const resolved = `${breakage.resolvedCohorts} resolved cohort${breakage.resolvedCohorts === 1 ? "" : "s"}`;
+  const history = breakage.historyPct === null ? "none resolved yet" : `${breakage.historyPct} % (${resolved})`;
   const revenue = report.revenue;
   const cards = [
     ["Breakage rate in force", `${breakage.ratePct} %`, `From ${source}; the history of ${monthLabel(breakage.windowFrom)} to ${monthLabel(breakage.windowTo)}: ${history}`],
@@ -198,19 +195,9 @@ function offerClose(month, deciding) {
  * older than the twelve shown); closing is final. */
 async function askToClose() {
   const month = $("finance-close").dataset.month;
-  const status = $("finance-outcome");
-  let answer;
-  try {
-    answer = await callApi("GET", `${ROLL_FORWARD}?from=${month}&to=${month}`);
-  } catch {
-    say(status, "The API could not be reached; try again.", true);
-    return;
-  }
-  if (!answer.ok) {
-    say(status, errorText(answer), true);
-    return;
-  }
-  const [row] = answer.body.months;
+  const bodies = await loaded($("finance-outcome"), ["GET", `${ROLL_FORWARD}?from=${month}&to=${month}`]);
+  if (!bodies) return;
+  const [row] = bodies[0].months;
   const p = row.points;
   $("finance-close-question").textContent =
     `Close ${monthLabel(month)}? Opening ${points(p.opening)} points, closing balance ${points(p.closing)} points ` +

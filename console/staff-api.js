@@ -16,6 +16,26 @@ export async function callApi(method, path, { body, idempotencyKey } = {}) {
   return answer;
 }
 
+/**
+ * The bodies of the API's answers to `requests` ([method, path] each, asked at once); null
+ * when one failed or was refused, which `status` then says.
+ */
+export async function loaded(status, ...requests) {
+  let answers;
+  try {
+    answers = await Promise.all(requests.map(([method, path]) => callApi(method, path)));
+  } catch {
+    say(status, "The API could not be reached; try again.", true);
+    return null;
+  }
+  const refused = answers.find((answer) => !answer.ok);
+  if (refused) {
+    say(status, errorText(refused), true);
+    return null;
+  }
+  return answers.map((answer) => answer.body);
+}
+
 /** Show `text` in `node` as a refusal (announced) or an outcome. */
 export function say(node, text, isError = false) {
   node.textContent = text;

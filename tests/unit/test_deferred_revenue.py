@@ -11,6 +11,7 @@ from crm_points.cohorts import change_key
 from crm_points.config import PointsConfig
 from crm_points.errors import ValidationFailed
 from crm_points.finance import (
+    NO_MOVEMENTS,
     ClosedPeriod,
     Ledger,
     PointBalances,
@@ -34,7 +35,8 @@ HISTORY = {
     # The 2024-01 cohort lapses whole: resolved, but out of the window from 2024-03 on.
     "2025-01": changes(("2024-01", "expired", 1_000), ("2025-01", "issued", 1_000)),
     "2025-02": changes(("2025-02", "issued", 500), ("2025-01", "redeemed", 800)),
-    "2025-03": changes(("2025-02", "redeemed", 500)),
+    "2025-03": changes(("2025-02", "redeemed", 500), ("2025-03", "issued", 300)),
+    "2025-04": changes(("2025-03", "redeemed", 300)),
     # 2025-01 resolves: 800 redeemed, 200 expired. And the example's sale.
     "2026-01": changes(("2025-01", "expired", 200), ("2026-01", "issued", 2_000)),
     "2026-02": changes(("2026-01", "redeemed", 1_000)),
@@ -47,7 +49,7 @@ LEDGER = Ledger(months={}, periods={}, cohort_changes=HISTORY)
 def test_each_cohort_is_what_its_points_became_by_the_month_s_end():
     report = cohort_report(LEDGER, "2026-02", NOW, VALUE)
     rows = {row.month: row for row in report.cohorts}
-    assert list(rows) == ["2024-01", "2025-01", "2025-02", "2026-01"]
+    assert list(rows) == ["2024-01", "2025-01", "2025-02", "2025-03", "2026-01"]
     assert (rows["2025-01"].issued, rows["2025-01"].redeemed, rows["2025-01"].expired) == (
         1_000,
         800,
@@ -60,27 +62,37 @@ def test_each_cohort_is_what_its_points_became_by_the_month_s_end():
 
 def test_the_breakage_rate_is_that_of_the_resolved_cohorts_of_the_window():
     breakage = cohort_report(LEDGER, "2026-02", NOW, VALUE).breakage
-    # Window 2024-03 to 2026-02: 2025-01 (800 redeemed, 200 expired) and 2025-02 (500
-    # redeemed); 2024-01 is older, 2026-01 unresolved. 200 / 1,500 = 13.3333%.
+    # Window 2024-03 to 2026-02: 2025-01 (800 redeemed, 200 expired), 2025-02 (500) and
+    # 2025-03 (300 redeemed); 2024-01 is older, 2026-01 unresolved. 200 / 1,800 = 11.1111%.
     assert (breakage.window_from, breakage.window_to) == ("2024-03", "2026-02")
-    assert (breakage.resolved_cohorts, breakage.redeemed, breakage.expired) == (2, 1_300, 200)
+    assert (breakage.resolved_cohorts, breakage.redeemed, breakage.expired) == (3, 1_600, 200)
     assert (breakage.source, breakage.history_pct, breakage.rate_pct) == (
         "HISTORY",
-        Decimal("13.3333"),
-        Decimal("13.3333"),
+        Decimal("11.1111"),
+        Decimal("11.1111"),
     )
-    # E = 2,000 x 0.866667 = 1,733.334; released = 156.68 x 1,000 / 1,733.334 = 90.39.
-    # The resolved cohorts are released whole: 1,000 + 1,000 + 500 points, R195.85.
+    # E = 2,000 x 0.888889 = 1,777.778; released = 156.68 x 1,000 / 1,777.778 = 88.13.
+    # The resolved cohorts are released whole: 1,000 + 1,000 + 500 + 300 points, R219.352.
     report = cohort_report(LEDGER, "2026-02", NOW, VALUE)
-    assert report.revenue.released_to_date == Decimal("195.85") + Decimal("90.39")
-    assert report.revenue.deferred_revenue == Decimal("156.68") - Decimal("90.39")
+    assert report.revenue.released_to_date == Decimal("219.352") + Decimal("88.13")
+    assert report.revenue.deferred_revenue == Decimal("156.68") - Decimal("88.13")
+
+
+def test_fewer_than_three_resolved_cohorts_are_no_history_yet():
+    # As of 2025-12: 2025-01 and 2025-02 resolved (2025-03 too), 2024-01 in the window;
+    # with a window of 11 months, 2025-02 and 2025-03 only: shown, not used.
+    config = VALUE.model_copy(update={"breakage_window_months": 11})
+    breakage = cohort_report(LEDGER, "2025-12", NOW, config).breakage
+    assert (breakage.resolved_cohorts, breakage.history_pct) == (2, Decimal(0))
+    assert (breakage.source, breakage.rate_pct) == ("NO_HISTORY", Decimal(0))
 
 
 def test_a_window_without_resolved_cohorts_has_no_history_and_rate_zero():
     config = VALUE.model_copy(update={"breakage_window_months": 12})
     report = cohort_report(LEDGER, "2026-02", NOW, config)
     assert (report.breakage.source, report.breakage.rate_pct) == ("NO_HISTORY", Decimal(0))
-    assert report.breakage.history_pct is None
+    # Only 2025-03 resolved in the window from 2025-03: its 300 redeemed, none expired.
+    assert (report.breakage.resolved_cohorts, report.breakage.history_pct) == (1, Decimal(0))
     # Breakage recognised only as points lapse: 1,000 of 2,000 used releases half.
     assert report.revenue.deferred_revenue == Decimal("78.34")
 
@@ -107,7 +119,7 @@ def test_the_override_gives_the_worked_example_month_by_month():
         assert report.revenue.deferred_revenue == Decimal(deferred), month
     # The override leaves the history shown beside it.
     assert cohort_report(LEDGER, "2026-02", NOW, OVERRIDE).breakage.history_pct == Decimal(
-        "13.3333"
+        "11.1111"
     )
 
 
@@ -118,27 +130,7 @@ def test_a_closed_month_keeps_its_figures_and_the_next_releases_from_them():
         closed_by=Actor(user_id="fiona", role="FINANCE"),
         value_per_point_cents=Decimal("7.834"),
         opening_value_per_point_cents=Decimal("7.834"),
-        points=PointBalances.model_validate(
-            {
-                "opening": 0,
-                "movements": dict.fromkeys(
-                    [
-                        "earned",
-                        "awarded",
-                        "recovered",
-                        "reversalsIn",
-                        "redeemed",
-                        "deducted",
-                        "expired",
-                        "reversalsOut",
-                    ],
-                    0,
-                ),
-                "closing": 0,
-                "outstanding": 0,
-                "debts": 0,
-            }
-        ),
+        points=PointBalances(opening=0, movements=NO_MOVEMENTS, closing=0, outstanding=0, debts=0),
         revenue=cohort_report(LEDGER, "2026-02", NOW, OVERRIDE).revenue,
     )
     # A redemption of February counted after the close (a late entry).
@@ -169,9 +161,16 @@ def test_the_csv_has_a_row_per_cohort_and_a_total():
     text = cohort_csv(cohort_report(LEDGER, "2026-02", NOW, OVERRIDE))
     rows = [line.split(",") for line in text.strip().split("\r\n")]
     assert rows[0][:4] == ["asOf", "month", "issued", "redeemed"]
-    assert [row[1] for row in rows[1:]] == ["2024-01", "2025-01", "2025-02", "2026-01", "total"]
+    assert [row[1] for row in rows[1:]] == [
+        "2024-01",
+        "2025-01",
+        "2025-02",
+        "2025-03",
+        "2026-01",
+        "total",
+    ]
     header = rows[0]
     total = dict(zip(header, rows[-1], strict=True))
-    assert total["issued"] == "4500"
+    assert total["issued"] == "4800"
     assert total["deferredRevenue"] == "64.52"
     assert total["resolved"] == ""

@@ -67,6 +67,7 @@ from crm_points.transactions import (
     read_claim,
     replay_answer,
     retries_exhausted,
+    write_once,
 )
 
 if TYPE_CHECKING:
@@ -373,14 +374,7 @@ class AnalyticsStore:
             _running_update(self.table, 0, delta.running),
             *_cohort_updates(self.table, month, 0, cohorts),
         ]
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except self.client.exceptions.TransactionCanceledException as cancelled:
-            reasons = cancelled.response.get("CancellationReasons", [])
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                return False
-            raise
-        return True
+        return write_once(self.client, items)
 
     def aggregates(self) -> tuple[dict[str, MonthTotals], RunningTotals]:
         """Every month's totals and the running totals, each summed over its shards: what

@@ -196,6 +196,13 @@ class BalancesExports:
         """Work out one page of one shard, record it once, queue the shard's next page;
         the task that completes the last shard writes the file."""
         task = PageTask.model_validate_json(body)
+        job = self.store.job(task.job_id)
+        if job is None:
+            raise NotFound(f"Export job {task.job_id} does not exist", {"jobId": task.job_id})
+        if job["status"] == ExportStatus.DONE:
+            # A page delivered again after the job finished (a replayed POST queues every
+            # shard's first page again): nothing is left to do.
+            return
         end = month_end(task.as_of)
         listed, after = self.ledger.listed_accounts(task.shard, task.after, ACCOUNTS_PER_PAGE)
         with ThreadPoolExecutor(max_workers=self.readers) as pool:
@@ -212,6 +219,8 @@ class BalancesExports:
             sums.outstanding += max(balance, 0)
             sums.debts += min(balance, 0)
         last = after is None
+        # A page recorded before (a delivery again) is not counted again, but its next page is
+        # queued again: the first delivery may have failed after recording, before queueing.
         self.store.record_page(task.job_id, task.shard, task.page, "".join(rows), sums, last)
         if not last:
             self._queue([task.model_copy(update={"page": task.page + 1, "after": after})])

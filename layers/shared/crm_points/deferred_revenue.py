@@ -22,6 +22,10 @@ from crm_points.records import CamelModel
 # of the configuration); rand amounts that divide are rounded to the cent.
 RATE_STEP = Decimal("0.0001")
 CENT = Decimal("0.01")
+# The history is evidence only once this many cohorts of the window are resolved: one
+# cohort's fate (a month of bonuses that all lapsed, say) is no estimate, and IFRS 15
+# recognises breakage early only where a reversal is highly probable not to follow.
+MIN_RESOLVED_COHORTS = 3
 
 
 def decimal_text(value: Decimal) -> str:
@@ -61,7 +65,8 @@ class BreakageRate(CamelModel):
     rate_pct: Percent = Field(description="The rate in force: the override, else the history")
     source: Literal["OVERRIDE", "HISTORY", "NO_HISTORY"] = Field(
         description="OVERRIDE: finance's; HISTORY: the resolved cohorts of the window; "
-        "NO_HISTORY: no resolved cohort yet, so 0 (breakage recognised as points expire)"
+        "NO_HISTORY: fewer than 3 resolved cohorts in it, so 0 (breakage recognised as "
+        "points expire)"
     )
     history_pct: Percent | None = Field(
         description="expired / (redeemed + expired) of the resolved cohorts of the window; "
@@ -77,7 +82,8 @@ class BreakageRate(CamelModel):
 def breakage_at(lines: Mapping[str, CohortLines], month: str, config: PointsConfig) -> BreakageRate:
     """The breakage rate at the end of `month` (docs/finance.md, "Cohorts and breakage"):
     expired / (redeemed + expired) over the cohorts issued in the trailing window that have
-    nothing outstanding, unless finance set an override."""
+    nothing outstanding, once MIN_RESOLVED_COHORTS of them are; unless finance set an
+    override."""
     first = months_back(month, config.breakage_window_months - 1)
     resolved = [
         cohort
@@ -95,7 +101,7 @@ def breakage_at(lines: Mapping[str, CohortLines], month: str, config: PointsConf
     source: Literal["OVERRIDE", "HISTORY", "NO_HISTORY"]
     if override is not None:
         rate, source = override, "OVERRIDE"
-    elif history is not None:
+    elif history is not None and len(resolved) >= MIN_RESOLVED_COHORTS:
         rate, source = history, "HISTORY"
     else:
         rate, source = Decimal(0), "NO_HISTORY"

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 from crm_points.dynamo import from_item, to_item
 from crm_points.errors import Conflict
 from crm_points.records import CamelModel
-from crm_points.transactions import Claim, Guard, commit
+from crm_points.transactions import Claim, Guard, commit, write_once
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
     from mypy_boto3_s3.client import S3Client
 
 JOB_SK = "JOB"
@@ -100,35 +101,25 @@ class ExportStore:
         added = {**sums.model_dump(by_alias=True), "pagesDone": 1, "shardsDone": int(last)}
         names = {f"#a{i}": name for i, name in enumerate(added)}
         values = {f":a{i}": value for i, value in enumerate(added.values())}
-        try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": to_item(page_item),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": to_item({"PK": job_pk(job_id), "SK": JOB_SK}),
-                            "UpdateExpression": "SET #status = :running ADD "
-                            + ", ".join(f"#a{i} :a{i}" for i in range(len(added))),
-                            "ConditionExpression": "attribute_exists(PK)",
-                            "ExpressionAttributeNames": {**names, "#status": "status"},
-                            "ExpressionAttributeValues": to_item({**values, ":running": "RUNNING"}),
-                        }
-                    },
-                ]
-            )
-        except self.client.exceptions.TransactionCanceledException as cancelled:
-            reasons = cancelled.response.get("CancellationReasons", [])
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                return False
-            raise
-        return True
+        page_put: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self.table,
+                "Item": to_item(page_item),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+        counters: TransactWriteItemTypeDef = {
+            "Update": {
+                "TableName": self.table,
+                "Key": to_item({"PK": job_pk(job_id), "SK": JOB_SK}),
+                "UpdateExpression": "SET #status = :running ADD "
+                + ", ".join(f"#a{i} :a{i}" for i in range(len(added))),
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeNames": {**names, "#status": "status"},
+                "ExpressionAttributeValues": to_item({**values, ":running": "RUNNING"}),
+            }
+        }
+        return write_once(self.client, [page_put, counters])
 
     def pages(self, job_id: str) -> Iterator[str]:
         """Every page's rows, shard by shard, page by page."""

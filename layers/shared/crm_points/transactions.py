@@ -249,6 +249,19 @@ def transact(client: "DynamoDBClient", items: Sequence[tuple[Any, Meaning]]) -> 
         raise WriteConflict(",".join(codes)) from None
 
 
+def write_once(client: "DynamoDBClient", items: Sequence["TransactWriteItemTypeDef"]) -> bool:
+    """One TransactWriteItems whose first item records the work as done (Put if absent):
+    False, and nothing written, when that record was there already (the work was done)."""
+    try:
+        client.transact_write_items(TransactItems=list(items))
+    except client.exceptions.TransactionCanceledException as cancelled:
+        reasons = cancelled.response.get("CancellationReasons", [])
+        if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            return False
+        raise
+    return True
+
+
 def commit(
     client: "DynamoDBClient",
     table: str,
