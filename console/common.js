@@ -36,6 +36,17 @@ const LOCAL_DAY = new Intl.DateTimeFormat("en-ZA", { dateStyle: "long", timeZone
 const ISO_DAY = new Intl.DateTimeFormat("en-CA", { timeZone: "Africa/Johannesburg" }); // YYYY-MM-DD
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** `YYYY-MM` of now in Africa/Johannesburg, where the API's months are. */
+export function currentMonth() {
+  return isoDayFromNow().slice(0, 7);
+}
+
+/** A month (`YYYY-MM`) as en-ZA shows it: "Nov 2026". */
+export function monthLabel(month) {
+  const [year, number] = month.split("-").map(Number);
+  return MONTH.format(new Date(Date.UTC(year, number - 1, 1)));
+}
+
 /** A calendar day (YYYY-MM-DD) in en-ZA's long form: "24 November 2027". */
 export function longDay(day) {
   return CALENDAR_DAY.format(new Date(`${day}T00:00:00Z`));

@@ -3,16 +3,11 @@
 // thresholds; the current month's KPIs in cards, three charts (Chart.js, from npm, served by
 // the local stack at /vendor/chart.js/) and the same figures as a table. Every figure shown is
 // the API's own: nothing is estimated here.
-import { $, MONTH, PERCENT, POINTS, RAND, element, isoDayFromNow } from "./common.js";
+import { $, PERCENT, POINTS, RAND, currentMonth, element, monthLabel } from "./common.js";
 import { loaded, say } from "./staff-api.js";
 
 const MONTHS_SHOWN = 12;
 const charts = new Map();
-
-/** `YYYY-MM` of now in Africa/Johannesburg, where the API's months are. */
-function currentMonth() {
-  return isoDayFromNow().slice(0, 7);
-}
 
 /** The `count` months ending with `last`, oldest first. */
 function monthsEnding(last, count) {
@@ -21,11 +16,6 @@ function monthsEnding(last, count) {
     const date = new Date(Date.UTC(year, month - 1 - (count - 1 - index), 1));
     return `${date.getUTCFullYear()}-${String(date.getUTCMonth() + 1).padStart(2, "0")}`;
   });
-}
-
-function monthLabel(month) {
-  const [year, number] = month.split("-").map(Number);
-  return MONTH.format(new Date(Date.UTC(year, number - 1, 1)));
 }
 
 const points = (value) => (value === null || value === undefined ? "No data" : POINTS.format(value));

@@ -4,7 +4,7 @@
 // breakage override (PUT …/finance/settings), CSV downloads, and "Close <month>" with a
 // confirmation naming its figures (POST …/finance/periods/{month}/close). Every figure shown
 // is the API's own; the console only adds them up to show that each month ties.
-import { $, IdempotencyKeys, MONTH, POINTS, element, errorText } from "./common.js";
+import { $, IdempotencyKeys, POINTS, currentMonth, element, errorText, monthLabel } from "./common.js";
 import { accessToken, apiUrl, currentSession } from "./session.js";
 import { callApi, loaded, say } from "./staff-api.js";
 
@@ -40,15 +40,13 @@ const COHORT_LINES = [
 const ZAR = new Intl.NumberFormat("en-ZA", { style: "currency", currency: "ZAR" });
 const rand = (text) => (text === null || text === undefined ? "—" : ZAR.format(Number(text)));
 const points = (value) => POINTS.format(value);
+// Rates come as exact decimal strings, up to 4 decimals.
+const RATE = new Intl.NumberFormat("en-ZA", { maximumFractionDigits: 4 });
+const percent = (value) => `${RATE.format(Number(value))} %`;
 
 const keys = new IdempotencyKeys();
 let rows = []; // the roll-forward shown, oldest first
 let chart = null;
-
-function monthLabel(month) {
-  const [year, number] = month.split("-").map(Number);
-  return MONTH.format(new Date(Date.UTC(year, number - 1, 1)));
-}
 
 /** Load the roll-forward and the periods, then the latest month's waterfall and cohorts. */
 export async function showFinance() {
@@ -78,7 +76,8 @@ function drawRollForward() {
   $("finance-table-body").replaceChildren(
     ...rows.map((row) => {
       const p = row.points;
-      const closed = row.status === "CLOSED" ? `Closed${row.closedBy ? ` by ${row.closedBy.userId}` : ""}` : "Open";
+      const open = row.month === currentMonth() ? "In progress" : "Open";
+      const closed = row.status === "CLOSED" ? `Closed${row.closedBy ? ` by ${row.closedBy.userId}` : ""}` : open;
       return element(
         "tr",
         { "data-month": row.month, "data-status": row.status },
@@ -154,10 +153,10 @@ function drawCohorts(report) {
     NO_HISTORY: "fewer than 3 resolved cohorts: breakage as points lapse",
   }[breakage.source];
   const resolved = `${breakage.resolvedCohorts} resolved cohort${breakage.resolvedCohorts === 1 ? "" : "s"}`;
-  const history = breakage.historyPct === null ? "none resolved yet" : `${breakage.historyPct} % (${resolved})`;
+  const history = breakage.historyPct === null ? "none resolved yet" : `${percent(breakage.historyPct)} (${resolved})`;
   const revenue = report.revenue;
   const cards = [
-    ["Breakage rate in force", `${breakage.ratePct} %`, `From ${source}; the history of ${monthLabel(breakage.windowFrom)} to ${monthLabel(breakage.windowTo)}: ${history}`],
+    ["Breakage rate in force", percent(breakage.ratePct), `From ${source}; the history of ${monthLabel(breakage.windowFrom)} to ${monthLabel(breakage.windowTo)}: ${history}`],
     ["Deferred revenue", rand(revenue.deferredRevenue), `The contract liability at the end of ${monthLabel(report.asOf)}`],
     ["Revenue released", rand(revenue.released.total), `${rand(revenue.released.fromRedemptions)} from points used, ${rand(revenue.released.breakage)} breakage`],
   ];
@@ -229,15 +228,21 @@ async function close(event) {
 async function saveOverride(event) {
   event.preventDefault();
   const form = event.target;
-  const text = form.elements.rate.value.trim();
-  const body = { breakageRateOverridePct: text === "" ? null : Number(text) };
-  const answer = await keys.send(SETTINGS, body, (key) => callApi("PUT", SETTINGS, { body, idempotencyKey: key }));
   const status = $("finance-override-status");
+  // en-ZA writes a decimal comma: "12,5" is 12.5.
+  const text = form.elements.rate.value.trim().replace(",", ".");
+  const rate = Number(text);
+  if (text !== "" && (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(rate))) {
+    say(status, "The override is a percentage such as 15 or 12,5; leave it empty to use the history.", true);
+    return;
+  }
+  const body = { breakageRateOverridePct: text === "" ? null : rate };
+  const answer = await keys.send(SETTINGS, body, (key) => callApi("PUT", SETTINGS, { body, idempotencyKey: key }));
   if (answer === null) say(status, "The API could not be reached; try again.", true);
   else if (!answer.ok) say(status, errorText(answer), true);
   else {
     // Every function reads the configuration again within a minute (docs/api.md).
-    const saved = text === "" ? "The override is removed: the rate comes from the history" : `The breakage rate is now ${text} %`;
+    const saved = text === "" ? "The override is removed: the rate comes from the history" : `The breakage rate is now ${percent(rate)}`;
     say(status, `${saved}; the figures follow within a minute.`);
   }
 }

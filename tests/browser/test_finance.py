@@ -104,6 +104,16 @@ def test_finance_sees_the_roll_forward_tie_and_closes_the_next_month(
     expect(page.locator('[data-figure="Breakage rate in force"]')).to_have_text("15 %")
     breakage = api(console_stack, f"/api/crm/points/finance/cohorts?asOf={months[-1]}")["breakage"]
     assert (breakage["source"], breakage["ratePct"]) == ("OVERRIDE", "15")
+    # Not a percentage: said, and nothing sent; the en-ZA decimal comma is one.
+    override = page.get_by_role("textbox", name="Breakage rate override")
+    override.fill("abc")
+    page.get_by_role("button", name="Save the override").click()
+    expect(page.locator("#finance-override-status")).to_contain_text("a percentage such as 15")
+    assert api(console_stack, "/api/crm/points/config")["breakageRateOverridePct"] == 15
+    override.fill("12,5")
+    page.get_by_role("button", name="Save the override").click()
+    expect(page.locator("#finance-override-status")).to_contain_text("now 12,5 %")
+    assert api(console_stack, "/api/crm/points/config")["breakageRateOverridePct"] == 12.5
     page.get_by_role("textbox", name="Breakage rate override").fill("")
     page.get_by_role("button", name="Save the override").click()
     expect(page.locator("#finance-override-status")).to_contain_text("The override is removed")

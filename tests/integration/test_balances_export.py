@@ -172,6 +172,10 @@ def test_the_export_of_a_few_thousand_accounts_sums_to_the_roll_forward(
     march = rolled.body["months"][0]["points"]
     assert result["closing"] == result["rollForwardClosing"] == march["closing"]
     assert (result["outstanding"], result["debts"]) == (march["outstanding"], march["debts"])
+    assert (result["rollForwardOutstanding"], result["rollForwardDebts"]) == (
+        march["outstanding"],
+        march["debts"],
+    )
     assert result["fileName"] == f"points-balances-{MONTH}.csv"
     expires = datetime.fromisoformat(result["linkExpiresAt"])
     assert expires - api.CLOCK() <= timedelta(minutes=15, seconds=5)

@@ -72,9 +72,9 @@ def test_the_breakage_rate_is_that_of_the_resolved_cohorts_of_the_window():
         Decimal("11.1111"),
     )
     # E = 2,000 x 0.888889 = 1,777.778; released = 156.68 x 1,000 / 1,777.778 = 88.13.
-    # The resolved cohorts are released whole: 1,000 + 1,000 + 500 + 300 points, R219.352.
+    # The resolved cohorts are released whole: 1,000 + 1,000 + 500 + 300 points, R219.35.
     report = cohort_report(LEDGER, "2026-02", NOW, VALUE)
-    assert report.revenue.released_to_date == Decimal("219.352") + Decimal("88.13")
+    assert report.revenue.released_to_date == Decimal("219.35") + Decimal("88.13")
     assert report.revenue.deferred_revenue == Decimal("156.68") - Decimal("88.13")
 
 
@@ -104,7 +104,7 @@ def test_the_override_gives_the_worked_example_month_by_month():
         # 73.73; its last 200 points lapse and release the 4.61 left, as breakage.
         "2026-01": ("4.61", "0.00", "4.61", "156.68"),
         "2026-02": ("92.16", "78.34", "13.82", "64.52"),
-        "2026-03": ("64.52", "54.838", "9.682", "0.00"),
+        "2026-03": ("64.52", "54.84", "9.68", "0.00"),
         "2026-04": ("0.00", "0.00", "0.00", "0.00"),
     }
     for month, (total, redemptions, breakage, deferred) in expected.items():
@@ -145,9 +145,8 @@ def test_a_closed_month_keeps_its_figures_and_the_next_releases_from_them():
     march = cohort_report(ledger, "2026-03", NOW, OVERRIDE).revenue
     # By March's end 1,800 of the 1,700 expected are used: all 156.68 is released.
     assert march.released.total == Decimal("156.68") - Decimal("92.16")
-    assert march.released.from_redemptions == Decimal("1800") * Decimal("0.07834") - Decimal(
-        "78.34"
-    )
+    # From redemptions: 1,800 points at 7.834 cents is R141.012, R141.01 to the cent.
+    assert march.released.from_redemptions == Decimal("141.01") - Decimal("78.34")
 
 
 def test_a_month_not_begun_or_malformed_is_refused_naming_as_of():
@@ -174,3 +173,23 @@ def test_the_csv_has_a_row_per_cohort_and_a_total():
     assert total["issued"] == "4800"
     assert total["deferredRevenue"] == "64.52"
     assert total["resolved"] == ""
+
+
+def test_lapsed_points_lower_the_redemptions_expected_and_nothing_goes_below_zero():
+    # No breakage expected (no history), 2,000 points: 1,000 used, then 600 lapse. The
+    # redemptions expected are at most the 1,400 not lapsed: 156.68 x 1,000 / 1,400 = 111.91.
+    lapsing = {
+        "2026-01": changes(("2026-01", "issued", 2_000)),
+        "2026-02": changes(("2026-01", "redeemed", 1_000)),
+        "2026-03": changes(("2026-01", "expired", 600)),
+        # Every point left used but one: released to the cent, never above the amount.
+        "2026-04": changes(("2026-01", "redeemed", 399)),
+    }
+    ledger = Ledger(months={}, periods={}, cohort_changes=lapsing)
+    assert cohort_report(ledger, "2026-02", NOW, VALUE).revenue.deferred_revenue == Decimal("78.34")
+    assert cohort_report(ledger, "2026-03", NOW, VALUE).revenue.deferred_revenue == Decimal("44.77")
+    april = cohort_report(ledger, "2026-04", NOW, VALUE)
+    (row,) = april.cohorts
+    assert row.outstanding == 1
+    assert Decimal(0) <= row.deferred_revenue <= Decimal("0.12")
+    assert row.amount == row.released + row.deferred_revenue

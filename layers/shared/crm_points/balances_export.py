@@ -79,6 +79,10 @@ class ExportJob(CamelModel):
         description="The roll-forward's closing of the month when the job finished (as "
         "closed, for a closed month): `closing` equals it when every balance ties",
     )
+    roll_forward_outstanding: int | None = Field(
+        default=None, description="Its outstanding, beside `outstanding`"
+    )
+    roll_forward_debts: int | None = Field(default=None, description="Its debts, beside `debts`")
 
 
 class ExportJobView(ExportJob):
@@ -238,13 +242,16 @@ class BalancesExports:
 
         # The closing in points, whatever the value per point: the default configuration.
         report = roll_forward(self.analytics.ledger(), task.as_of, task.as_of, PointsConfig())
+        month = report.months[0].points
         self.store.finish(
             task.job_id,
             {
                 "fileKey": key,
                 "fileName": name,
                 "finishedAt": iso_utc(now),
-                "rollForwardClosing": report.months[0].points.closing,
+                "rollForwardClosing": month.closing,
+                "rollForwardOutstanding": month.outstanding,
+                "rollForwardDebts": month.debts,
             },
         )
 

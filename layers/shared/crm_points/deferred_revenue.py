@@ -133,23 +133,30 @@ class Release:
 
 def release_of(cohort: CohortLines, rate_pct: Decimal, cents: Decimal) -> Release:
     """What of a cohort's consideration is released (docs/finance.md): A x U / E while
-    points are outstanding, all of it once none are.
+    points are outstanding, all of it once none are; in cents (half up).
 
     A: the points issued less those reversed (a cancelled booking's), at `cents` a point.
     U: the points used: redeemed, deducted, or settling a debt. E: the points expected to
-    be used, (issued - reversed) x (1 - rate), never fewer than U.
+    be used, (issued - reversed) x (1 - rate), never more than the points not lapsed
+    (issued - reversed - expired) and never fewer than U.
     """
     basis = cohort.issued - cohort.reversed
     used = cohort.redeemed + cohort.deducted + cohort.settled
-    amount = Decimal(basis) * cents / 100
-    at_redemption = Decimal(used) * cents / 100
+    amount = _cents(Decimal(basis) * cents / 100)
+    at_redemption = _cents(Decimal(used) * cents / 100)
     if cohort.outstanding == 0:
         return Release(amount, amount, at_redemption)
-    expected = max(Decimal(basis) * (1 - rate_pct / 100), Decimal(used))
+    expected = max(
+        min(Decimal(basis) * (1 - rate_pct / 100), Decimal(basis - cohort.expired)),
+        Decimal(used),
+    )
     if expected == 0:
         return Release(amount, Decimal(0), Decimal(0))
-    released = (amount * used / expected).quantize(CENT, ROUND_HALF_UP)
-    return Release(amount, released, at_redemption)
+    return Release(amount, _cents(amount * used / expected), at_redemption)
+
+
+def _cents(rand: Decimal) -> Decimal:
+    return rand.quantize(CENT, ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
