@@ -94,6 +94,7 @@ bench: deps
 	$(BIN)/python bench/bulk.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/finance.py
 
 # See a customer's points on the running local stack: make balance CUSTOMER=demo-001
 balance: deps

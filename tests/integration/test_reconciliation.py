@@ -10,10 +10,11 @@ import boto3
 import pytest
 
 from crm_points.analytics_store import ANALYTICS_PK, AnalyticsStore, month_sk
+from crm_points.config import PointsConfig
 from crm_points.dynamo import from_item, to_item
 from crm_points.ledger_service import PointsService
 from crm_points.ledger_store import LedgerStore, customer_pk, entry_sk
-from crm_points.reconciliation import Difference, rebuild_analytics, reconcile
+from crm_points.reconciliation import Difference, check_account, rebuild_analytics, reconcile
 from crm_points.records import Actor, TransactionType
 from crm_points.validation import month_of
 from deploy import reconcile as deploy_reconcile
@@ -291,3 +292,53 @@ def test_the_month_still_open_is_left_to_the_stream(
         )
     }
     assert month_of(START) not in months
+
+
+def test_a_ledger_begun_before_issue_months_is_checked_but_for_its_months(store, dynamodb):
+    """Entries and a lot stored before the months were recorded (the attributes removed, as
+    the version before wrote them): no difference is reported for what was only read."""
+    customer = f"legacy-{uuid.uuid4().hex[:6]}"
+    service = PointsService(store, PointsConfig(), sleep=lambda _: None)
+    # Two months' awards in one lot (the same expiry day), then a redemption from it.
+    expiry = START + timedelta(days=300)
+    for days, amount in ((0, 500), (40, 300)):
+        service.award(
+            request(START + timedelta(days=days)),
+            customer_id=customer,
+            amount=amount,
+            reason="x",
+            expiry_date=expiry,
+        )
+    later = request(START + timedelta(days=41))
+    service.redeem(later, customer_id=customer, amount=600, reason="z")
+    items = dynamodb.query(
+        TableName=store.table,
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": customer_pk(customer)}},
+    )["Items"]
+    for item in items:
+        if "issueMonths" in item:
+            dynamodb.update_item(
+                TableName=store.table,
+                Key={"PK": item["PK"], "SK": item["SK"]},
+                UpdateExpression="REMOVE issueMonths",
+            )
+        for lot_list in ("lots", "allocations"):
+            if lot_list in item:
+                bare = [
+                    {"M": {k: v for k, v in part["M"].items() if k != "issueMonths"}}
+                    for part in item[lot_list]["L"]
+                ]
+                dynamodb.update_item(
+                    TableName=store.table,
+                    Key={"PK": item["PK"], "SK": item["SK"]},
+                    UpdateExpression="SET #l = :l",
+                    ExpressionAttributeNames={"#l": lot_list},
+                    ExpressionAttributeValues={":l": {"L": bare}},
+                )
+    account, entries = store.ledger_of(customer)
+    assert account is not None
+    assert not entries[0].issue_months
+    (lot,) = account.lots
+    assert lot.remaining_points == 200
+    assert check_account(account, entries) == []

@@ -193,3 +193,21 @@ def test_lapsed_points_lower_the_redemptions_expected_and_nothing_goes_below_zer
     assert row.outstanding == 1
     assert Decimal(0) <= row.deferred_revenue <= Decimal("0.12")
     assert row.amount == row.released + row.deferred_revenue
+
+
+def test_cohorts_wholly_reversed_or_deducted_are_no_evidence():
+    # One cohort lapsed 82%; two others were taken back whole (cancelled, deducted).
+    history = {
+        "2025-01": changes(("2025-01", "issued", 1_000)),
+        "2025-02": changes(("2025-02", "issued", 300)),
+        "2025-03": changes(("2025-03", "issued", 200)),
+        "2025-06": changes(
+            ("2025-01", "redeemed", 180),
+            ("2025-01", "expired", 820),
+            ("2025-02", "reversed", 300),
+            ("2025-03", "deducted", 200),
+        ),
+    }
+    breakage = cohort_report(Ledger({}, {}, history), "2025-06", NOW, VALUE).breakage
+    assert (breakage.resolved_cohorts, breakage.history_pct) == (1, Decimal(82))
+    assert (breakage.source, breakage.rate_pct) == ("NO_HISTORY", Decimal(0))

@@ -341,6 +341,71 @@ def test_rolling_expiry_makes_the_rolled_lots_one_and_says_so_on_the_earn():
     assert posting.account.lots[0].original_points == 160
 
 
+def test_a_booking_paid_wholly_with_points_says_the_merges_on_its_redemption():
+    account = awarded((100, 20), (50, 5))
+    first, second = account.lots
+    posting = ledger.complete_booking(
+        account,
+        ctx(),
+        customer_id=CUSTOMER,
+        booking_id="b-free",
+        completed_at=NOW,
+        amount_cents=0,
+        points_redeemed=30,
+    )
+    (redemption,) = posting.entries
+    assert redemption.type == TransactionType.REDEEM
+    assert [merge.point_batch_id for merge in redemption.merged_lots] == [second.point_batch_id]
+    (lot,) = posting.account.lots
+    assert (lot.point_batch_id, lot.remaining_points) == (first.point_batch_id, 120)
+
+
+def test_a_cancelled_booking_takes_its_own_month_first_wherever_a_merge_put_it():
+    january = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+    account = ledger.award(
+        None,
+        ctx(january),
+        customer_id=CUSTOMER,
+        amount=100,
+        reason="Setup",
+        expiry_date=january + timedelta(days=400),
+    ).account
+    # A booking in March earns 50 points in a lot of its own (no rolling expiry); then the
+    # January lot is extended onto that lot's day and absorbs it.
+    fixed = ctx(config=PointsConfig(rolling_expiry=False))
+    booked = ledger.complete_booking(
+        account,
+        fixed,
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        completed_at=NOW,
+        amount_cents=5_000,
+    )
+    earn = booked.entries[-1]
+    assert earn.expires_at is not None
+    extended = ledger.extend_expiry(
+        booked.account,
+        fixed,
+        customer_id=CUSTOMER,
+        point_batch_id=account.lots[0].point_batch_id,
+        new_expiry_date=earn.expires_at,
+        reason="Together",
+    )
+    (lot,) = extended.account.lots
+    assert lot.issue_months == {"2026-01": 100, "2026-03": 50}
+    reversal = ledger.reverse_booking(
+        extended.account,
+        ctx(),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        booking=BookingLedger(earn=earn, redeem=None),
+        reason="Cancelled",
+    )
+    assert reversal is not None
+    (allocation,) = reversal.entries[0].allocations
+    assert allocation.issue_months == {"2026-03": 50}
+
+
 def test_an_extension_onto_a_day_held_by_another_lot_keeps_the_extended_lots_id():
     account = awarded((40, 5), (60, 40))
     short, long = account.lots

@@ -66,7 +66,7 @@ def settled_and_kept(months: Mapping[str, int], settled: int) -> tuple[Months, M
 def credit_months(entry: LedgerEntry) -> Months:
     """A credit's points by issue month. Entries written before the months were recorded
     have none: an EARN's or AWARD's are its own month's, a returned credit's the month its
-    lot was made (docs/operations.md, "Upgrading")."""
+    lot was made (docs/operations.md, "Healing the analytics")."""
     if entry.issue_months:
         return dict(entry.issue_months)
     own = month_of(entry.created_at)
@@ -81,6 +81,15 @@ def allocation_months(allocation: Allocation, fallback: str) -> Months:
     if allocation.issue_months:
         return dict(allocation.issue_months)
     return {made_month(allocation.point_batch_id, fallback): allocation.points}
+
+
+def names_its_months(entry: LedgerEntry) -> bool:
+    """False for an entry written before the months were recorded: a credit without them,
+    or a debit's allocation or a merge without them."""
+    if entry.points > 0 and entry.issue_months is None:
+        return False
+    allocations = all(part.issue_months or part.points == 0 for part in entry.allocations)
+    return allocations and all(part.issue_months or part.points == 0 for part in entry.merged_lots)
 
 
 def made_month(point_batch_id: str | None, fallback: str) -> str:

@@ -74,7 +74,9 @@ class BreakageRate(CamelModel):
     )
     window_from: str = Field(description="The first issue month of the window, YYYY-MM")
     window_to: str = Field(description="The last issue month of the window (the month itself)")
-    resolved_cohorts: int = Field(description="Cohorts of the window with nothing outstanding")
+    resolved_cohorts: int = Field(
+        description="Cohorts of the window with nothing outstanding, some of it redeemed or expired"
+    )
     redeemed: int = Field(description="Points the resolved cohorts redeemed (net of returns)")
     expired: int = Field(description="Points of the resolved cohorts that expired (net)")
 
@@ -88,7 +90,10 @@ def breakage_at(lines: Mapping[str, CohortLines], month: str, config: PointsConf
     resolved = [
         cohort
         for issued_in, cohort in lines.items()
-        if first <= issued_in <= month and cohort.issued > 0 and cohort.outstanding == 0
+        if first <= issued_in <= month
+        and cohort.outstanding == 0
+        # A cohort wholly reversed or deducted says nothing of redemption or lapse.
+        and cohort.redeemed + cohort.expired > 0
     ]
     redeemed = sum(cohort.redeemed for cohort in resolved)
     expired = sum(cohort.expired for cohort in resolved)

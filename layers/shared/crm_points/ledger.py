@@ -261,8 +261,9 @@ class _Book:
         already_expired: int = 0,
     ) -> LedgerEntry:
         """Take points from the lots in FIFO order, each lot's oldest issue month first;
-        only `allow_negative` may overdraw. `first_lot` is drawn first, and its month
-        `first_month` first within it (a cancelled booking's own earn)."""
+        only `allow_negative` may overdraw. `first_lot` is drawn first, and within every lot
+        the month `first_month` first (a cancelled booking's own earn, wherever a merge has
+        put its points)."""
         available = sum(lot.remaining_points for lot in self.account.lots)
         if points > available and not allow_negative:
             raise InsufficientPoints(available=available, requested=points)
@@ -279,9 +280,7 @@ class _Book:
                 continue
             lot.remaining_points -= taken
             wanted -= taken
-            months = cohorts.take(
-                lot.issue_months, taken, first_month if lot.point_batch_id == first_lot else None
-            )
+            months = cohorts.take(lot.issue_months, taken, first_month)
             allocations.append(
                 Allocation(point_batch_id=lot.point_batch_id, points=taken, issue_months=months)
             )
@@ -555,7 +554,7 @@ def complete_booking(
     if book.entries:
         book.entries[-1].merged_lots = merges
     if points_redeemed:
-        book.debit(
+        redemption = book.debit(
             TransactionType.REDEEM,
             points_redeemed,
             Figure.REDEEMED,
@@ -563,6 +562,9 @@ def complete_booking(
             reason="Points redeemed at checkout",
             booking_id=booking_id,
         )
+        if len(book.entries) == 1:
+            # A booking paid wholly with points earns nothing: its redemption says the merges.
+            redemption.merged_lots = merges
     if not book.entries:
         raise NothingToEarn(
             "The booking earns no points", {"bookingId": booking_id, "amountCents": amount_cents}
