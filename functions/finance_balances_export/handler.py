@@ -29,7 +29,8 @@ def balances_export(
             alias="asOf",
             pattern=MONTH_PATTERN,
             description="The month at whose end the balances are, YYYY-MM (Africa/"
-            "Johannesburg), not later than the current one; default: the current month",
+            "Johannesburg), not later than the current one; default: the last month that is "
+            "over",
         ),
     ] = None,
 ) -> Response[ExportJob]:

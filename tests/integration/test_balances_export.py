@@ -7,19 +7,22 @@ import csv
 import http.client
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from crm_points import balances_export
 from crm_points.analytics_store import AnalyticsStore
-from crm_points.balances_export import ACCOUNTS_PER_PAGE, month_end
+from crm_points.balances_export import ACCOUNTS_PER_PAGE, BalancesExports, balance_at, month_end
+from crm_points.export_store import ExportStore
 from crm_points.ledger_service import PointsService
-from crm_points.ledger_store import INDEX_SHARDS, LedgerStore
-from crm_points.records import LedgerEntry
+from crm_points.ledger_store import INDEX_SHARDS, LedgerStore, ListedAccount, index_shard
+from crm_points.records import Actor, LedgerEntry
 from crm_points.runtime import runtime
 from crm_points.validation import month_of
 from local.dynamodb_local import client
@@ -308,3 +311,87 @@ def test_an_account_written_before_the_index_gets_its_keys_from_the_rebuild(
         == 0
     )
     assert "account index: 0 accounts added" in capsys.readouterr().err
+
+
+def same_shard(count: int, prefix: str) -> list[str]:
+    """`count` customer ids that fall in one shard of the account index, in id order."""
+    shard = index_shard(f"{prefix}-0")
+    found = [f"{prefix}-{n}" for n in range(2_000) if index_shard(f"{prefix}-{n}") == shard]
+    return sorted(found[:count])
+
+
+class Tasks:
+    """The export's queue, run in the order a test chooses."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def send(self, bodies: Sequence[str]) -> None:
+        self.bodies.extend(bodies)
+
+
+def test_a_page_delivered_again_goes_on_from_where_it_first_did(export_env, service, monkeypatch):
+    """Pages of 2 accounts; the first page of a shard is recorded, then a customer who sorts
+    into it is written, then the page is delivered again, and the queue runs newest first:
+    the page is counted once and the shard goes on from where the first delivery went, so
+    no account is in the file twice and the shard is done once."""
+    monkeypatch.setattr(balances_export, "ACCOUNTS_PER_PAGE", 2)
+    customers = same_shard(6, "pg")
+    newcomer = customers[1]
+    march = at("2026-03-05T10:00:00")
+    for customer in customers:
+        if customer != newcomer:
+            service.award(request(march), customer_id=customer, amount=10, reason="x")
+    functions = runtime()
+    tasks = Tasks()
+    exports = BalancesExports(
+        functions.service.store,
+        ExportStore(functions.service.store.client, functions.settings.table_name),
+        queue=lambda: tasks,
+        files=lambda: functions.export_files,
+        analytics=functions.analytics,
+    )
+    job, _ = exports.submit(Actor(user_id="fiona"), "pages", MONTH, api.CLOCK(), Decimal(1))
+    shard = index_shard(customers[0])
+    (first_page,) = [b for b in tasks.bodies if json.loads(b)["shard"] == shard]
+    tasks.bodies.remove(first_page)
+    exports.process(first_page, datetime.now(UTC))
+    service.award(request(march), customer_id=newcomer, amount=10, reason="x")
+    exports.process(first_page, datetime.now(UTC))
+    while tasks.bodies:
+        exports.process(tasks.bodies.pop(), datetime.now(UTC))
+    done = exports.view(job.job_id, datetime.now(UTC))
+    assert done.status == "DONE"
+    assert done.link is not None
+    rows = list(csv.DictReader(io.StringIO(download(done.link))))
+    ids = [row["customerId"] for row in rows]
+    # Every account listed is in the file once; the newcomer, whom the first page's listing
+    # had passed, is not.
+    assert len(ids) == len(set(ids)) == done.accounts == 5
+    assert newcomer not in ids
+    assert done.shards_done == INDEX_SHARDS
+
+
+def test_a_balance_is_that_of_the_entries_its_listing_counts(export_env, service):
+    """An account index read just before a write (or lagging it) lists the balance before
+    it: the entries read back are those that balance counts, not the one written since."""
+    service.award(request(at("2026-03-30T10:00:00")), customer_id="lag", amount=100, reason="x")
+    service.award(request(at("2026-04-02T10:00:00")), customer_id="lag", amount=50, reason="y")
+    store = runtime().service.store
+    before_april = ListedAccount(
+        customer_id="lag",
+        current_balance=100,
+        entry_count=1,
+        created_at=at("2026-03-30T10:00:00"),
+        updated_at=at("2026-03-30T10:00:00"),
+    )
+    assert balance_at(before_april, month_end(MONTH), store) == 100
+    (listed,) = [a for s in range(INDEX_SHARDS) for a in store.listed_accounts(s)[0]]
+    assert (listed.current_balance, listed.entry_count) == (150, 2)
+    assert balance_at(listed, month_end(MONTH), store) == 100
+
+
+def test_without_a_month_the_export_is_of_the_last_month_that_is_over(export_env):
+    posted = call("POST", EXPORT, role="FINANCE")
+    assert posted.status == 202, posted.body
+    assert posted.body["asOf"] == month_of(api.CLOCK().replace(day=1) - timedelta(days=1))

@@ -69,6 +69,13 @@ def next_month(month: str) -> str:
     return f"{year + 1:04d}-01" if number == 12 else f"{year:04d}-{number + 1:02d}"
 
 
+def months_back(month: str, count: int) -> str:
+    """The month `count` months before `month`."""
+    for _ in range(count):
+        month = previous_month(month)
+    return month
+
+
 def last_full_month(now: datetime) -> str:
     """The latest month that is over at `now` (what the daily system-alerts run judges)."""
     return previous_month(month_of(now))

@@ -18,8 +18,8 @@ What each month's entries changed in the cohorts' lines (crm_points.cohorts) is 
 beside, `ANALYTICS` / `COHORT#{YYYY-MM}#{shard}`, one attribute per cohort and line
 (`{issue month}#{line}`), ADDed in the same transaction; a month's changes of many cohorts
 are spread over several shards, at most `COHORT_ATTRIBUTES` to an item, so that no update
-expression nears DynamoDB's 4 KB. They sort before the months: the roll-forward's Query
-does not read them, the cohorts' Query reads only them.
+expression nears DynamoDB's 4 KB. They sort before the months: the analytics' Query (from
+the month before the one asked) does not read them; finance's (`ledger`) starts with them.
 
 Finance's closed months (docs/finance.md) live in the same partition, `ANALYTICS` /
 `PERIOD#{YYYY-MM}` (between the months and the running totals), so that a roll-forward is

@@ -10,9 +10,10 @@ last shard writes the file from the pages, in shard and page order, and the job 
 file that expires.
 
 An account's balance at M's end is what the roll-forward's closing sums: the points of its
-entries dated up to M's end. The account index gives the balance now and when the account
-was last written; only an account written since shortly before M's end has its newest
-entries read, back to that moment (`SETTLED`). The cost so follows the accounts, and the
+entries dated up to M's end. The account index gives the balance, the number of entries it
+counts and when the account was last written, from one version of the account; only an
+account written since shortly before M's end has its newest entries read, those that
+version counts, back to that moment (`SETTLED`). The cost so follows the accounts, and the
 entries written since the month, read `READERS` at a time per task, `MAX_CONCURRENCY` tasks
 at a time (template.yaml).
 
@@ -21,21 +22,27 @@ No Lambda here: the stores, the queue and the files come in (crm_points.runtime 
 
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import Field
 
-from crm_points.analytics import next_month, reportable_month
+from crm_points.analytics import last_full_month, next_month, reportable_month
 from crm_points.errors import NotFound
 from crm_points.export_store import LINK_LIFETIME_SECONDS, ExportFiles, ExportStore, PageSums
 from crm_points.ledger import new_id
 from crm_points.ledger_store import INDEX_SHARDS, LedgerStore, ListedAccount, api_claim
 from crm_points.records import Actor, CamelModel, UtcDateTime, iso_utc
-from crm_points.transactions import ClaimTaken, replay_answer
-from crm_points.validation import business_time
+from crm_points.transactions import (
+    ClaimTaken,
+    Retry,
+    WriteConflict,
+    replay_answer,
+    retries_exhausted,
+)
+from crm_points.validation import BUSINESS_TIMEZONE
 
 if TYPE_CHECKING:
     from crm_points.analytics_store import AnalyticsStore
@@ -110,10 +117,8 @@ class TaskQueue(Protocol):
 def month_end(month: str) -> datetime:
     """The last millisecond of `month` (Africa/Johannesburg), in UTC."""
     year, number = map(int, next_month(month).split("-"))
-    start = business_time(datetime(year, number, 1, 12)).replace(
-        day=1, hour=0, minute=0, second=0, microsecond=0
-    )
-    return start - timedelta(milliseconds=1)
+    start = datetime(year, number, 1, tzinfo=BUSINESS_TIMEZONE)
+    return (start - timedelta(milliseconds=1)).astimezone(UTC)
 
 
 def balance_at(account: ListedAccount, end: datetime, ledger: LedgerStore) -> int | None:
@@ -123,7 +128,7 @@ def balance_at(account: ListedAccount, end: datetime, ledger: LedgerStore) -> in
         return None
     if account.updated_at < end - SETTLED:
         return account.current_balance
-    return account.current_balance - ledger.points_since(account.customer_id, end, end - SETTLED)
+    return account.current_balance - ledger.points_since(account, end, end - SETTLED)
 
 
 def amount_text(points: int, cents: Decimal) -> str:
@@ -164,7 +169,8 @@ class BalancesExports:
         """Record a job for the balances at `as_of`'s end (a month begun; 422 otherwise)
         and queue its first page of every shard. The same request again answers the same
         job (and queues its pages again: a page recorded before is not counted twice)."""
-        month = reportable_month(as_of, now, "asOf")
+        # By default the last month that is over: the current one's balances are still moving.
+        month = last_full_month(now) if as_of is None else reportable_month(as_of, now, "asOf")
         payload = {"asOf": month, "actor": actor.user_id}
         claim = api_claim(actor.user_id, idempotency_key, "balances-export", payload)
         job = ExportJob(
@@ -207,6 +213,22 @@ class BalancesExports:
             # A page delivered again after the job finished (a replayed POST queues every
             # shard's first page again): nothing is left to do.
             return
+        # A page delivered again goes on from where its first delivery went (the listing
+        # may have moved since): its next page is queued again, in case the first delivery
+        # failed after recording it, and it is not counted again.
+        recorded = self.store.recorded_page(task.job_id, task.shard, task.page)
+        if recorded is None:
+            recorded = self._record(task)
+        (after,) = recorded
+        if after is not None:
+            self._queue([task.model_copy(update={"page": task.page + 1, "after": after})])
+            return
+        job = self.store.job(task.job_id)
+        if job is not None and job["shardsDone"] >= job["shards"] and job["status"] != "DONE":
+            self._finish(task, now)
+
+    def _record(self, task: PageTask) -> tuple[str | None]:
+        """Work out the page's balances and record them; where the next page starts."""
         end = month_end(task.as_of)
         listed, after = self.ledger.listed_accounts(task.shard, task.after, ACCOUNTS_PER_PAGE)
         with ThreadPoolExecutor(max_workers=self.readers) as pool:
@@ -222,16 +244,21 @@ class BalancesExports:
             sums.closing += balance
             sums.outstanding += max(balance, 0)
             sums.debts += min(balance, 0)
-        last = after is None
-        # A page recorded before (a delivery again) is not counted again, but its next page is
-        # queued again: the first delivery may have failed after recording, before queueing.
-        self.store.record_page(task.job_id, task.shard, task.page, "".join(rows), sums, last)
-        if not last:
-            self._queue([task.model_copy(update={"page": task.page + 1, "after": after})])
-            return
-        job = self.store.job(task.job_id)
-        if job is not None and job["shardsDone"] >= job["shards"] and job["status"] != "DONE":
-            self._finish(task, now)
+
+        def record() -> bool:
+            return self.store.record_page(
+                task.job_id, task.shard, task.page, "".join(rows), sums, after
+            )
+
+        # The job's item takes every page's counters: a concurrent page's is tried again.
+        busy = "The export job is busy; the page is delivered again"
+        if Retry(again=(WriteConflict,)).run(record, lambda: retries_exhausted(busy)):
+            return (after,)
+        # Recorded by another delivery of the same page meanwhile: go on from where it did.
+        raced = self.store.recorded_page(task.job_id, task.shard, task.page)
+        if raced is None:
+            raise ValueError("a page found recorded is not there")
+        return raced
 
     def _finish(self, task: PageTask, now: datetime) -> None:
         name = f"points-balances-{task.as_of}.csv"

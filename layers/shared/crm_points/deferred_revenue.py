@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer
 
-from crm_points.analytics import previous_month
+from crm_points.analytics import months_back
 from crm_points.cohorts import Changes, CohortLines, lines_of
 from crm_points.config import PointsConfig
 from crm_points.records import CamelModel
@@ -50,13 +50,6 @@ def lines_at(changes: Mapping[str, Changes], month: str) -> dict[str, CohortLine
                 yield from lines.items()
 
     return lines_of(upto())
-
-
-def months_back(month: str, count: int) -> str:
-    """The month `count` months before `month`."""
-    for _ in range(count):
-        month = previous_month(month)
-    return month
 
 
 class BreakageRate(CamelModel):

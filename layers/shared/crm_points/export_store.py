@@ -85,16 +85,26 @@ class ExportStore:
         return {k: v for k, v in from_item(item).items() if k not in ("PK", "SK", "entity")}
 
     def record_page(
-        self, job_id: str, shard: int, page: int, rows: str, sums: PageSums, last: bool
+        self,
+        job_id: str,
+        shard: int,
+        page: int,
+        rows: str,
+        sums: PageSums,
+        after: str | None,
     ) -> bool:
-        """Write a page of rows and add its sums to the job (and, for a shard's last page,
-        the shard to those done), once: False when the page was recorded before."""
+        """Write a page of rows, with where the shard's next page starts (`after`; None for
+        its last page), and add its sums to the job (and, for a shard's last page, the
+        shard to those done), once: False when the page was recorded before."""
+        last = after is None
         expires = int(self.clock()) + PAGE_LIFETIME_SECONDS
         page_item = {
             "PK": job_pk(job_id),
             "SK": page_sk(shard, page),
             "entity": "EXPORT_PAGE",
             "rows": rows,
+            "last": last,
+            **({"after": after} if after is not None else {}),
             **sums.model_dump(by_alias=True),
             TTL_ATTRIBUTE: expires,
         }
@@ -120,6 +130,21 @@ class ExportStore:
             }
         }
         return write_once(self.client, [page_put, counters])
+
+    def recorded_page(self, job_id: str, shard: int, page: int) -> tuple[str | None] | None:
+        """Where the shard's next page starts, as the page recorded it: (None,) after its
+        last page; None when the page is not recorded."""
+        item = self.client.get_item(
+            TableName=self.table,
+            Key=to_item({"PK": job_pk(job_id), "SK": page_sk(shard, page)}),
+            ProjectionExpression="#last, #after",
+            ExpressionAttributeNames={"#last": "last", "#after": "after"},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return None
+        values = from_item(item)
+        return (None if values["last"] else values["after"],)
 
     def pages(self, job_id: str) -> Iterator[str]:
         """Every page's rows, shard by shard, page by page."""

@@ -25,6 +25,7 @@ from pydantic import Field, PlainSerializer
 
 from crm_points.analytics import (
     MonthTotals,
+    months_back,
     next_month,
     previous_month,
     reportable_month,
@@ -411,7 +412,7 @@ def report_range(first: str | None, last: str | None, now: datetime) -> tuple[st
     the current one. Each must be a month begun by `now`, `first` not after `last`, and at
     most MAX_REPORT_MONTHS of them (422 otherwise)."""
     last = reportable_month(last, now, "to")
-    first = _months_back(last, 11) if first is None else reportable_month(first, now, "from")
+    first = months_back(last, 11) if first is None else reportable_month(first, now, "from")
     if first > last:
         raise ValidationFailed(
             "from must not be later than to", {"field": "from", "from": first, "to": last}
@@ -422,12 +423,6 @@ def report_range(first: str | None, last: str | None, now: datetime) -> tuple[st
             {"field": "from", "from": first, "to": last, "maxMonths": MAX_REPORT_MONTHS},
         )
     return first, last
-
-
-def _months_back(month: str, count: int) -> str:
-    for _ in range(count):
-        month = previous_month(month)
-    return month
 
 
 def roll_forward(ledger: Ledger, first: str, last: str, config: PointsConfig) -> RollForward:

@@ -173,6 +173,7 @@ class ListedAccount:
 
     customer_id: str
     current_balance: int
+    entry_count: int  # the entries the balance counts
     created_at: datetime
     updated_at: datetime
 
@@ -532,6 +533,7 @@ class LedgerStore:
             ListedAccount(
                 customer_id=values["customerId"],
                 current_balance=int(values["currentBalance"]),
+                entry_count=int(values["entryCount"]),
                 created_at=datetime.fromisoformat(values["createdAt"]),
                 updated_at=datetime.fromisoformat(values["updatedAt"]),
             )
@@ -540,15 +542,21 @@ class LedgerStore:
         more = "LastEvaluatedKey" in page and bool(listed)
         return listed, listed[-1].customer_id if more else None
 
-    def points_since(self, customer_id: str, moment: datetime, settled: datetime) -> int:
-        """The points of the customer's entries created after `moment`, read newest first
-        until an entry created before `settled` (no entry written later is dated earlier,
-        docs/finance.md, "Balances export")."""
+    def points_since(self, account: ListedAccount, moment: datetime, settled: datetime) -> int:
+        """The points of the account's entries created after `moment`, of those its listed
+        balance counts, read newest first until an entry created before `settled` (no entry
+        written later is dated earlier, docs/finance.md, "Balances export")."""
+        if account.entry_count == 0:
+            return 0
         arguments: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :entries)",
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
             "ExpressionAttributeValues": to_item(
-                {":pk": customer_pk(customer_id), ":entries": ENTRY_PREFIX}
+                {
+                    ":pk": customer_pk(account.customer_id),
+                    ":first": entry_sk(1),
+                    ":last": entry_sk(account.entry_count),
+                }
             ),
             "ProjectionExpression": "createdAt, points",
             "ScanIndexForward": False,

@@ -251,13 +251,17 @@ def transact(client: "DynamoDBClient", items: Sequence[tuple[Any, Meaning]]) -> 
 
 def write_once(client: "DynamoDBClient", items: Sequence["TransactWriteItemTypeDef"]) -> bool:
     """One TransactWriteItems whose first item records the work as done (Put if absent):
-    False, and nothing written, when that record was there already (the work was done)."""
+    False, and nothing written, when that record was there already (the work was done).
+    WriteConflict when another transaction held one of the items: nothing was written."""
     try:
         client.transact_write_items(TransactItems=list(items))
     except client.exceptions.TransactionCanceledException as cancelled:
         reasons = cancelled.response.get("CancellationReasons", [])
-        if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+        codes = [reason.get("Code", "None") for reason in reasons]
+        if codes and codes[0] == "ConditionalCheckFailed":
             return False
+        if "TransactionConflict" in codes:
+            raise WriteConflict(",".join(codes)) from None
         raise
     return True
 
