@@ -18,15 +18,16 @@ import-linter contracts keep it so):
 Data access, every DynamoDB key and expression:
 - `dynamo`: the item codec; `transactions`: idempotency, optimistic concurrency, retries.
 - `ledger_store`: accounts, entries, profiles, approvals, the daily runs' reads, done-marks.
-- `analytics_store` (finance's closed months too), `alert_store`, `bulk_store`: their items
-  and transactions.
+- `analytics_store` (finance's closed months too), `alert_store`, `bulk_store`,
+  `export_store` (finance's balances export): their items and transactions.
 
 Operations, joining rules and data:
 - `ledger_service`: the ledger's writes, one transaction each; `account_reads`: the summary,
   the history and the transaction search, one request each; `reconciliation`: entries
   against the stored state.
 - `booking_effects`: what booking events do (§5); `daily_runs`: the daily runs (§6);
-  `bulk`: bulk awards; `stream_reactions`: what the change stream causes (§5, §7, §8, §9).
+  `bulk`: bulk awards; `balances_export`: finance's export of every balance at a month's
+  end; `stream_reactions`: what the change stream causes (§5, §7, §8, §9).
 
 Edges:
 - `api_operations`: what each API route does after parsing (permission, then one call);
