@@ -23,8 +23,6 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -40,9 +38,8 @@ from local.aws_services import AwsServices  # noqa: E402
 from local.dynamodb_local import (  # noqa: E402
     LOCAL_ACCESS_KEY,
     REGION,
-    DynamoDBLocal,
     client,
-    endpoint_from_environment,
+    dynamodb_endpoint,
 )
 from local.lambda_events import sqs_record  # noqa: E402
 from local.template import create_table  # noqa: E402
@@ -193,16 +190,6 @@ class Bench:
             answer = self.award.lambda_handler(event, LambdaContext())
             assert answer["statusCode"] == 201, answer
         return Figures("one by one: POST /award", count, time.perf_counter() - started)
-
-
-@contextmanager
-def dynamodb_endpoint() -> Iterator[str]:
-    external = endpoint_from_environment()
-    if external:
-        yield external
-        return
-    with DynamoDBLocal() as local:
-        yield local.endpoint
 
 
 def main() -> int:

@@ -24,7 +24,6 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -45,7 +44,7 @@ from crm_points.ledger_service import PointsService, Request  # noqa: E402
 from crm_points.ledger_store import LedgerStore  # noqa: E402
 from crm_points.records import Actor  # noqa: E402
 from local.aws_services import AwsServices  # noqa: E402
-from local.dynamodb_local import DynamoDBLocal, client, endpoint_from_environment  # noqa: E402
+from local.dynamodb_local import client, dynamodb_endpoint  # noqa: E402
 from local.template import create_table  # noqa: E402
 
 MONTH = "2026-03"
@@ -168,16 +167,6 @@ def export(endpoint: str, services: AwsServices, count: int) -> tuple[Figures, i
     analytics.ledger()
     dynamodb.delete_table(TableName=table)
     return Figures(count, requests, units[0], seconds), sum(pages)
-
-
-@contextmanager
-def dynamodb_endpoint() -> Any:
-    external = endpoint_from_environment()
-    if external:
-        yield external
-        return
-    with DynamoDBLocal() as local:
-        yield local.endpoint
 
 
 def main() -> int:

@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -295,3 +297,15 @@ def _require_java_compiler(java: str) -> None:
 def endpoint_from_environment() -> str | None:
     """`AWS_ENDPOINT_URL_DYNAMODB` points everything at another DynamoDB (SPEC §11)."""
     return os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None
+
+
+@contextmanager
+def dynamodb_endpoint() -> Iterator[str]:
+    """The DynamoDB the tests and benchmarks use: AWS_ENDPOINT_URL_DYNAMODB's, or DynamoDB
+    Local in memory for as long as the context lasts."""
+    external = endpoint_from_environment()
+    if external:
+        yield external
+        return
+    with DynamoDBLocal() as local:
+        yield local.endpoint

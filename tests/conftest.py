@@ -14,7 +14,8 @@ from crm_points.ledger_service import PointsService, Request
 from crm_points.ledger_store import LedgerStore
 from crm_points.records import Actor
 from local.aws_services import AwsServices
-from local.dynamodb_local import DynamoDBLocal, client, endpoint_from_environment
+from local.dynamodb_local import client
+from local.dynamodb_local import dynamodb_endpoint as running_dynamodb
 from local.template import create_table
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -24,12 +25,8 @@ MANAGER = Actor(user_id="manager-1", role="MANAGER")
 @pytest.fixture(scope="session")
 def dynamodb_endpoint() -> Iterator[str]:
     """DynamoDB Local in memory for the test session (or AWS_ENDPOINT_URL_DYNAMODB)."""
-    external = endpoint_from_environment()
-    if external:
-        yield external
-        return
-    with DynamoDBLocal() as local:
-        yield local.endpoint
+    with running_dynamodb() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")
