@@ -197,7 +197,6 @@ def _run(state: Path, path: Path) -> int:
             database.start()
             endpoint = database.endpoint
         dynamodb = client(endpoint)
-        demo_loaded = True
         if create_table(dynamodb, table):
             table_state = f"created now from template.yaml; {_load_demo(dynamodb, table, clock)}"
         elif endpoint_from_environment() is None and schema_differs(dynamodb, table):
@@ -209,7 +208,6 @@ def _run(state: Path, path: Path) -> int:
                 f"{_load_demo(dynamodb, table, clock)}"
             )
         else:
-            demo_loaded = False
             table_state = "existing table: data kept; demo data is loaded on first start only"
         services = AwsServices().start()
         stack = build_stack(
@@ -222,11 +220,6 @@ def _run(state: Path, path: Path) -> int:
         )
         api = stack.api_server(port).start()
         event_sources = stack.event_sources.start()
-        if demo_loaded:
-            # The change stream counts the demo's entries into the analytics and finance's
-            # figures before the stack says it runs: a month closed at once keeps them all.
-            print("Counting the demo data's entries (the change stream)…", flush=True)
-            event_sources.drain()
         _write_stack(
             path,
             {
