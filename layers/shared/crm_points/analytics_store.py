@@ -52,7 +52,7 @@ from crm_points.analytics import (
 )
 from crm_points.cohorts import Changes, joined
 from crm_points.config import PointsConfig
-from crm_points.dynamo import from_item, to_item
+from crm_points.dynamo import queried, to_item
 from crm_points.errors import Conflict
 from crm_points.ledger_store import api_claim
 from crm_points.records import Actor, LedgerEntry
@@ -510,9 +510,4 @@ class AnalyticsStore:
             ),
             "ConsistentRead": True,
         }
-        while True:
-            page = self.client.query(**query)
-            yield from (from_item(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return queried(self.client, query)

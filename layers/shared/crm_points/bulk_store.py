@@ -21,7 +21,7 @@ from crm_points.bulk import (
     RowResult,
     RowStatus,
 )
-from crm_points.dynamo import decode_cursor, encode_cursor, from_item, to_item
+from crm_points.dynamo import decode_cursor, encode_cursor, to_item, without_keys
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.ledger_store import request_pk
 from crm_points.records import iso_utc
@@ -64,13 +64,6 @@ def row_item(job_id: str, result: RowResult) -> dict[str, Any]:
             **result.model_dump(mode="json", by_alias=True, exclude_none=True),
         }
     )
-
-
-def _without_keys(item: dict[str, Any]) -> dict[str, Any]:
-    values = from_item(item)
-    for name in ("PK", "SK", "entity"):
-        values.pop(name, None)
-    return values
 
 
 # A job page's cursor is a row number, the same in every job's pages: it is not bound.
@@ -119,7 +112,7 @@ class BulkStore:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return JobRecord.model_validate(_without_keys(item)) if item else None
+        return JobRecord.model_validate(without_keys(item)) if item else None
 
     def mark_enqueued(self, job_id: str, now: Any) -> None:
         """Note that every message of the job is on the queue (a replay need not send them)."""
@@ -221,9 +214,9 @@ class BulkStore:
         rows: list[RowResult] = []
         for item in response.get("Items", []):
             if item["SK"]["S"] == JOB_SK:
-                record = JobRecord.model_validate(_without_keys(item))
+                record = JobRecord.model_validate(without_keys(item))
             else:
-                rows.append(RowResult.model_validate(_without_keys(item)))
+                rows.append(RowResult.model_validate(without_keys(item)))
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]

@@ -6,6 +6,7 @@ modules' (ledger_store.py and the `*_store` modules)."""
 import base64
 import hashlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from crm_points.errors import ValidationFailed
@@ -59,6 +60,26 @@ def to_item(values: dict[str, Any]) -> dict[str, Any]:
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
     """An item in DynamoDB's typed form to plain values."""
     return {name: from_attribute(value) for name, value in item.items()}
+
+
+def without_keys(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored item's values without its table keys and its `entity`: the record's own."""
+    values = from_item(item)
+    for name in ("PK", "SK", "entity"):
+        values.pop(name, None)
+    return values
+
+
+def queried(client: Any, arguments: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The items a Query (`arguments`, typed form) matches, in order, as plain values,
+    asking for the next page only when the items of the one before have been read."""
+    arguments = dict(arguments)
+    while True:
+        page = client.query(**arguments)
+        yield from (from_item(item) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def encode_cursor(values: dict[str, Any], scope: str | None) -> str:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from crm_points.dynamo import from_item, to_item
+from crm_points.dynamo import from_item, queried, to_item, without_keys
 from crm_points.errors import Conflict
 from crm_points.records import CamelModel
 from crm_points.transactions import Claim, Guard, commit, write_once
@@ -80,9 +80,7 @@ class ExportStore:
             Key=to_item({"PK": job_pk(job_id), "SK": JOB_SK}),
             ConsistentRead=True,
         ).get("Item")
-        if item is None:
-            return None
-        return {k: v for k, v in from_item(item).items() if k not in ("PK", "SK", "entity")}
+        return without_keys(item) if item is not None else None
 
     def record_page(
         self,
@@ -156,13 +154,8 @@ class ExportStore:
             "ExpressionAttributeNames": {"#rows": "rows"},
             "ConsistentRead": True,
         }
-        while True:
-            answer = self.client.query(**arguments)
-            for item in answer.get("Items", []):
-                yield from_item(item)["rows"]
-            if "LastEvaluatedKey" not in answer:
-                return
-            arguments["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        for values in queried(self.client, arguments):
+            yield values["rows"]
 
     def finish(self, job_id: str, finished: dict[str, Any]) -> bool:
         """Mark the job DONE with `finished` (its file, when, the roll-forward's closing),

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from crm_points import transactions
-from crm_points.dynamo import decode_cursor, encode_cursor, from_item, to_item
+from crm_points.dynamo import decode_cursor, encode_cursor, from_item, queried, to_item
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.ledger import MAX_ENTRIES_PER_POSTING, Posting
 from crm_points.records import (
@@ -565,16 +565,12 @@ class LedgerStore:
         later = iso_utc(moment)
         before = iso_utc(settled)
         total = 0
-        while True:
-            page = self.client.query(**arguments)
-            for values in map(from_item, page.get("Items", [])):
-                if values["createdAt"] < before:
-                    return total
-                if values["createdAt"] > later:
-                    total += int(values["points"])
-            if "LastEvaluatedKey" not in page:
-                return total
-            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for values in queried(self.client, arguments):
+            if values["createdAt"] < before:
+                break
+            if values["createdAt"] > later:
+                total += int(values["points"])
+        return total
 
     def index_account(self, customer_id: str) -> bool:
         """Give an account written before the account index its keys there (an upgrade
