@@ -240,7 +240,7 @@ def _run(state: Path, path: Path) -> int:
             f"  API             {api.url}/api/crm  ({len(api.routes)} routes from template.yaml)\n"
             f"  Swagger UI      {api.url}/docs\n"
             f"  AWS stand-ins   {services.endpoint}  (moto: SQS, SNS, SES, EventBridge, "
-            "Scheduler)\n"
+            "Scheduler, S3)\n"
             f"  Event sources   {_event_sources_line(stack)}\n"
             "\nThe local endpoints (docs/local.md; JSON bodies, this machine's pages only):\n"
             f"  POST {api.url}/local/events          "
