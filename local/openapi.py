@@ -26,7 +26,12 @@ def event_schemas() -> dict[str, str]:
     from pydantic import BaseModel
 
     from crm_points.alerts import Alert
-    from crm_points.incoming_events import BookingCancelled, BookingCompleted, CustomerUpdated
+    from crm_points.incoming_events import (
+        BookingCancelled,
+        BookingCompleted,
+        BookingRefunded,
+        CustomerUpdated,
+    )
     from crm_points.published import PointTransaction
     from crm_points.records import ExpiringReminder
     from crm_points.stream_reactions import ALERT_RAISED, DETAIL_TYPES, POINTS_EXPIRING
@@ -34,6 +39,7 @@ def event_schemas() -> dict[str, str]:
     incoming: list[tuple[str, type[BaseModel]]] = [
         ("Booking Completed", BookingCompleted),
         ("Booking Cancelled", BookingCancelled),
+        ("Booking Refunded", BookingRefunded),
         ("Customer Updated", CustomerUpdated),
     ]
     outgoing: list[tuple[str, type[BaseModel]]] = [

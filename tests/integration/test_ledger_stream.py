@@ -236,6 +236,50 @@ def test_a_negative_balance_raises_the_alert_and_tells_the_ops_topic(
     assert [e["detail"]["type"] for e in raised] == ["NEGATIVE_BALANCE"]
 
 
+def test_a_partial_refund_of_spent_points_goes_below_zero_with_its_alert(
+    stack: Stack, customer_id: str
+):
+    """Through the points bus as the booking system sends it: the refund's share of the
+    earn is taken back although the points were spent (SPEC §2.8), and the alert follows."""
+    bus, points_bus = stack.local.bus, stack.local.resources.bus_name({"Ref": "PointsBus"})
+
+    def publish(kind: str, **detail: Any) -> None:
+        event = eventbridge_event(
+            "bookings", kind, {"customerId": customer_id, **detail}, "af-south-1", time=START
+        )
+        assert all(d.invocation.succeeded for d in bus.deliver(points_bus, event))
+
+    booking = f"{customer_id}-b"
+    publish(
+        "Booking Completed",
+        bookingId=booking,
+        completedAt=iso_utc(START),
+        amountCents=100_000,
+        currency="ZAR",
+    )
+    stack.service.redeem(request(), customer_id=customer_id, amount=1_000, reason="Checkout")
+    publish(
+        "Booking Refunded",
+        bookingId=booking,
+        refundId="r-1",
+        refundedAmountCents=40_000,
+        refundedAt=iso_utc(START + DAY),
+        reason="Partly refunded",
+    )
+    stack.drain()
+    entries = check_ledger(stack.service.store, customer_id)
+    assert [(e.type.value, e.points, e.balance_after) for e in entries] == [
+        ("EARN", 1_000, 1_000),
+        ("REDEEM", -1_000, 0),
+        ("REVERSAL", -400, -400),
+    ]
+    assert entries[-1].created_at == START + DAY
+    raised = [e for e in stack.events_out() if e["detail-type"] == "Alert Raised"]
+    assert [(e["detail"]["type"], e["detail"]["customerId"]) for e in raised] == [
+        ("NEGATIVE_BALANCE", customer_id)
+    ]
+
+
 def test_records_delivered_again_and_out_of_order_cause_everything_once(
     stack: Stack, customer_id: str
 ):

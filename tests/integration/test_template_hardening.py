@@ -281,6 +281,7 @@ def test_the_event_consumers_have_reserved_concurrency(template):
         "LedgerStreamFunction",
         "BookingCompletedFunction",
         "BookingCancelledFunction",
+        "BookingRefundedFunction",
         "CustomerUpdatedFunction",
     }
     operations = (ROOT / "docs" / "operations.md").read_text()

@@ -3,6 +3,8 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crm_points import ledger
 from crm_points.config import PointsConfig
@@ -602,3 +604,67 @@ def test_a_customer_with_ten_thousand_bookings_a_year_earns_on_every_one():
     assert len(redemption.allocations) == len(account.lots)
     assert posting.account.lots == []
     assert identity_holds(posting.account)
+
+
+def completed(amount_cents: int, redeemed: int = 0) -> tuple[Account, BookingLedger]:
+    """An account after a booking of `amount_cents` (with `redeemed` points paid at checkout
+    out of an earlier award), and the booking as the ledger recorded it."""
+    account = awarded((redeemed, 400)) if redeemed else None
+    posting = ledger.complete_booking(
+        account,
+        ctx(),
+        customer_id=CUSTOMER,
+        booking_id="b-1",
+        completed_at=NOW,
+        amount_cents=amount_cents,
+        points_redeemed=redeemed,
+    )
+    earn = next((e for e in posting.entries if e.type is TransactionType.EARN), None)
+    redeem = next((e for e in posting.entries if e.type is TransactionType.REDEEM), None)
+    return posting.account, BookingLedger(earn=earn, redeem=redeem, amount_cents=amount_cents)
+
+
+@given(
+    amount=st.integers(min_value=1, max_value=10**7),
+    cuts=st.lists(st.floats(min_value=0, max_value=1), max_size=6),
+)
+def test_refunds_in_any_parts_reverse_exactly_the_booking(amount, cuts):
+    """However a booking's amount is split into refunds, each reverses at least nothing and
+    together they reverse its EARN and return its redemption exactly."""
+    account, booking = completed(amount, redeemed=37)
+    points = sorted({int(amount * cut) for cut in cuts} | {amount})
+    parts = [b - a for a, b in zip([0, *points], points, strict=False) if b > a]
+    reversed_total = returned_total = 0
+    for number, part in enumerate(parts):
+        after = ledger.refunds_after(booking, "b-1", part)
+        posting = ledger.refund_booking(
+            account,
+            ctx(),
+            customer_id=CUSTOMER,
+            booking_id="b-1",
+            booking=booking,
+            after=after,
+            refund_id=f"r-{number}",
+            refunded_cents=part,
+            reason="Refund",
+        )
+        for entry in posting.entries if posting else []:
+            assert entry.refund_id == f"r-{number}"
+            if entry.points < 0:
+                reversed_total -= entry.points
+            else:
+                returned_total += entry.points
+        account = posting.account if posting else account
+        booking = BookingLedger(booking.earn, booking.redeem, booking.amount_cents, after)
+        assert identity_holds(account)
+    assert reversed_total == booking.earned
+    assert returned_total == booking.redeemed == 37
+    with pytest.raises(ValidationFailed):
+        ledger.refunds_after(booking, "b-1", 1)  # the whole amount is refunded
+
+
+def test_a_booking_completed_before_amounts_were_kept_cannot_be_refunded_in_part():
+    _, booking = completed(10_000)
+    legacy = BookingLedger(booking.earn, booking.redeem, amount_cents=None)
+    with pytest.raises(ValidationFailed, match="before booking amounts were kept"):
+        ledger.refunds_after(legacy, "b-1", 100)

@@ -42,6 +42,7 @@ def test_the_sample_events_match_their_published_schemas():
     for sample, name in [
         ("booking_completed", "booking-completed"),
         ("booking_cancelled", "booking-cancelled"),
+        ("booking_refunded", "booking-refunded"),
         ("customer_updated", "customer-updated"),
     ]:
         detail = json.loads((ROOT / "events" / f"{sample}.json").read_text())["detail"]

@@ -8,6 +8,7 @@ from crm_points.incoming_events import (
     BookingCancelled,
     BookingCompleted,
     BookingCustomer,
+    BookingRefunded,
     CustomerUpdated,
 )
 from crm_points.ledger_service import PointsService, Request
@@ -53,6 +54,28 @@ def booking_cancelled(
         request,
         customer_id=detail.customer_id,
         booking_id=detail.booking_id,
+        reason=detail.reason,
+    )
+
+
+def booking_refunded(
+    service: PointsService, detail: BookingRefunded, event_id: str
+) -> PostingResult | None:
+    """The refund's share of the booking's EARN reversed and of its redemption returned,
+    dated when the refund was made; once per refund id however often delivered. None when
+    the booking's cancellation had reversed it all already."""
+    request = Request(
+        SYSTEM,
+        event_id,
+        detail.refunded_at,
+        f"booking:{detail.booking_id}:refund:{detail.refund_id}",
+    )
+    return service.refund_booking(
+        request,
+        customer_id=detail.customer_id,
+        booking_id=detail.booking_id,
+        refund_id=detail.refund_id,
+        refunded_cents=detail.refunded_amount_cents,
         reason=detail.reason,
     )
 

@@ -55,6 +55,34 @@ class CancelledBeforeCompletion(Conflict):
         super().__init__("This booking was cancelled", {"bookingId": booking_id})
 
 
+class BookingNotCompleted(NotFound):
+    """A refund of a booking whose completion the ledger has not recorded: there is nothing
+    it could be a share of."""
+
+    def __init__(self, booking_id: str) -> None:
+        super().__init__(
+            f"Booking {booking_id} has no recorded completion to refund", {"bookingId": booking_id}
+        )
+
+
+class RefundExceedsBooking(ValidationFailed):
+    """Refunds that together would come to more than the booking's amount."""
+
+    def __init__(
+        self, booking_id: str, amount_cents: int, refunded_cents: int, refund: int
+    ) -> None:
+        super().__init__(
+            f"A refund of {refund} cents would take booking {booking_id}'s refunds to "
+            f"{refunded_cents + refund} cents, over its amount of {amount_cents} cents",
+            {
+                "bookingId": booking_id,
+                "amountCents": amount_cents,
+                "refundedCents": refunded_cents,
+                "refundedAmountCents": refund,
+            },
+        )
+
+
 class RedemptionExists(Conflict):
     """The booking has its one redemption already (SPEC §5)."""
 

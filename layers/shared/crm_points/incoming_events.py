@@ -61,6 +61,20 @@ class BookingCancelled(_Detail):
     ]
 
 
+class BookingRefunded(_Detail):
+    """detail-type `Booking Refunded`: part of a completed booking's amount paid back. A
+    booking may be refunded in part more than once; each refund has its own `refundId`."""
+
+    booking_id: Id
+    customer_id: Id
+    refund_id: Id
+    refunded_amount_cents: Annotated[int, Field(strict=True, ge=1, le=10**10), WholeNumber]
+    refunded_at: CalendarTime
+    reason: Annotated[
+        str, StringConstraints(min_length=1, max_length=500), PlainText, PlainTextSchema
+    ]
+
+
 class CustomerUpdated(_Detail):
     """detail-type `Customer Updated`."""
 
@@ -83,6 +97,12 @@ class BookingCancelledEvent(EventBridgeModel):
     source: Literal["bookings"]
     detail_type: Literal["Booking Cancelled"] = Field(alias="detail-type")
     detail: BookingCancelled
+
+
+class BookingRefundedEvent(EventBridgeModel):
+    source: Literal["bookings"]
+    detail_type: Literal["Booking Refunded"] = Field(alias="detail-type")
+    detail: BookingRefunded
 
 
 class CustomerUpdatedEvent(EventBridgeModel):

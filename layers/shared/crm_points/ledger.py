@@ -18,12 +18,14 @@ from crm_points.errors import (
     InsufficientPoints,
     NotFound,
     NothingToEarn,
+    RefundExceedsBooking,
     ValidationFailed,
 )
 from crm_points.records import (
     Account,
     Actor,
     Allocation,
+    BookingRefunds,
     ExpiredPoints,
     ExpiringReminder,
     LedgerEntry,
@@ -541,7 +543,7 @@ def complete_booking(
             )
     points = points_for_booking(amount_cents, config)
     if points > 0:
-        book.credit(
+        earn = book.credit(
             TransactionType.EARN,
             points,
             Figure.EARNED,
@@ -551,6 +553,7 @@ def complete_booking(
             reason="Booking completed",
             booking_id=booking_id,
         )
+        earn.booking_amount_cents = amount_cents
     if book.entries:
         book.entries[-1].merged_lots = merges
     if points_redeemed:
@@ -562,6 +565,7 @@ def complete_booking(
             reason="Points redeemed at checkout",
             booking_id=booking_id,
         )
+        redemption.booking_amount_cents = amount_cents
         if len(book.entries) == 1:
             # A booking paid wholly with points earns nothing: its redemption says the merges.
             redemption.merged_lots = merges
@@ -685,10 +689,178 @@ def extend_expiry(
 
 @dataclass(frozen=True)
 class BookingLedger:
-    """What a booking did to the ledger: its EARN and its REDEEM, as recorded."""
+    """What a booking did to the ledger: its EARN and its REDEEM as recorded, the booking's
+    amount (None for a booking completed before amounts were kept), and what its partial
+    refunds took back so far."""
 
     earn: LedgerEntry | None
     redeem: LedgerEntry | None
+    amount_cents: int | None = None
+    refunded: BookingRefunds = field(default_factory=BookingRefunds)
+
+    @property
+    def earned(self) -> int:
+        return self.earn.points if self.earn else 0
+
+    @property
+    def redeemed(self) -> int:
+        return -self.redeem.points if self.redeem else 0
+
+
+def refund_share(points: int, refunded_cents: int, amount_cents: int) -> int:
+    """The points of `points` that `refunded_cents` of a booking of `amount_cents` stand for,
+    rounded down: refunds reaching the whole amount stand for all of them."""
+    return points * refunded_cents // amount_cents
+
+
+def refunds_after(booking: BookingLedger, booking_id: str, refunded_cents: int) -> BookingRefunds:
+    """The booking's refund totals once a refund of `refunded_cents` is added.
+
+    Each total is the share of everything refunded so far, so each refund reverses the
+    share of its booking's points that its cents add, and the refund that completes the
+    amount takes what remains: the reversals sum exactly to the EARN, whatever the order
+    and sizes of the refunds. Refunds that together pass the booking's amount are refused.
+    """
+    if booking.amount_cents is None:
+        raise ValidationFailed(
+            f"Booking {booking_id} was completed before booking amounts were kept: "
+            "a share of it cannot be worked out",
+            {"bookingId": booking_id},
+        )
+    before = booking.refunded
+    total = before.refunded_cents + refunded_cents
+    if total > booking.amount_cents:
+        raise RefundExceedsBooking(
+            booking_id, booking.amount_cents, before.refunded_cents, refunded_cents
+        )
+    return BookingRefunds(
+        refunds=before.refunds + 1,
+        refunded_cents=total,
+        earn_reversed=refund_share(booking.earned, total, booking.amount_cents),
+        redeem_returned=refund_share(booking.redeemed, total, booking.amount_cents),
+    )
+
+
+def _rand(cents: int) -> str:
+    return f"R{cents // 100:,}.{cents % 100:02d}"
+
+
+def _return_redeemed(
+    book: _Book,
+    booking: BookingLedger,
+    booking_id: str,
+    points: int,
+    description: str,
+    reason: str,
+    refund_id: str | None = None,
+) -> None:
+    """A REVERSAL credit giving back `points` of the booking's redemption, from the months it
+    took that earlier returns had not given back (oldest first)."""
+    redeem = booking.redeem
+    if redeem is None or points == 0:
+        return
+    months = cohorts.joined(
+        *(
+            cohorts.allocation_months(allocation, month_of(redeem.created_at))
+            for allocation in redeem.allocations
+        )
+    )
+    cohorts.take(months, booking.refunded.redeem_returned)
+    entry = book.credit(
+        TransactionType.REVERSAL,
+        points,
+        Figure.REDEEMED,
+        expires_at=book.ctx.now + timedelta(days=book.ctx.config.validity_days),
+        description=description,
+        reason=reason,
+        booking_id=booking_id,
+        related_transaction_id=redeem.transaction_id,
+        issue_months=cohorts.take(months, points),
+    )
+    entry.refund_id = refund_id
+
+
+def _take_back_earned(
+    book: _Book,
+    booking: BookingLedger,
+    booking_id: str,
+    points: int,
+    description: str,
+    reason: str,
+    refund_id: str | None = None,
+) -> None:
+    """A REVERSAL debit of `points` of the booking's EARN: from the booking's own lot first,
+    then FIFO, below zero if they were spent (SPEC §2.8). Those of them that had expired
+    are not taken again: the customer has lost them already."""
+    earn = booking.earn
+    if earn is None or points == 0:
+        return
+    earn_month = month_of(earn.created_at)
+    lot_id = earn.point_batch_id
+    already_expired = book.forget_expired(lot_id, points, earn_month) if lot_id else 0
+    if already_expired:
+        description += f" ({already_expired:,} of them had already expired)"
+    entry = book.debit(
+        TransactionType.REVERSAL,
+        points - already_expired,
+        Figure.EARNED,
+        description=description,
+        reason=reason,
+        allow_negative=True,
+        first_lot=lot_id,
+        first_month=earn_month,
+        booking_id=booking_id,
+        related_transaction_id=earn.transaction_id,
+        already_expired=already_expired,
+    )
+    entry.refund_id = refund_id
+
+
+def refund_booking(
+    account: Account | None,
+    ctx: Context,
+    *,
+    customer_id: str,
+    booking_id: str,
+    booking: BookingLedger,
+    after: BookingRefunds,
+    refund_id: str,
+    refunded_cents: int,
+    reason: str,
+) -> Posting | None:
+    """The REVERSAL entries of a partial refund (`Booking Refunded`): the share of the EARN
+    the refund's cents add (`after`, from `refunds_after`) goes, and the same share of the
+    booking's redemption comes back. None when the refund is too small to move a point:
+    it still counts towards the shares of the refunds after it."""
+    before = booking.refunded
+    returned = after.redeem_returned - before.redeem_returned
+    reversed_ = after.earn_reversed - before.earn_reversed
+    if returned == 0 and reversed_ == 0:
+        return None
+    book = _Book(_require_account(account, customer_id), customer_id, ctx)
+    assert booking.amount_cents is not None  # refunds_after refuses a booking without one
+    of_amount = f"{_rand(refunded_cents)} of {_rand(booking.amount_cents)} refunded"
+    _return_redeemed(
+        book,
+        booking,
+        booking_id,
+        returned,
+        f"{returned:,} of {booking.redeemed:,} points redeemed on booking {booking_id} "
+        f"returned: {of_amount}",
+        reason,
+        refund_id,
+    )
+    _take_back_earned(
+        book,
+        booking,
+        booking_id,
+        reversed_,
+        f"{reversed_:,} of {booking.earned:,} points earned on booking {booking_id} "
+        f"reversed: {of_amount}",
+        reason,
+        refund_id,
+    )
+    return book.posting()
 
 
 def reverse_booking(
@@ -700,53 +872,32 @@ def reverse_booking(
     booking: BookingLedger,
     reason: str,
 ) -> Posting | None:
-    """REVERSAL of a cancelled booking: its redeemed points come back, its earn goes (§2.4).
+    """REVERSAL of a cancelled booking: its redeemed points come back, its earn goes (§2.4),
+    less what its partial refunds reversed already.
 
     The earn is taken from the booking's own lot first, then FIFO; if those points were
     spent the balance goes negative (SPEC §2.8). Points of the earn that had expired are not
-    taken again: the customer has lost them already. None when the booking moved no points.
+    taken again: the customer has lost them already. None when nothing is left to reverse.
     """
-    if booking.earn is None and booking.redeem is None:
+    returned = booking.redeemed - booking.refunded.redeem_returned
+    reversed_ = booking.earned - booking.refunded.earn_reversed
+    if returned == 0 and reversed_ == 0:
         return None
     book = _Book(_require_account(account, customer_id), customer_id, ctx)
-    if booking.redeem is not None:
-        returned = -booking.redeem.points
-        book.credit(
-            TransactionType.REVERSAL,
-            returned,
-            Figure.REDEEMED,
-            expires_at=ctx.now + timedelta(days=ctx.config.validity_days),
-            description=f"{returned:,} redeemed points returned: booking {booking_id} cancelled",
-            reason=reason,
-            booking_id=booking_id,
-            related_transaction_id=booking.redeem.transaction_id,
-            issue_months=cohorts.joined(
-                *(
-                    cohorts.allocation_months(allocation, month_of(booking.redeem.created_at))
-                    for allocation in booking.redeem.allocations
-                )
-            ),
-        )
-    if booking.earn is not None:
-        lot_id = booking.earn.point_batch_id
-        earn_month = month_of(booking.earn.created_at)
-        already_expired = (
-            book.forget_expired(lot_id, booking.earn.points, earn_month) if lot_id else 0
-        )
-        description = f"Points earned on booking {booking_id} reversed: booking cancelled"
-        if already_expired:
-            description += f" ({already_expired:,} of them had already expired)"
-        book.debit(
-            TransactionType.REVERSAL,
-            booking.earn.points - already_expired,
-            Figure.EARNED,
-            description=description,
-            reason=reason,
-            allow_negative=True,
-            first_lot=booking.earn.point_batch_id,
-            first_month=earn_month,
-            booking_id=booking_id,
-            related_transaction_id=booking.earn.transaction_id,
-            already_expired=already_expired,
-        )
+    _return_redeemed(
+        book,
+        booking,
+        booking_id,
+        returned,
+        f"{returned:,} redeemed points returned: booking {booking_id} cancelled",
+        reason,
+    )
+    _take_back_earned(
+        book,
+        booking,
+        booking_id,
+        reversed_,
+        f"Points earned on booking {booking_id} reversed: booking cancelled",
+        reason,
+    )
     return book.posting()

@@ -19,6 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 from crm_points import ledger
 from crm_points.config import PointsConfig
 from crm_points.errors import (
+    BookingNotCompleted,
     CancelledBeforeCompletion,
     Conflict,
     NotFound,
@@ -27,12 +28,22 @@ from crm_points.errors import (
     ValidationFailed,
 )
 from crm_points.ledger import BookingLedger, Context, Posting
-from crm_points.ledger_store import AdminStore, LedgerStore, api_claim, booking_pk, idempotency_pk
+from crm_points.ledger_store import (
+    AdminStore,
+    BookingRecords,
+    LedgerStore,
+    api_claim,
+    booking_pk,
+    idempotency_pk,
+    refund_sk,
+    refunds_guard,
+)
 from crm_points.records import (
     Account,
     Actor,
     Approval,
     ApprovalStatus,
+    BookingRefunds,
     ExpiringReminder,
     LedgerEntry,
     PostingResult,
@@ -279,20 +290,16 @@ class PointsService:
 
         def reverse() -> PostingResult:
             records = self._read(partial(self.store.booking_records, booking_id))
-            if any(record.customer_id != customer_id for record in records.values()):
-                raise ValidationFailed(
-                    "The booking belongs to another customer", {"bookingId": booking_id}
-                )
-            booking = BookingLedger(
-                earn=_entry_of(records.get("EARN"), TransactionType.EARN),
-                redeem=_entry_of(records.get("REDEEM"), TransactionType.REDEEM),
-            )
+            booking = self._booking_ledger(records, booking_id, customer_id)
             # The reversal is only right if the booking's records are still as read.
-            as_read = tuple(
-                Guard.present(booking_pk(booking_id), kind, _BookingChanged(kind))
-                if kind in records
-                else Guard(booking_pk(booking_id), kind, _BookingChanged(kind))
-                for kind in ("EARN", "REDEEM")
+            as_read = (
+                *(
+                    Guard.present(booking_pk(booking_id), kind, _BookingChanged(kind))
+                    if kind in records
+                    else Guard(booking_pk(booking_id), kind, _BookingChanged(kind))
+                    for kind in ("EARN", "REDEEM")
+                ),
+                refunds_guard(booking_id, customer_id, records.refunds, _BookingChanged("REFUNDS")),
             )
             return self._post(
                 customer_id,
@@ -310,6 +317,91 @@ class PointsService:
             )
 
         return self._while_booking_moves(reverse, booking_id, "reversed")
+
+    def refund_booking(
+        self,
+        request: Request,
+        *,
+        customer_id: str,
+        booking_id: str,
+        refund_id: str,
+        refunded_cents: int,
+        reason: str,
+    ) -> PostingResult | None:
+        """A partial refund's REVERSAL entries (`ledger.refund_booking`), once per refund id
+        however often delivered. None when the booking was cancelled: its cancellation
+        reversed all it had left. A booking not completed, or refunds passing its amount,
+        raise and write nothing."""
+        claim = Claim(
+            booking_pk(booking_id),
+            refund_sk(refund_id),
+            fingerprint(
+                "refund", {"customerId": customer_id, "refundedAmountCents": refunded_cents}
+            ),
+            f"booking:{booking_id}:refund:{refund_id}",
+        )
+
+        def refund() -> PostingResult | None:
+            records = self._read(partial(self.store.booking_records, booking_id))
+            if claim.sk in records or "REVERSAL" in records:
+                try:
+                    self._raise_if_replay(claim)
+                except ClaimTaken as taken:
+                    return _replay(claim, taken.stored)
+                return None
+            if "EARN" not in records:
+                raise BookingNotCompleted(booking_id)
+            booking = self._booking_ledger(records, booking_id, customer_id)
+            after = ledger.refunds_after(booking, booking_id, refunded_cents)
+            changed = _BookingChanged("REFUNDS")
+            guards = (
+                Guard.present(booking_pk(booking_id), "EARN", changed),
+                Guard(booking_pk(booking_id), "REVERSAL", changed),
+                refunds_guard(booking_id, customer_id, records.refunds, changed, after),
+            )
+            return self._post(
+                customer_id,
+                claim,
+                partial(
+                    ledger.refund_booking,
+                    customer_id=customer_id,
+                    booking_id=booking_id,
+                    booking=booking,
+                    after=after,
+                    refund_id=refund_id,
+                    refunded_cents=refunded_cents,
+                    reason=reason,
+                ),
+                request,
+                guards=guards,
+                allow_empty=True,
+            )
+
+        return self._while_booking_moves(refund, booking_id, "refunded")
+
+    def _booking_ledger(
+        self, records: BookingRecords, booking_id: str, customer_id: str
+    ) -> BookingLedger:
+        """The booking's EARN, REDEEM, amount and refund totals as recorded; a booking of
+        another customer is refused."""
+        if any(record.customer_id != customer_id for record in records.results.values()):
+            raise ValidationFailed(
+                "The booking belongs to another customer", {"bookingId": booking_id}
+            )
+        earn = _entry_of(records.get("EARN"), TransactionType.EARN)
+        redeem = _entry_of(records.get("REDEEM"), TransactionType.REDEEM)
+        completion = records.get("EARN")
+        amounts = [
+            entry.booking_amount_cents
+            for entry in (completion.transactions if completion else [])
+            if entry.booking_amount_cents is not None
+        ]
+        return BookingLedger(
+            earn=earn,
+            redeem=redeem,
+            amount_cents=amounts[0] if amounts else None,
+            refunded=records.refunds or BookingRefunds(),
+        )
 
     def expire(self, *, customer_id: str, now: datetime, request_id: str) -> PostingResult | None:
         """EXPIRE the customer's lots due at `now`; None when nothing is due.
@@ -549,9 +641,7 @@ class PointsService:
         and sleep: again after one of `again`, or a transient failure unless told."""
         return Retry(self.max_attempts, self.sleep, again, transient)
 
-    def _while_booking_moves(
-        self, attempt: Callable[[], PostingResult], booking_id: str, doing: str
-    ) -> PostingResult:
+    def _while_booking_moves(self, attempt: Callable[[], _T], booking_id: str, doing: str) -> _T:
         """A booking's posting, made again while the booking's records change under it
         (`_post` retries the account's conflicts and DynamoDB's transient failures)."""
         return self._retry(_BookingChanged, transient=None).run(

@@ -27,6 +27,7 @@ from crm_points.records import (
     AccountPage,
     Approval,
     ApprovalStatus,
+    BookingRefunds,
     CustomerProfile,
     ExpiredPoints,
     ExpiringReminder,
@@ -109,6 +110,53 @@ def entry_sk(sequence: int) -> str:
 
 def booking_pk(booking_id: str) -> str:
     return f"BOOKING#{booking_id}"
+
+
+# A booking's refund totals, beside its records (docs/data-model.md, "Booking record").
+REFUNDS_SK = "REFUNDS"
+
+
+def refund_sk(refund_id: str) -> str:
+    return f"REFUND#{refund_id}"
+
+
+@dataclass(frozen=True)
+class BookingRecords:
+    """A booking's records: the answer of each of its ledger writes by sort key (`EARN`,
+    `REDEEM`, `REVERSAL`, `REFUND#{refundId}`), and its refund totals if it has any."""
+
+    results: dict[str, PostingResult]
+    refunds: BookingRefunds | None = None
+
+    def __contains__(self, kind: str) -> bool:
+        return kind in self.results
+
+    def get(self, kind: str) -> PostingResult | None:
+        return self.results.get(kind)
+
+
+def refunds_guard(
+    booking_id: str,
+    customer_id: str,
+    before: BookingRefunds | None,
+    error: Exception,
+    after: BookingRefunds | None = None,
+) -> Guard:
+    """The booking's refund totals as read (`before`; None: no refund yet), checked in the
+    write's transaction; with `after`, written there too. A refund or a cancellation of the
+    booking committed meanwhile fails it (`error`)."""
+    if before is None:
+        condition: dict[str, Any] = {"condition": "attribute_not_exists(PK)"}
+    else:
+        condition = {"condition": "refunds = :refunds", "values": {":refunds": before.refunds}}
+    put = None
+    if after is not None:
+        put = {
+            "entity": "BOOKING_REFUNDS",
+            "customerId": customer_id,
+            **after.model_dump(mode="json", by_alias=True),
+        }
+    return Guard(booking_pk(booking_id), REFUNDS_SK, error, put=put, **condition)
 
 
 def idempotency_pk(key: str) -> str:
@@ -766,18 +814,23 @@ class LedgerStore:
         """The idempotency record of an earlier request, if any (used on the error path)."""
         return transactions.read_claim(self.client, self.table, claim)
 
-    def booking_records(self, booking_id: str) -> dict[str, PostingResult]:
-        """What the ledger recorded for a booking, by kind (EARN, REDEEM, REVERSAL)."""
+    def booking_records(self, booking_id: str) -> "BookingRecords":
+        """What the ledger recorded for a booking: the answers of its EARN, REDEEM, REVERSAL
+        and each refund (`REFUND#{refundId}`), and its refund totals (pattern 6)."""
         response = self.client.query(
             TableName=self.table,
             KeyConditionExpression="PK = :pk",
             ExpressionAttributeValues=to_item({":pk": booking_pk(booking_id)}),
             ConsistentRead=True,
         )
-        return {
-            item["SK"]["S"]: PostingResult.model_validate_json(item["result"]["S"])
-            for item in response.get("Items", [])
-        }
+        results: dict[str, PostingResult] = {}
+        refunds = None
+        for item in response.get("Items", []):
+            if item["SK"]["S"] == REFUNDS_SK:
+                refunds = model_from_item(BookingRefunds, item)
+            else:
+                results[item["SK"]["S"]] = PostingResult.model_validate_json(item["result"]["S"])
+        return BookingRecords(results, refunds)
 
     def locate_transaction(self, transaction_id: str) -> tuple[str, str] | None:
         """(customerId, type) of a ledger entry, by its id (TransactionIdIndex)."""

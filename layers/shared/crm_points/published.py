@@ -67,6 +67,16 @@ class PointTransaction(CamelModel):
         "their cohort (docs/finance.md); a returned credit names the months it gives back",
     )
 
+    booking_amount_cents: int | None = Field(
+        default=None,
+        description="The entries a completed booking made: the booking's amount in cents, "
+        "what its EARN was worked out from and what its refunds are shares of",
+    )
+    refund_id: str | None = Field(
+        default=None,
+        description="REVERSAL made by a partial refund (`Booking Refunded`): the refund's id",
+    )
+
     @classmethod
     def of(cls, entry: LedgerEntry) -> "PointTransaction":
         """The published form of a stored entry. The stored entry was validated when it was

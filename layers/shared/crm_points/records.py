@@ -215,6 +215,8 @@ class LedgerEntry(CamelModel):
     # A credit's points by issue month; a debit names its months in its allocations. None,
     # not an empty map: a stream image of an empty map is not read back everywhere.
     issue_months: dict[str, int] | None = None
+    booking_amount_cents: int | None = None
+    refund_id: str | None = None
 
 
 class PostingResult(CamelModel):
@@ -224,6 +226,16 @@ class PostingResult(CamelModel):
     transactions: list[LedgerEntry]
     current_balance: int
     replayed: bool = False
+
+
+class BookingRefunds(CamelModel):
+    """What a booking's partial refunds took so far (SPEC §5, `Booking Refunded`): the
+    cents refunded, and the points of its EARN reversed and of its REDEEM given back."""
+
+    refunds: int = 0
+    refunded_cents: int = 0
+    earn_reversed: int = 0
+    redeem_returned: int = 0
 
 
 class ApprovalStatus(StrEnum):
@@ -262,6 +274,35 @@ class CustomerProfile(CamelModel):
     notify_email: bool = True
     notify_sms: bool = True
     updated_at: UtcDateTime
+    erased_at: UtcDateTime | None = Field(
+        default=None,
+        description="Set when the customer's personal data was erased (POST "
+        "/customers/{customerId}/erase): no contact details are kept and nothing is sent "
+        "until the booking system sends them again with the customer's consent",
+    )
+
+
+class Erasure(CamelModel):
+    """An erasure of a customer's personal data (POPIA, docs/security.md): who made it, when
+    and why, and what it took out. Kept for good, as the audit of the erasure."""
+
+    customer_id: str
+    erased_at: UtcDateTime
+    erased_by: Actor
+    reason: str = Field(description="Why, as the admin gave it (the customer's details taken out)")
+    removed_fields: list[str] = Field(
+        description="The profile's personal fields that held a value and were removed"
+    )
+    rewritten_alerts: list[str] = Field(
+        default_factory=list,
+        description="The alerts whose text named the customer, by id; that text now reads "
+        "[erased]",
+    )
+    redacted_transactions: list[str] = Field(
+        default_factory=list,
+        description="The ledger entries whose reason or description named the customer, by "
+        "transactionId; that text now reads [erased], their amounts, dates and ids as they were",
+    )
 
 
 class ReminderLot(CamelModel):
