@@ -95,6 +95,7 @@ bench: deps
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/finance.py
+	$(BIN)/python bench/statement.py
 
 # See a customer's points on the running local stack: make balance CUSTOMER=demo-001
 balance: deps

@@ -57,9 +57,42 @@ export function dayOf(moment) {
   return LOCAL_DAY.format(new Date(moment));
 }
 
+/** The day of a moment (a Date, its time or ISO text) in Africa/Johannesburg, as YYYY-MM-DD. */
+export function isoDay(moment) {
+  return ISO_DAY.format(new Date(moment));
+}
+
 /** The day `days` days from now in Africa/Johannesburg, as YYYY-MM-DD (0: today). */
 export function isoDayFromNow(days = 0) {
-  return ISO_DAY.format(new Date(Date.now() + days * DAY_MS));
+  return isoDay(Date.now() + days * DAY_MS);
+}
+
+// -- the controls of a write --------------------------------------------------------------
+
+// The API refuses an expiry more than this many days ahead (docs/ledger.md, "Account pages").
+export const EXPIRY_HORIZON_DAYS = 3660;
+
+/** A required reason, as the API takes one (3 to 500 characters). */
+export function reasonInput() {
+  return element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
+}
+
+/** A new expiry day, offered from tomorrow (the API wants a day later than today's) to the
+ * API's horizon, in Africa/Johannesburg. */
+export function expiryDayInput() {
+  return element("input", {
+    name: "newExpiryDate",
+    type: "date",
+    required: "",
+    min: isoDayFromNow(1),
+    max: isoDayFromNow(EXPIRY_HORIZON_DAYS),
+  });
+}
+
+/** What a recovery did, from the API's answer to POST /points/recover-expired. */
+export function recoveredText(answer) {
+  const recovered = answer?.transactions?.find((entry) => entry.type === "RECOVER");
+  return recovered ? `Recovered ${POINTS.format(recovered.points)} points.` : "Recovered the points.";
 }
 
 // -- the CRM API --------------------------------------------------------------------------

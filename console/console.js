@@ -4,6 +4,7 @@
 import { $, element } from "./common.js";
 import "./points-widget.js";
 import { hideSections, showSections } from "./sections.js";
+import { chooseForStatement } from "./statement.js";
 import { accessToken, apiOriginOf, clearSession, configureApi, currentSession, saveSession } from "./session.js";
 import { CognitoSignIn, SignInError, signInLocally } from "./sign-in.js";
 import { callApi } from "./staff-api.js";
@@ -39,6 +40,7 @@ function signOut() {
   hideSections();
   widget.hidden = true;
   widget.removeAttribute("customer-id");
+  chooseForStatement("");
   $("signed-in").hidden = true;
   $("customers").hidden = true;
   $("matches").hidden = true;
@@ -72,6 +74,7 @@ function choose(customerId, label) {
   else $("customer-name").hidden = true;
   widget.setAttribute("customer-id", customerId);
   widget.hidden = false;
+  chooseForStatement(customerId, label);
 }
 
 function nameOf(customer) {

@@ -5,8 +5,8 @@
 // confirmation naming its figures (POST …/finance/periods/{month}/close). Every figure shown
 // is the API's own; the console only adds them up to show that each month ties.
 import { $, IdempotencyKeys, POINTS, currentMonth, element, errorText, monthLabel } from "./common.js";
-import { accessToken, apiUrl, currentSession } from "./session.js";
-import { callApi, loaded, say } from "./staff-api.js";
+import { currentSession } from "./session.js";
+import { callApi, download, loaded, say } from "./staff-api.js";
 
 const ROLL_FORWARD = "/api/crm/points/finance/roll-forward";
 const COHORTS = "/api/crm/points/finance/cohorts";
@@ -247,33 +247,13 @@ async function saveOverride(event) {
   }
 }
 
-/** GET `path` as CSV with the session's token, saved under the name the API gives. */
-async function download(path) {
-  const status = $("finance-outcome");
-  let response;
-  try {
-    response = await fetch(apiUrl(path), { headers: { Accept: "text/csv", Authorization: `Bearer ${await accessToken()}` } });
-  } catch {
-    say(status, "The API could not be reached; try again.", true);
-    return;
-  }
-  if (!response.ok) {
-    say(status, `The download was refused (${response.status}).`, true);
-    return;
-  }
-  const name = /filename="?([^";]+)"?/.exec(response.headers.get("Content-Disposition") || "")?.[1] || "points.csv";
-  const link = element("a", { href: URL.createObjectURL(await response.blob()), download: name });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  URL.revokeObjectURL(link.href);
-}
-
 $("finance-month").addEventListener("change", (event) => showMonth(event.target.value));
 $("finance-close").addEventListener("click", askToClose);
 $("finance-close-form").addEventListener("submit", close);
 $("finance-override").addEventListener("submit", saveOverride);
 $("finance-download-roll-forward").addEventListener("click", () =>
-  download(`${ROLL_FORWARD}?from=${rows[0].month}&to=${rows.at(-1).month}`),
+  download(`${ROLL_FORWARD}?from=${rows[0].month}&to=${rows.at(-1).month}`, $("finance-outcome")),
 );
-$("finance-download-cohorts").addEventListener("click", () => download(`${COHORTS}?asOf=${$("finance-month").value}`));
+$("finance-download-cohorts").addEventListener("click", () =>
+  download(`${COHORTS}?asOf=${$("finance-month").value}`, $("finance-outcome")),
+);

@@ -8,7 +8,19 @@
 // the host should sign in again).
 
 import { ApiElement } from "./api-element.js";
-import { IdempotencyKeys, POINTS, RAND, claimsOf, dayOf, element, errorText, isoDayFromNow, longDay } from "./common.js";
+import {
+  IdempotencyKeys,
+  POINTS,
+  RAND,
+  claimsOf,
+  dayOf,
+  element,
+  errorText,
+  expiryDayInput,
+  longDay,
+  reasonInput,
+  recoveredText,
+} from "./common.js";
 import "./transaction-history.js";
 
 // What each role is offered (SPEC §4); the API still decides.
@@ -18,8 +30,6 @@ const REDEEMING_ROLES = new Set(["MANAGER", "ADMIN"]);
 const DEDUCTING_ROLES = new Set(["MANAGER", "ADMIN"]);
 const EXTENDING_ROLES = new Set(["MANAGER", "ADMIN"]);
 const RECOVERING_ROLES = new Set(["ADMIN"]);
-// The API refuses an expiry more than this many days ahead (docs/ledger.md, "Account pages").
-const EXPIRY_HORIZON_DAYS = 3660;
 
 const STYLE = `
   :host { display: block; font: 1rem/1.4 system-ui, sans-serif; color: #1d2430;
@@ -280,10 +290,7 @@ export class PointsWidget extends ApiElement {
       button: "Recover",
       path: "/api/crm/points/recover-expired",
       working: "Recovering points…",
-      done: (answer) => {
-        const recovered = answer.body?.transactions?.find((entry) => entry.type === "RECOVER");
-        return recovered ? `Recovered ${POINTS.format(recovered.points)} points.` : "Recovered the points.";
-      },
+      done: (answer) => recoveredText(answer.body),
     });
     // The recent transactions may not reach back to an expiry: the history's EXPIRE entries
     // are read when the form is first opened.
@@ -361,6 +368,8 @@ export class PointsWidget extends ApiElement {
     if (!this.#history) {
       this.#history = element("points-history", { id: "history", tabindex: "-1" });
       this.#history.getToken = () => this.currentToken();
+      // A recovery made from a row's explanation changes the figures above it.
+      this.#history.addEventListener("points-changed", () => this.refresh());
     }
     if (this.#history.getAttribute("api-base") !== (this.getAttribute("api-base") || "")) {
       this.#history.setAttribute("api-base", this.getAttribute("api-base") || "");
@@ -417,10 +426,6 @@ function withinWindow(days) {
   return days === 1 ? "in the next day" : `in the next ${POINTS.format(days)} days`;
 }
 
-function reasonInput() {
-  return element("input", { name: "reason", type: "text", required: "", minlength: "3", maxlength: "500" });
-}
-
 /** A required choice named `name`, offering `prompt` until an option is added and chosen. */
 function choice(name, id, prompt) {
   return element("select", { name, id, required: "" }, element("option", { value: "" }, prompt));
@@ -432,14 +437,7 @@ function choice(name, id, prompt) {
  * under its name).
  */
 function newExpiry(chosen, choiceLabel, dayLabel, reasonLabel) {
-  // From tomorrow, the earliest new expiry the API takes, to its horizon.
-  const date = element("input", {
-    name: "newExpiryDate",
-    type: "date",
-    required: "",
-    min: isoDayFromNow(1),
-    max: isoDayFromNow(EXPIRY_HORIZON_DAYS),
-  });
+  const date = expiryDayInput();
   const reason = reasonInput();
   return {
     controls: [

@@ -2,7 +2,7 @@
 // calls to the CRM API with the signed-in session's token (a 401 signs the console out), a
 // paged list, and a write from a form. The DOM helper, the formats and the Idempotency-Key
 // memory are common.js's, shared with the embeddable elements.
-import { $, errorText, fetchJson } from "./common.js";
+import { $, element, errorText, fetchJson } from "./common.js";
 import { accessToken, apiUrl } from "./session.js";
 
 /**
@@ -34,6 +34,29 @@ export async function loaded(status, ...requests) {
     return null;
   }
   return answers.map((answer) => answer.body);
+}
+
+/** GET `path` as CSV with the session's token, saved under the name the API gives; a
+ * failure is said in `status`. */
+export async function download(path, status) {
+  let response;
+  try {
+    response = await fetch(apiUrl(path), { headers: { Accept: "text/csv", Authorization: `Bearer ${await accessToken()}` } });
+  } catch {
+    say(status, "The API could not be reached; try again.", true);
+    return;
+  }
+  if (response.status === 401) document.dispatchEvent(new CustomEvent("session-expired"));
+  if (!response.ok) {
+    say(status, `The download was refused (${response.status}).`, true);
+    return;
+  }
+  const name = /filename="?([^";]+)"?/.exec(response.headers.get("Content-Disposition") || "")?.[1] || "points.csv";
+  const link = element("a", { href: URL.createObjectURL(await response.blob()), download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  URL.revokeObjectURL(link.href);
 }
 
 /** Show `text` in `node` as a refusal (announced) or an outcome. */

@@ -1,14 +1,41 @@
 // <points-history customer-id="demo-001" api-base="https://api.example.org" page-size="10">:
 // a customer's points transactions, newest first (Date, Type, Points, Description, Balance),
 // paged with the API's nextCursor ("Older" / "Newer") and filtered by type and date range.
-// The token is given as to <points-widget>: the `token` property, or `getToken`, a function
-// returning one (or a promise of one). Event: `unauthorized` (a 401).
+// "Why?" on a row explains it (GET /points/transactions/{id}): the lot a credit made and
+// what became of it, or the lots a debit drew from; an expired lot offers Recover to an
+// ADMIN. The token is given as to <points-widget>: the `token` property, or `getToken`, a
+// function returning one (or a promise of one). Events: `unauthorized` (a 401),
+// `points-changed` (a recovery made from a row's explanation).
 
 import { ApiElement } from "./api-element.js";
-import { MOMENT, POINTS, SIGNED, element, errorText } from "./common.js";
+import {
+  IdempotencyKeys,
+  MOMENT,
+  POINTS,
+  SIGNED,
+  claimsOf,
+  dayOf,
+  element,
+  errorText,
+  expiryDayInput,
+  reasonInput,
+  recoveredText,
+} from "./common.js";
 
 const TYPES = ["EARN", "AWARD", "DEDUCT", "REDEEM", "EXPIRE", "RECOVER", "EXPIRY_EXTENDED", "REVERSAL"];
 const DEFAULT_PAGE_SIZE = 10;
+// What an entry did to a lot, as the explanation says it.
+const EVENT_WORDS = {
+  CREDIT: "Credited",
+  DRAW: "Drawn",
+  EXTENSION: "Expiry extended",
+  MERGED_IN: "Another lot joined",
+  MERGED_OUT: "Joined another lot",
+  EXPIRY: "Expired",
+  RECOVERY: "Recovered",
+  WRITTEN_OFF: "Written off",
+};
+const STATE_WORDS = { ACTIVE: "active", CONSUMED: "spent", EXPIRED: "expired", MERGED: "merged into another lot" };
 
 const STYLE = `
   :host { display: block; font: 1rem/1.4 system-ui, sans-serif; color: #1d2430; margin-top: 1rem; }
@@ -20,9 +47,17 @@ const STYLE = `
   table { border-collapse: collapse; width: 100%; }
   th, td { text-align: left; padding: .2rem .4rem; border-bottom: 1px solid #e3e8ef; vertical-align: top; }
   td.number, th.number { text-align: right; white-space: nowrap; }
+  .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
   .paging { display: flex; gap: .5rem; margin-top: .5rem; }
   :focus-visible { outline: 3px solid #2f6fd6; outline-offset: 2px; }
   .error { color: #a4161a; }
+  .done { color: #1f6f3f; }
+  tr.explanation > td { background: #f6f8fb; padding: .5rem .75rem; }
+  .explanation h4 { font-size: .95rem; margin: .25rem 0; }
+  .explanation p { margin: .25rem 0; }
+  .explanation table { margin: .25rem 0 .5rem; }
+  .explanation form { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; }
+  button.why { padding: .1rem .4rem; }
   [hidden] { display: none !important; }
 `;
 
@@ -34,6 +69,7 @@ export class PointsHistory extends ApiElement {
   #filters = { type: "", dateFrom: "", dateTo: "" };
   #generation = 0;
   #parts = null;
+  #keys = new IdempotencyKeys(); // of recoveries whose outcome is not known yet
 
 
   get pageSize() {
@@ -101,6 +137,7 @@ export class PointsHistory extends ApiElement {
           element("th", { scope: "col", class: "number" }, "Points"),
           element("th", { scope: "col" }, "Description"),
           element("th", { scope: "col", class: "number" }, "Balance"),
+          element("th", { scope: "col" }, element("span", { class: "visually-hidden" }, "Explain")),
         ),
       ),
       body,
@@ -186,17 +223,213 @@ export class PointsHistory extends ApiElement {
   }
 
   #row(entry) {
+    const when = MOMENT.format(new Date(entry.createdAt));
+    const why = element(
+      "button",
+      { type: "button", class: "why", "aria-expanded": "false", "aria-label": `Why? ${entry.type} of ${when}` },
+      "Why?",
+    );
     const row = element(
       "tr",
       { "data-transaction-id": entry.transactionId, "data-type": entry.type },
-      element("td", {}, element("time", { datetime: entry.createdAt }, MOMENT.format(new Date(entry.createdAt)))),
+      element("td", {}, element("time", { datetime: entry.createdAt }, when)),
       element("td", {}, entry.type),
       element("td", { class: "number", "data-value": String(entry.points) }, SIGNED.format(entry.points)),
       element("td", {}, entry.description),
       element("td", { class: "number", "data-value": String(entry.balanceAfter) }, POINTS.format(entry.balanceAfter)),
+      element("td", {}, why),
     );
+    why.addEventListener("click", () => this.#toggleExplanation(row, why, entry));
     return row;
   }
+
+  /** Open (or close) the explanation of `entry` in a row below its own. */
+  async #toggleExplanation(row, button, entry) {
+    const open = row.nextElementSibling?.classList.contains("explanation") ? row.nextElementSibling : null;
+    if (open) {
+      open.remove();
+      button.setAttribute("aria-expanded", "false");
+      return;
+    }
+    const cell = element("td", { colspan: "6", "aria-live": "polite" }, element("p", {}, "Loading the explanation…"));
+    const panel = element(
+      "tr",
+      { class: "explanation", "data-explains": entry.transactionId },
+      cell,
+    );
+    row.after(panel);
+    button.setAttribute("aria-expanded", "true");
+    let answer;
+    try {
+      answer = await this.callApi("GET", `/api/crm/points/transactions/${encodeURIComponent(entry.transactionId)}`);
+    } catch {
+      answer = { ok: false, status: 0, body: null };
+    }
+    if (!panel.isConnected) return; // closed meanwhile
+    if (!answer.ok) {
+      cell.replaceChildren(element("p", { class: "error", role: "alert" }, errorText(answer)));
+      return;
+    }
+    const roles = new Set(claimsOf(answer.token)["cognito:groups"] || []);
+    cell.replaceChildren(...this.#explanation(answer.body, roles.has("ADMIN")));
+  }
+
+  #explanation(body, mayRecover) {
+    const parts = [];
+    if (body.lot) {
+      const lot = body.lot.lot;
+      parts.push(
+        element("h4", {}, "The lot it made or joined"),
+        element("p", { "data-testid": "lot-now" }, lotNow(lot)),
+        eventsTable(body.lot.events),
+      );
+      if (body.lot.nextCursor) parts.push(element("p", {}, "More of the lot's life follows than is shown here."));
+      if (mayRecover) parts.push(...this.#recoverOffer(lot));
+    }
+    if (body.drawnFrom?.length) {
+      parts.push(
+        element("h4", {}, `Drawn from ${POINTS.format(body.drawnFrom.length)} lot${body.drawnFrom.length === 1 ? "" : "s"}`),
+        drawnTable(body.drawnFrom),
+      );
+      if (mayRecover) for (const drawn of body.drawnFrom) parts.push(...this.#recoverOffer(drawn.lot));
+    }
+    if (body.overdrawn) {
+      parts.push(
+        element("p", {}, `${POINTS.format(body.overdrawn)} points were not held by any lot: the balance went below zero.`),
+      );
+    }
+    if (!parts.length) parts.push(element("p", {}, "This entry moved no lot."));
+    return parts;
+  }
+
+  /** For an ADMIN, a lot that expired and was not brought back: Recover its expiry. */
+  #recoverOffer(lot) {
+    if (lot.status !== "EXPIRED" || lot.recoveredBy || !lot.endedBy) return [];
+    const date = expiryDayInput();
+    const reason = reasonInput();
+    const outcome = element("p", { "aria-live": "polite", "data-testid": "explain-recover-outcome" });
+    const form = element(
+      "form",
+      { "aria-label": `Recover the expiry of ${lot.expiredAt ? dayOf(lot.expiredAt) : "this lot"}` },
+      element("label", {}, "New expiry date", date),
+      element("label", {}, "Reason for the recovery", reason),
+      element("button", { type: "submit" }, "Recover"),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const path = "/api/crm/points/recover-expired";
+      const body = { transactionId: lot.endedBy, newExpiryDate: date.value, reason: reason.value.trim() };
+      form.querySelector("button").disabled = true;
+      outcome.className = "";
+      outcome.textContent = "Recovering points…";
+      const answer = await this.#keys.send(path, body, (key) =>
+        this.callApi("POST", path, { body, headers: { "Idempotency-Key": key } }),
+      );
+      form.querySelector("button").disabled = false;
+      if (!answer?.ok) {
+        outcome.className = "error";
+        outcome.setAttribute("role", "alert");
+        outcome.textContent = answer ? errorText(answer) : "The API could not be reached; try again.";
+        return;
+      }
+      outcome.className = "done";
+      outcome.textContent = recoveredText(answer.body);
+      form.hidden = true;
+      this.dispatchEvent(new CustomEvent("points-changed", { detail: answer.body, bubbles: true, composed: true }));
+    });
+    return [
+      element(
+        "p",
+        {},
+        "The points of the expiry that took this lot can be recovered (all of that expiry's points, once).",
+      ),
+      form,
+      outcome,
+    ];
+  }
+}
+
+/** A lot as it is now, in a sentence. */
+function lotNow(lot) {
+  if (lot.status === "ACTIVE") {
+    return `Lot ${lot.pointBatchId}: ${POINTS.format(lot.remainingPoints)} points left, expiring ${dayOf(lot.expiresAt)}.`;
+  }
+  let ended = `Lot ${lot.pointBatchId}: ${STATE_WORDS[lot.status] || lot.status}`;
+  if (lot.status === "EXPIRED" && lot.expiredAt) ended += ` on ${dayOf(lot.expiredAt)}`;
+  if (lot.recoveredBy) ended += ", its points since recovered";
+  return `${ended}.`;
+}
+
+/** What each entry did to a lot, oldest first. */
+function eventsTable(events) {
+  return element(
+    "table",
+    { "aria-label": "What became of the lot" },
+    element(
+      "thead",
+      {},
+      element(
+        "tr",
+        {},
+        element("th", { scope: "col" }, "Date"),
+        element("th", { scope: "col" }, "What"),
+        element("th", { scope: "col", class: "number" }, "Points"),
+        element("th", { scope: "col" }, "Entry"),
+      ),
+    ),
+    element(
+      "tbody",
+      {},
+      ...events.map((event) =>
+        element(
+          "tr",
+          { "data-kind": event.kind, "data-transaction-id": event.transactionId },
+          element("td", {}, MOMENT.format(new Date(event.createdAt))),
+          element("td", {}, EVENT_WORDS[event.kind] || event.kind),
+          element("td", { class: "number", "data-value": String(event.points) }, SIGNED.format(event.points)),
+          element("td", {}, `${event.type}: ${event.description}`),
+        ),
+      ),
+    ),
+  );
+}
+
+/** The lots a debit drew from: how much, when each was earned and by what, when it expires. */
+function drawnTable(drawnFrom) {
+  return element(
+    "table",
+    { "aria-label": "Lots drawn from" },
+    element(
+      "thead",
+      {},
+      element(
+        "tr",
+        {},
+        element("th", { scope: "col", class: "number" }, "Points drawn"),
+        element("th", { scope: "col" }, "Earned"),
+        element("th", { scope: "col" }, "By"),
+        element("th", { scope: "col" }, "Expires"),
+      ),
+    ),
+    element(
+      "tbody",
+      {},
+      ...drawnFrom.map((drawn) => {
+        const lot = drawn.lot;
+        const by = drawn.credits.map((credit) => (credit.bookingId ? `${credit.type} on booking ${credit.bookingId}` : `${credit.type}: ${credit.reason}`));
+        if (drawn.creditCount > drawn.credits.length) by.push(`and ${POINTS.format(drawn.creditCount - drawn.credits.length)} more`);
+        const expiry = lot.status === "EXPIRED" ? `expired ${dayOf(lot.expiredAt || lot.expiresAt)}` : lot.expiresAt ? dayOf(lot.expiresAt) : "";
+        return element(
+          "tr",
+          { "data-point-batch-id": drawn.pointBatchId },
+          element("td", { class: "number", "data-value": String(drawn.points) }, POINTS.format(drawn.points)),
+          element("td", {}, lot.earnedAt ? dayOf(lot.earnedAt) : ""),
+          element("td", {}, by.join("; ")),
+          element("td", {}, `${expiry}${lot.status === "ACTIVE" ? "" : ` (${STATE_WORDS[lot.status] || lot.status})`}`),
+        );
+      }),
+    ),
+  );
 }
 
 if (!customElements.get("points-history")) customElements.define("points-history", PointsHistory);

@@ -113,8 +113,13 @@ def _rebuild(store: LedgerStore, dry_run: bool, now: datetime) -> None:
         return
     # Accounts last written before AccountIndex existed get their keys there (an upgrade
     # step: every account written since has them).
-    indexed = sum(store.index_account(customer) for customer in every_account(store))
+    # And ledgers written before posted days were kept, the markers of their days.
+    indexed = marked = 0
+    for customer in every_account(store):
+        indexed += store.index_account(customer)
+        marked += store.mark_posted_days(customer)
     print(f"account index: {_counted(indexed, 'account')} added", file=sys.stderr)
+    print(f"posted days: {_counted(marked, 'day')} marked", file=sys.stderr)
 
 
 def _counted(number: int, noun: str) -> str:

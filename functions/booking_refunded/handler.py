@@ -16,7 +16,7 @@ from crm_points.runtime import runtime
 def lambda_handler(event: BookingRefundedEvent, context: LambdaContext) -> dict[str, Any]:
     """A malformed event, a refund the booking cannot take (not completed, more than its
     amount) or a failed write raises: the event is retried, then dead-lettered."""
-    result = booking_effects.booking_refunded(runtime().service, event.detail, event.id)
+    result = booking_effects.booking_refunded(runtime().service, event.detail, event.id, event.time)
     return {
         "transactions": [entry.transaction_id for entry in result.transactions] if result else []
     }

@@ -35,6 +35,7 @@ def record_handler(record: SQSRecord) -> None:
             notification,
             runtime().messaging,
             runtime().effects,
+            runtime().service.admin,
             runtime().service.config.sender_email,
             datetime.now(UTC),
         )
@@ -47,7 +48,7 @@ def record_handler(record: SQSRecord) -> None:
     if sent:
         metrics.notification_sent(channel)
     logger.info(
-        "notification sent" if sent else "notification already sent",
+        "notification sent" if sent else "notification not sent: sent before, or withheld",
         extra={"notificationId": notification.notification_id, "channel": channel},
     )
 

@@ -31,8 +31,28 @@ CASES: dict[str, tuple[Case, set[str], str]] = {
         set(ROLES),
         "",
     ),
+    "statement": (
+        lambda w: (
+            "GET",
+            f"/api/crm/customers/{w.customer_id}/points/statement",
+            None,
+            {"from": "2026-01-01", "to": "2026-12-31"},
+        ),
+        set(ROLES),
+        "",
+    ),
     "query": (
         lambda w: ("GET", "/api/crm/points/transactions", None, {"customerId": w.customer_id}),
+        set(ROLES),
+        "",
+    ),
+    "explain a transaction": (
+        lambda w: ("GET", f"/api/crm/points/transactions/{w.expire_id}", None, None),
+        set(ROLES),
+        "",
+    ),
+    "a lot's life": (
+        lambda w: ("GET", f"/api/crm/points/lots/{w.lot_id}", None, None),
         set(ROLES),
         "",
     ),
@@ -186,6 +206,22 @@ CASES: dict[str, tuple[Case, set[str], str]] = {
         lambda w: ("GET", f"/api/crm/customers/{w.customer_id}/alerts", None, None),
         set(ROLES),
         "",
+    ),
+    # -- personal data (POPIA)
+    "personal data": (
+        lambda w: ("GET", f"/api/crm/customers/{w.customer_id}/personal-data", None, None),
+        {"ADMIN"},
+        "FORBIDDEN",
+    ),
+    "erase personal data": (
+        lambda w: (
+            "POST",
+            f"/api/crm/customers/{w.customer_id}/erase",
+            {"reason": "The customer asked"},
+            None,
+        ),
+        {"ADMIN"},
+        "FORBIDDEN",
     ),
     "acknowledge alert": (
         lambda w: (

@@ -243,15 +243,16 @@ def test_a_partial_refund_of_spent_points_goes_below_zero_with_its_alert(
     earn is taken back although the points were spent (SPEC §2.8), and the alert follows."""
     bus, points_bus = stack.local.bus, stack.local.resources.bus_name({"Ref": "PointsBus"})
 
-    def publish(kind: str, **detail: Any) -> None:
+    def publish(kind: str, when: datetime, **detail: Any) -> None:
         event = eventbridge_event(
-            "bookings", kind, {"customerId": customer_id, **detail}, "af-south-1", time=START
+            "bookings", kind, {"customerId": customer_id, **detail}, "af-south-1", time=when
         )
         assert all(d.invocation.succeeded for d in bus.deliver(points_bus, event))
 
     booking = f"{customer_id}-b"
     publish(
         "Booking Completed",
+        START,
         bookingId=booking,
         completedAt=iso_utc(START),
         amountCents=100_000,
@@ -260,6 +261,7 @@ def test_a_partial_refund_of_spent_points_goes_below_zero_with_its_alert(
     stack.service.redeem(request(), customer_id=customer_id, amount=1_000, reason="Checkout")
     publish(
         "Booking Refunded",
+        START + DAY,
         bookingId=booking,
         refundId="r-1",
         refundedAmountCents=40_000,

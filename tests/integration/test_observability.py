@@ -134,7 +134,7 @@ def test_the_stream_the_api_and_the_asynchronous_functions_alarm(template):
         for name, function in functions.items()
         if not any(e["Type"] == "HttpApi" for e in function.get("Events", {}).values())
     ]
-    assert len(not_api) == 11
+    assert len(not_api) == 12
     for function in not_api:
         for metric in ("Errors", "Throttles"):
             assert watching(template, "AWS/Lambda", metric, FunctionName={"Ref": function}), (
@@ -172,7 +172,7 @@ def test_the_scheduler_and_the_bus_rules_alarm(template):
         for name, function in of_type(template, "AWS::Serverless::Function").items()
         if any(e["Type"] == "EventBridgeRule" for e in function.get("Events", {}).values())
     ]
-    assert len(rules) == 3
+    assert len(rules) == 4
     for rule in rules:
         (alarm,) = watching(
             template,
@@ -398,7 +398,8 @@ def _sqs(*bodies: str) -> dict[str, Any]:
 def test_notifications_sent_and_failed_are_counted_by_channel(printed, monkeypatch):
     sender = handler("send_notifications")
     config = SimpleNamespace(sender_email="points@example.org")
-    core = SimpleNamespace(messaging=None, effects=None, service=SimpleNamespace(config=config))
+    service = SimpleNamespace(config=config, admin=None)
+    core = SimpleNamespace(messaging=None, effects=None, service=service)
     monkeypatch.setattr(sender, "runtime", lambda: core)
 
     def deliver(notification: Any, *_: Any) -> bool:

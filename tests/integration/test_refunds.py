@@ -119,6 +119,8 @@ def test_a_refund_delivered_again_counts_once_and_its_id_is_its_own(
     lambda_env.reset()
     with pytest.raises(IdempotencyKeyReused):
         refund(customer_id, "B-4", "R-1", 20_000)
+    with pytest.raises(IdempotencyKeyReused):
+        refund(customer_id, "B-4", "R-1", 30_000, refundedAt="2026-11-23T09:30:00Z")
     assert "TransactWriteItems" not in lambda_env.calls
 
 

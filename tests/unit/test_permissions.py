@@ -34,6 +34,7 @@ EXPECTED = {
     Permission.VIEW_FINANCE: {"MANAGER", "ADMIN", "FINANCE"},
     Permission.CLOSE_PERIOD: {"ADMIN", "FINANCE"},
     Permission.SET_BREAKAGE: {"ADMIN", "FINANCE"},
+    Permission.MANAGE_PERSONAL_DATA: {"ADMIN"},
 }
 
 

@@ -13,7 +13,8 @@ import-linter contracts keep it so):
   carry; `analytics`: what one entry changes in the aggregates (§9); `finance`: the
   roll-forward, cohorts and closed months computed from them, and `deferred_revenue`: the
   breakage rate and deferred revenue (docs/finance.md); `alerts`: alerts (§7);
-  `notification_templates`: the customer messages' words (§8).
+  `notification_templates`: the customer messages' words (§8); `lot_history`: a lot's
+  life as its entries tell it; `statements`: a customer's statement of a period.
 
 Data access, every DynamoDB key and expression:
 - `dynamo`: the item codec; `transactions`: idempotency, optimistic concurrency, retries.
@@ -23,11 +24,13 @@ Data access, every DynamoDB key and expression:
 
 Operations, joining rules and data:
 - `ledger_service`: the ledger's writes, one transaction each; `account_reads`: the summary,
-  the history and the transaction search, one request each; `reconciliation`: entries
-  against the stored state.
+  the history and the transaction search, one request each, and a statement; `lot_reads`: an entry
+  explained by the lots it touched, and a lot's life; `reconciliation`: entries against
+  the stored state.
 - `booking_effects`: what booking events do (§5); `daily_runs`: the daily runs (§6);
   `bulk`: bulk awards; `balances_export`: finance's export of every balance at a month's
-  end; `stream_reactions`: what the change stream causes (§5, §7, §8, §9).
+  end; `stream_reactions`: what the change stream causes (§5, §7, §8, §9);
+  `personal_data`: everything held about a customer, and its erasure (POPIA).
 
 Edges:
 - `api_operations`: what each API route does after parsing (permission, then one call);

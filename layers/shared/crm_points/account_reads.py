@@ -1,10 +1,12 @@
-"""The read side: the account summary and the history, each one DynamoDB request."""
+"""The read side: the account summary and the history, each one DynamoDB request, and
+the statement of a period."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from crm_points import statements
 from crm_points.api_models import (
     CustomerPointsResponse,
     ExpirationScheduleItem,
@@ -19,6 +21,7 @@ from crm_points.ledger import fifo_order
 from crm_points.ledger_store import AdminStore, LedgerStore, decode_key, encode_key, tx_time
 from crm_points.published import published
 from crm_points.records import Account, LedgerEntry, LotQuarter, iso_utc
+from crm_points.statements import Statement
 from crm_points.validation import as_utc, business_day, day_bounds
 
 RECENT_TRANSACTIONS = 10
@@ -90,6 +93,25 @@ def customer_history(
         raise NotFound(f"Customer {customer_id} has no points account", {"customerId": customer_id})
     return TransactionHistoryResponse(
         customer_id=customer_id, transactions=published(entries), next_cursor=next_cursor
+    )
+
+
+def customer_statement(
+    store: LedgerStore,
+    customer_id: str,
+    first: date,
+    last: date,
+    now: datetime,
+    config: PointsConfig,
+) -> Statement:
+    """The customer's statement of the business days `first` to `last` (two round trips);
+    404 for a customer with no account, 422 for a period too long."""
+    statements.require_period(first, last)
+    read = store.read_statement(customer_id, first, last, statements.MAX_STATEMENT_ENTRIES)
+    if read.account is None:
+        raise NotFound(f"Customer {customer_id} has no points account", {"customerId": customer_id})
+    return statements.statement(
+        read.account, read.entries, read.balance_before, first, last, now, config.business_name
     )
 
 

@@ -33,7 +33,7 @@ from crm_points.alerts import (
     resolved,
     triggered_again,
 )
-from crm_points.dynamo import to_item
+from crm_points.dynamo import query_items, to_item
 from crm_points.errors import Conflict, NotFound
 from crm_points.ledger_store import (
     INDEX_SHARDS,
@@ -63,6 +63,7 @@ from crm_points.transactions import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 ALERT_SK = "ALERT"
 LOCK_SK = "LOCK"
@@ -84,6 +85,11 @@ def alert_status_key(status: AlertStatus, shard: int) -> str:
     """An alert's partition of the status index (shared with approvals' `APPROVAL#…`): its
     status, and a shard of its subject, since a reminder run raises an alert per customer."""
     return f"ALERT#{status.value}#{shard:02d}"
+
+
+def customer_subject(customer_id: str) -> str:
+    """A customer alert's subject (`Alert.subject`): its partition of the subject index."""
+    return f"CUSTOMER#{customer_id}"
 
 
 def lock_pk(alert_type: AlertType, subject: str) -> str:
@@ -129,6 +135,16 @@ class _StoredAlert:
     alert: Alert
     version: int
     written_at: datetime
+
+
+def _stored(item: dict[str, Any]) -> _StoredAlert:
+    """An alert item (typed form) as read, with its version and when it was first written."""
+    alert = model_from_item(Alert, item)
+    # An alert stored before the written index existed has no `writtenAt`: it enters the
+    # index at its creation time when it next changes.
+    written = item.get("writtenAt", {}).get("S")
+    written_at = datetime.fromisoformat(written) if written else alert.created_at
+    return _StoredAlert(alert, int(item["version"]["N"]), written_at)
 
 
 class _LockHeld(Exception):
@@ -283,14 +299,37 @@ class AlertStore:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        if not item:
-            return None
-        alert = model_from_item(Alert, item)
-        # An alert stored before the written index existed has no `writtenAt`: it enters
-        # the index at its creation time when it next changes.
-        written = item.get("writtenAt", {}).get("S")
-        written_at = datetime.fromisoformat(written) if written else alert.created_at
-        return _StoredAlert(alert, int(item["version"]["N"]), written_at)
+        return _stored(item) if item else None
+
+    def every_one_about(self, customer_id: str) -> list[Alert]:
+        """Every alert about the customer, newest first (AlertSubjectIndex, followed to
+        its end)."""
+        return [found.alert for found in self._about(customer_id)]
+
+    def rewrites(
+        self, customer_id: str, rewrite: Callable[[Alert], Alert]
+    ) -> list[tuple[Alert, "TransactWriteItemTypeDef"]]:
+        """The customer's alerts that `rewrite` changes: each as it becomes, and the Put
+        that writes it if it is still at the version read (a change of a transaction: if
+        the alert moved meanwhile, the transaction fails and the caller reads again). Its
+        status, lock and place in the indexes stay."""
+        changed = []
+        for found in self._about(customer_id):
+            rewritten = rewrite(found.alert)
+            if rewritten != found.alert:
+                write = self._write_change(rewritten, found)
+                changed.append((rewritten, transactions.as_change(self.table, write)))
+        return changed
+
+    def _about(self, customer_id: str) -> list["_StoredAlert"]:
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": SUBJECT_INDEX,
+            "KeyConditionExpression": "subjectKey = :subject",
+            "ExpressionAttributeValues": to_item({":subject": customer_subject(customer_id)}),
+            "ScanIndexForward": False,
+        }
+        return [_stored(item) for item in query_items(self.client, arguments)]
 
     def for_customer(
         self,
@@ -306,7 +345,7 @@ class AlertStore:
         return self._page(
             SUBJECT_INDEX,
             ("subjectKey", "subjectSort"),
-            f"CUSTOMER#{customer_id}",
+            customer_subject(customer_id),
             {"status": status, "priority": priority, "type": type},
             limit,
             cursor,

@@ -24,12 +24,17 @@ from crm_points.config import (
     StandaloneValueCents,
     ValidityDays,
 )
+from crm_points.lot_history import LotEvent, LotSummary
+from crm_points.notification_templates import Channel, Kind
 from crm_points.published import PointTransaction, published
 from crm_points.records import (
     Approval,
     CamelModel,
     CustomerProfile,
+    Erasure,
+    ExpiringReminder,
     PostingResult,
+    UtcDateTime,
 )
 from crm_points.validation import (
     OPS_TOPIC_PATTERN,
@@ -102,6 +107,52 @@ class TransactionHistoryResponse(CamelModel):
     customer_id: str
     transactions: list[PointTransaction]
     next_cursor: str | None = None
+
+
+class LotHistoryResponse(CamelModel):
+    """GET /points/lots/{pointBatchId}: a lot as it is now, and a page of its life, oldest
+    first (docs/api.md, "A lot's life")."""
+
+    lot: LotSummary
+    events: list[LotEvent]
+    next_cursor: str | None = Field(
+        default=None, description="The next page of events, for GET /points/lots/{pointBatchId}"
+    )
+
+
+class DrawnLot(CamelModel):
+    """A lot a debit drew from: how much, the lot now, and what it was made of up to then."""
+
+    point_batch_id: str
+    points: int = Field(description="What the debit took from it")
+    lot: LotSummary
+    credits: list[LotEvent] = Field(
+        description="The credits that made and joined it up to the debit, oldest first (at "
+        "most 50: GET /points/lots/{pointBatchId} has them all)"
+    )
+    credit_count: int = Field(description="How many credits it had up to the debit")
+    merged_in: list[LotEvent] = Field(
+        description="The lots that joined it up to the debit, oldest first (at most 50)"
+    )
+    merged_in_count: int
+
+
+class TransactionExplanation(CamelModel):
+    """GET /points/transactions/{transactionId}: an entry and the lots it touched."""
+
+    transaction: PointTransaction
+    lot: LotHistoryResponse | None = Field(
+        default=None,
+        description="A credit or an EXPIRY_EXTENDED: the lot it made, joined or extended, "
+        "now, and what became of it from this entry on (a first page)",
+    )
+    drawn_from: list[DrawnLot] = Field(
+        default_factory=list, description="A debit: each lot it drew from, in its order"
+    )
+    overdrawn: int = Field(
+        default=0,
+        description="A debit: its points that no lot held (the balance went below zero)",
+    )
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -195,6 +246,10 @@ class PointsConfigUpdate(CamelModel):
     low_redemption_rate_pct: Annotated[Percentage, Number] | None = None
     support_agent_award_limit: Annotated[PositiveCount, Strict, WholeNumber] | None = None
     manager_deduct_limit: Annotated[PositiveCount, Strict, WholeNumber] | None = None
+    business_name: (
+        Annotated[str, StringConstraints(min_length=1, max_length=100), PlainText, PlainTextSchema]
+        | None
+    ) = None
     booking_link: HttpsLink | None = None
     sender_email: EmailAddress | None = None
     ops_topic_arn: (
@@ -313,6 +368,76 @@ class AlertNoteRequest(CamelModel):
         Annotated[str, StringConstraints(min_length=1, max_length=500), PlainText, PlainTextSchema]
         | None
     ) = None
+
+
+# -- personal data (POPIA: docs/security.md, docs/api.md "Personal data") --------------------
+
+
+class ErasureRequest(CamelModel):
+    """POST /customers/{customerId}/erase: why (the request's reason, kept with the erasure)."""
+
+    reason: Reason
+
+
+class AccountFigures(CamelModel):
+    """A customer's account as it stands: its figures and every lot."""
+
+    current_balance: int
+    lifetime_earned: int
+    lifetime_redeemed: int
+    lifetime_expired: int
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+    expiration_schedule: list[ExpirationScheduleItem] = Field(
+        description="Every lot, soonest to expire first"
+    )
+
+
+class NotificationRecord(CamelModel):
+    """A message to the customer as the system records it: which one, and how far it got.
+    The address and the words are not kept (`retention`)."""
+
+    notification_id: str
+    kind: Kind
+    channel: Channel
+    transaction_id: str | None = Field(
+        default=None, description="The entry it was about (pointsAwarded, pointsExpired)"
+    )
+    reminder_run_time: UtcDateTime | None = Field(
+        default=None, description="The reminder run it was about (pointsExpiring)"
+    )
+    about_at: UtcDateTime = Field(description="When the entry or the reminder was made")
+    queued: bool = Field(description="Handed to the notifications queue")
+    sent: bool = Field(description="Sent by SES (e-mail) or SNS (SMS)")
+
+
+class Retention(CamelModel):
+    """What kind of data is kept, where, and for how long."""
+
+    data: str
+    kept: str
+
+
+class PersonalDataResponse(CamelModel):
+    """GET /customers/{customerId}/personal-data: everything held about the customer."""
+
+    customer_id: str
+    generated_at: UtcDateTime
+    profile: CustomerProfile | None = Field(
+        description="Contact details and notification choices (null: none received)"
+    )
+    account: AccountFigures | None = Field(description="null: no points account yet")
+    transactions: list[PointTransaction] = Field(description="Every ledger entry, oldest first")
+    expiring_reminders: list[ExpiringReminder] = Field(
+        description="Every pointsExpiring reminder the expiring-reminders run made, oldest first"
+    )
+    alerts: list[Alert] = Field(description="Every alert about the customer, newest first")
+    notifications: list[NotificationRecord] = Field(
+        description="The messages queued or sent to the customer that are still recorded, "
+        "oldest first"
+    )
+    erasures: list[Erasure] = Field(description="Every erasure of their data, oldest first")
+    retention: list[Retention]
 
 
 # -- bulk awards (SPEC §3: POST /points/bulk-award) -------------------------------------------

@@ -10,7 +10,7 @@ verified token.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from crm_points import account_reads, permissions
@@ -22,11 +22,15 @@ from crm_points.api_models import (
     CustomerPointsResponse,
     CustomerSearchResponse,
     DeductPointsRequest,
+    ErasureRequest,
     ExtendExpiryRequest,
     FinanceSettingsUpdate,
+    LotHistoryResponse,
+    PersonalDataResponse,
     PointsConfigUpdate,
     RecoverExpiredRequest,
     RedeemPointsRequest,
+    TransactionExplanation,
     TransactionHistoryResponse,
     TransactionSearchResponse,
 )
@@ -47,6 +51,9 @@ if TYPE_CHECKING:
     from crm_points.balances_export import BalancesExports, ExportJob, ExportJobView
     from crm_points.bulk import BulkAwards, BulkJobPage, Submitted
     from crm_points.finance import ClosedPeriod, CohortReport, PeriodList, RollForward
+    from crm_points.ledger_store import EffectLog
+    from crm_points.personal_data import Erased
+    from crm_points.statements import Statement
 
 
 @dataclass(frozen=True)
@@ -244,6 +251,63 @@ def customer_history(
     """GET /customers/{customerId}/points/transactions: VIEW_TRANSACTIONS."""
     permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
     return account_reads.customer_history(service.store, customer_id, limit, cursor)
+
+
+def explain_transaction(
+    service: PointsService, call: Call, transaction_id: str
+) -> TransactionExplanation:
+    """GET /points/transactions/{transactionId}: VIEW_TRANSACTIONS; the entry and the lots
+    it touched (404 for no such entry)."""
+    permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
+    from crm_points import lot_reads
+
+    return lot_reads.explain_transaction(service.store, transaction_id)
+
+
+def lot_history(
+    service: PointsService, call: Call, point_batch_id: str, limit: int, cursor: str | None
+) -> LotHistoryResponse:
+    """GET /points/lots/{pointBatchId}: VIEW_TRANSACTIONS; the lot now and a page of its
+    life, oldest first (404 for no such lot)."""
+    permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
+    from crm_points import lot_reads
+
+    return lot_reads.lot_history(service.store, point_batch_id, limit, cursor)
+
+
+def customer_statement(
+    service: PointsService, call: Call, customer_id: str, first: date, last: date
+) -> Statement:
+    """GET /customers/{customerId}/points/statement: VIEW_TRANSACTIONS."""
+    permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
+    return account_reads.customer_statement(
+        service.store, customer_id, first, last, call.now, service.config
+    )
+
+
+# -- personal data (POPIA: docs/security.md) ----------------------------------------------
+
+
+def personal_data(
+    service: PointsService, alerts: AlertStore, effects: EffectLog, call: Call, customer_id: str
+) -> PersonalDataResponse:
+    """GET /customers/{customerId}/personal-data: MANAGE_PERSONAL_DATA (ADMIN); 404 for a
+    customer with neither a profile nor an account."""
+    permissions.require(call.role, Permission.MANAGE_PERSONAL_DATA)
+    from crm_points.personal_data import export
+
+    return export(service, alerts, effects, customer_id, call.now)
+
+
+def erase_personal_data(
+    service: PointsService, alerts: AlertStore, call: Call, customer_id: str, body: ErasureRequest
+) -> Erased:
+    """POST /customers/{customerId}/erase: MANAGE_PERSONAL_DATA (ADMIN); once per customer
+    (an erased customer answers its erasure), the same Idempotency-Key answers the same."""
+    permissions.require(call.role, Permission.MANAGE_PERSONAL_DATA)
+    from crm_points.personal_data import erase
+
+    return erase(service, alerts, call.request(), customer_id, body.reason)
 
 
 # -- alerts (SPEC §7) -----------------------------------------------------------------------

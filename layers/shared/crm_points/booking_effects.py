@@ -28,7 +28,9 @@ def booking_completed(
     if detail.customer is not None:
         # A booking's customer block carries no notification choices: the stored ones stay.
         service.admin.upsert_profile(
-            _profile(detail.customer_id, detail.customer, now), keep_preferences=True
+            _profile(detail.customer_id, detail.customer, now),
+            keep_preferences=True,
+            consent=detail.customer.personal_data_consent,
         )
     request = Request(SYSTEM, event_id, now, f"booking:{detail.booking_id}:completed")
     # The only "nothing to do" outcomes: under R1 with nothing to bring back and no
@@ -59,16 +61,13 @@ def booking_cancelled(
 
 
 def booking_refunded(
-    service: PointsService, detail: BookingRefunded, event_id: str
+    service: PointsService, detail: BookingRefunded, event_id: str, now: datetime
 ) -> PostingResult | None:
-    """The refund's share of the booking's EARN reversed and of its redemption returned,
-    dated when the refund was made; once per refund id however often delivered. None when
-    the booking's cancellation had reversed it all already."""
+    """The refund's share of the booking's EARN reversed and of its redemption returned, as
+    of the event's time like a cancellation; once per refund id however often delivered.
+    None when nothing is left to take back (the booking was cancelled, or moved no points)."""
     request = Request(
-        SYSTEM,
-        event_id,
-        detail.refunded_at,
-        f"booking:{detail.booking_id}:refund:{detail.refund_id}",
+        SYSTEM, event_id, now, f"booking:{detail.booking_id}:refund:{detail.refund_id}"
     )
     return service.refund_booking(
         request,
@@ -76,12 +75,14 @@ def booking_refunded(
         booking_id=detail.booking_id,
         refund_id=detail.refund_id,
         refunded_cents=detail.refunded_amount_cents,
+        refunded_at=detail.refunded_at,
         reason=detail.reason,
     )
 
 
 def customer_updated(service: PointsService, detail: CustomerUpdated, now: datetime) -> None:
-    """Upsert the profile; an older event never overwrites a newer one."""
+    """Upsert the profile; an older event never overwrites a newer one. A customer whose
+    personal data was erased is stored again only with `personalDataConsent`."""
     service.admin.upsert_profile(
         _profile(
             detail.customer_id,
@@ -89,7 +90,8 @@ def customer_updated(service: PointsService, detail: CustomerUpdated, now: datet
             now,
             notify_email=detail.notify_email,
             notify_sms=detail.notify_sms,
-        )
+        ),
+        consent=detail.personal_data_consent,
     )
 
 

@@ -45,6 +45,8 @@ class PointsConfig(BaseModel):
     low_redemption_rate_pct: Percentage = Decimal(5)
     support_agent_award_limit: PositiveCount = 1_000
     manager_deduct_limit: PositiveCount = 5_000
+    # The name printed at the head of a customer's statement.
+    business_name: str = "CRM Points"
     booking_link: str = "https://example.com/book"
     sender_email: str = "points@example.com"
     ops_topic_arn: str = ""

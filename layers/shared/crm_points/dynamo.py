@@ -70,16 +70,21 @@ def without_keys(item: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def queried(client: Any, arguments: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The items a Query (`arguments`, typed form) matches, in order, as plain values,
+def query_items(client: Any, arguments: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The items a Query (`arguments`, typed form) matches, in order, as stored (typed),
     asking for the next page only when the items of the one before have been read."""
     arguments = dict(arguments)
     while True:
         page = client.query(**arguments)
-        yield from (from_item(item) for item in page.get("Items", []))
+        yield from page.get("Items", [])
         if "LastEvaluatedKey" not in page:
             return
         arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def queried(client: Any, arguments: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """As `query_items`, each item as plain values."""
+    return (from_item(item) for item in query_items(client, arguments))
 
 
 def encode_cursor(values: dict[str, Any], scope: str | None) -> str:

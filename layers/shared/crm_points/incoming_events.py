@@ -30,6 +30,17 @@ class _Detail(BaseModel):
 # Names and contacts go into e-mails and onto screens: plain text like a reason.
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200), PlainText, PlainTextSchema]
 CalendarTime = Annotated[UtcDateTime, AfterValidator(within_calendar)]
+# The customer's word that their details may be kept again after an erasure (POPIA).
+Consent = Annotated[
+    bool,
+    Field(
+        strict=True,
+        description="true: the customer agreed (again) that the CRM keeps these contact "
+        "details. A customer whose personal data was erased gets them back only with it; "
+        "without it the event's e-mail, phone and names are not stored (docs/api.md, "
+        "Personal data)",
+    ),
+]
 
 
 class BookingCustomer(_Detail):
@@ -37,6 +48,7 @@ class BookingCustomer(_Detail):
     phone: Text | None = None
     first_name: Text | None = None
     last_name: Text | None = None
+    personal_data_consent: Consent = False
 
 
 class BookingCompleted(_Detail):
@@ -85,6 +97,7 @@ class CustomerUpdated(_Detail):
     last_name: Text | None = None
     notify_email: Flag = True
     notify_sms: Flag = True
+    personal_data_consent: Consent = False
 
 
 class BookingCompletedEvent(EventBridgeModel):

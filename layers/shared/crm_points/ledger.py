@@ -34,12 +34,18 @@ from crm_points.records import (
     ReminderLot,
     TransactionType,
 )
-from crm_points.validation import EXPIRY_HORIZON, end_of_business_day, latest_expiry, month_of
+from crm_points.validation import (
+    EXPIRY_HORIZON,
+    business_day,
+    end_of_business_day,
+    latest_expiry,
+    month_of,
+)
 
 # Entries one posting may append. One transaction holds at most 100 items: the account, the
-# idempotency record, at most two condition checks, the entries, and the account's pages
-# that change (at most 44 lot pages, and one page of expiries per entry); 4 + 20 + 44 + 20
-# = 88. The arithmetic is in docs/capacity.md.
+# idempotency record, at most three condition checks, the marker of the day it posts on,
+# the entries, and the account's pages that change (at most 44 lot pages, and one page of
+# expiries per entry); 6 + 20 + 44 + 20 = 90. The arithmetic is in docs/capacity.md.
 MAX_ENTRIES_PER_POSTING = 20
 
 
@@ -119,6 +125,13 @@ class _Book:
             raise ValueError("too many entries for one transaction")
         self.account.version += 1
         self.account.updated_at = self.ctx.now
+        # Posted days never go back, so a statement's days are whole runs of the ledger.
+        day = business_day(self.ctx.now)
+        if self.account.posted_through is not None:
+            day = max(day, self.account.posted_through)
+        self.account.posted_through = day
+        for entry in self.entries:
+            entry.posted_on = day
         return Posting(self.account, self.entries, self.before)
 
     def _adjust(self, figure: Figure, balance_change: int) -> None:

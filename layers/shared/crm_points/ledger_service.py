@@ -326,18 +326,22 @@ class PointsService:
         booking_id: str,
         refund_id: str,
         refunded_cents: int,
+        refunded_at: datetime,
         reason: str,
     ) -> PostingResult | None:
         """A partial refund's REVERSAL entries (`ledger.refund_booking`), once per refund id
-        however often delivered. None when the booking was cancelled: its cancellation
-        reversed all it had left. A booking not completed, or refunds passing its amount,
-        raise and write nothing."""
+        however often delivered. None when nothing is left to take back: the booking was
+        cancelled (its cancellation reversed all it had left), or moved no points. A booking
+        not completed, or refunds passing its amount, raise and write nothing."""
+        payload = {
+            "customerId": customer_id,
+            "refundedAmountCents": refunded_cents,
+            "refundedAt": refunded_at,
+        }
         claim = Claim(
             booking_pk(booking_id),
             refund_sk(refund_id),
-            fingerprint(
-                "refund", {"customerId": customer_id, "refundedAmountCents": refunded_cents}
-            ),
+            fingerprint("refund", payload),
             f"booking:{booking_id}:refund:{refund_id}",
         )
 
@@ -352,6 +356,8 @@ class PointsService:
             if "EARN" not in records:
                 raise BookingNotCompleted(booking_id)
             booking = self._booking_ledger(records, booking_id, customer_id)
+            if booking.earn is None and booking.redeem is None:
+                return None  # a completion that only brought back expired points
             after = ledger.refunds_after(booking, booking_id, refunded_cents)
             changed = _BookingChanged("REFUNDS")
             guards = (

@@ -10,8 +10,9 @@ import heapq
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,6 +30,7 @@ from crm_points.records import (
     ApprovalStatus,
     BookingRefunds,
     CustomerProfile,
+    Erasure,
     ExpiredPoints,
     ExpiringReminder,
     LedgerEntry,
@@ -37,10 +39,12 @@ from crm_points.records import (
     PostingResult,
     iso_utc,
 )
+from crm_points.statements import posted_on
 from crm_points.transactions import (
     CLAIM_SK,
     THROTTLED,
     Claim,
+    ClaimTaken,
     Guard,
     StoredClaim,
     WriteConflict,
@@ -75,9 +79,9 @@ INLINE_EXPIRIES = 8
 # horizon spans at most 42) and one behind, for lots the expiry run has not reached yet.
 MAX_LOT_PAGES = 44
 # The most a posting can come to (within transactions.TRANSACTION_ITEMS): the idempotency
-# record, two guards, the account, its entries, every lot page and a page of expiries per
-# entry. docs/capacity.md keeps the sum.
-MAX_POSTING_ITEMS = 4 + 2 * MAX_ENTRIES_PER_POSTING + MAX_LOT_PAGES
+# record, three guards, the account, the day it posts on, its entries, every lot page and a
+# page of expiries per entry. docs/capacity.md keeps the sum.
+MAX_POSTING_ITEMS = 6 + 2 * MAX_ENTRIES_PER_POSTING + MAX_LOT_PAGES
 # A summary reads the lot pages up to this far ahead, and shows their lots one by one: a
 # year's validity and an extension of up to a year, and always the longest expiring window
 # (365 days). Later lots it shows summed per quarter, from the account item.
@@ -94,7 +98,13 @@ TORN_READ_ATTEMPTS = 3
 INDEX_SHARDS = 32
 PROFILE_SK = "PROFILE"
 ENTRY_PREFIX = "LEDGER#"
+# The first entry posted on each business day (`DAY#{YYYY-MM-DD}`): where a statement's days
+# start in the ledger. It sorts before the reminders and entries, out of every other read.
+POSTED_DAY_PREFIX = "DAY#"
 REMINDER_PREFIX = "EXPIRING#"
+# An erasure of the customer's personal data (POPIA): sorts before the reminders, out of
+# the summary's and the history's ranges.
+ERASURE_PREFIX = "ERASURE#"
 
 
 CUSTOMER_PREFIX = "CUST#"
@@ -106,6 +116,29 @@ def customer_pk(customer_id: str) -> str:
 
 def entry_sk(sequence: int) -> str:
     return f"{ENTRY_PREFIX}{sequence:010d}"
+
+
+# A read of a lot's life (L3) asks first for this many entries, then twice as many
+# each time, up to about what one response holds (1 MB at 0.6 KB an entry).
+ENTRY_PAGE = 100
+MAX_ENTRY_PAGE = 1_600
+
+
+@dataclass(frozen=True, order=True)
+class EntryPlace:
+    """Where a ledger entry is: its customer, and its number in the customer's ledger."""
+
+    customer_id: str
+    sequence: int
+
+
+def _entry_place(item: dict[str, Any]) -> EntryPlace | None:
+    """The place of an index item that is a ledger entry; None for another item that names
+    the same id (an approval, a bulk award's row result)."""
+    sort_key = item["SK"]["S"]
+    if not sort_key.startswith(ENTRY_PREFIX):
+        return None
+    return EntryPlace(item["customerId"]["S"], int(sort_key[len(ENTRY_PREFIX) :]))
 
 
 def booking_pk(booking_id: str) -> str:
@@ -257,8 +290,9 @@ def tx_time(entry: LedgerEntry) -> str:
 
 
 def in_parallel(read: Callable[[int], _T], shards: int = INDEX_SHARDS) -> list[_T]:
-    """`read(shard)` for every shard at once (boto3 clients are thread-safe); in order."""
-    with ThreadPoolExecutor(max_workers=shards) as pool:
+    """`read(shard)` for every shard at once (boto3 clients are thread-safe); in order. More
+    reads than INDEX_SHARDS (a debit's lots) run that many at a time."""
+    with ThreadPoolExecutor(max_workers=max(1, min(shards, INDEX_SHARDS))) as pool:
         return list(pool.map(read, range(shards)))
 
 
@@ -406,6 +440,22 @@ class TornRead(Exception):
     the items of one Query): read again."""
 
 
+@dataclass(frozen=True)
+class CustomerRecords:
+    """Everything a customer's partition holds, each kind in its order (oldest first)."""
+
+    profile: CustomerProfile | None
+    account: Account | None
+    entries: list[LedgerEntry]
+    reminders: list[ExpiringReminder]
+    erasures: list[Erasure]
+
+    @property
+    def known(self) -> bool:
+        """The customer has a profile or an account (SPEC §2.1)."""
+        return self.profile is not None or self.account is not None
+
+
 def _assemble_account(
     state: dict[str, Any], pages: list[dict[str, Any]], covered: Callable[[str], bool]
 ) -> Account:
@@ -441,6 +491,38 @@ def _assemble_account(
     if seen != expected:
         raise TornRead(",".join(sorted(expected - seen)))
     return account
+
+
+def posted_day_write(posting: Posting, table: str) -> "TransactWriteItemTypeDef | None":
+    """The marker of the business day a posting's entries are posted on, when they are the
+    first of that day (docs/data-model.md, "Posted days"); None otherwise. An Update that
+    keeps a first sequence already there: a ledger marked by the upgrade step
+    (`mark_posted_days`) may have posted earlier that day before its account knew its days."""
+    day = posting.account.posted_through
+    if not posting.entries or day is None:
+        return None
+    if posting.before is not None and posting.before.posted_through == day:
+        return None
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": to_item(
+                {
+                    "PK": customer_pk(posting.account.customer_id),
+                    "SK": f"{POSTED_DAY_PREFIX}{day.isoformat()}",
+                }
+            ),
+            "UpdateExpression": "SET entity = :entity, customerId = :customer, "
+            "firstSequence = if_not_exists(firstSequence, :first)",
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":entity": "POSTED_DAY",
+                    ":customer": posting.account.customer_id,
+                    ":first": posting.entries[0].sequence,
+                }
+            ),
+        }
+    }
 
 
 def entry_item(entry: LedgerEntry, written_at: datetime) -> dict[str, Any]:
@@ -517,6 +599,17 @@ def reminder_item(reminder: ExpiringReminder, written_at: datetime) -> dict[str,
             **reminder.model_dump(mode="json", by_alias=True),
         }
     )
+
+
+@dataclass(frozen=True)
+class StatementRead:
+    """What a statement is made from: the account (None: unknown customer), the entries
+    posted in the period in order, and the balance before them (throughout the period when
+    there are none)."""
+
+    account: Account | None
+    entries: list[LedgerEntry]
+    balance_before: int
 
 
 class _AlreadyReminded(Exception):
@@ -638,6 +731,59 @@ class LedgerStore:
             return False
         return True
 
+    def mark_posted_days(self, customer_id: str) -> int:
+        """Give a ledger written before posted days were kept the markers of its days (an
+        upgrade step, docs/operations.md): each entry without a posted day is posted on its
+        own day, or on the day of the entry before it if that is later, as a new one would
+        be. The number of markers written or moved earlier; running it again writes none."""
+        account, entries = self.ledger_of(customer_id)
+        firsts: dict[date, int] = {}
+        day: date | None = None
+        # The first entry posted since the days were kept (marked when it was posted): no
+        # older entry is posted after its day, so the days stay in the ledger's order.
+        since = next((entry.posted_on for entry in entries if entry.posted_on), None)
+        for entry in entries:
+            if entry.posted_on is not None:
+                break
+            day = max(posted_on(entry), day) if day else posted_on(entry)
+            if since is not None:
+                day = min(day, since)
+            firsts.setdefault(day, entry.sequence)
+        written = 0
+        for marked, sequence in firsts.items():
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=to_item(
+                        {
+                            "PK": customer_pk(customer_id),
+                            "SK": f"{POSTED_DAY_PREFIX}{marked.isoformat()}",
+                        }
+                    ),
+                    UpdateExpression="SET entity = :entity, customerId = :customer, "
+                    "firstSequence = :first",
+                    ConditionExpression="attribute_not_exists(PK) OR firstSequence > :first",
+                    ExpressionAttributeValues=to_item(
+                        {":entity": "POSTED_DAY", ":customer": customer_id, ":first": sequence}
+                    ),
+                )
+                written += 1
+            except self.client.exceptions.ConditionalCheckFailedException:
+                continue
+        if account is not None and account.posted_through is None and day is not None:
+            # The account's next posting is posted on that day or later. A posting made
+            # since the deploy has set it already, on its own day: the condition keeps it.
+            with suppress(self.client.exceptions.ConditionalCheckFailedException):
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=to_item({"PK": customer_pk(customer_id), "SK": ACCOUNT_SK}),
+                    UpdateExpression="SET postedThrough = :day",
+                    ConditionExpression="attribute_exists(PK) AND "
+                    "attribute_not_exists(postedThrough)",
+                    ExpressionAttributeValues=to_item({":day": day.isoformat()}),
+                )
+        return written
+
     def ledger_of(self, customer_id: str) -> tuple[Account | None, list[LedgerEntry]]:
         """An account and the entries it counts, oldest first: what the reconciliation
         recomputes. The account is read first; an entry a write adds meanwhile is past the
@@ -658,6 +804,71 @@ class LedgerStore:
             ConsistentRead=True,
         )
         return account, [model_from_item(LedgerEntry, item) for item in items]
+
+    def customer_records(self, customer_id: str) -> CustomerRecords:
+        """Every item of the customer's partition (consistent, followed to its end): the
+        profile, the account with all its lots, every entry, reminder and erasure. A read
+        that met a write half-way is made again; one that keeps meeting writes is a 409."""
+        for _ in range(TORN_READ_ATTEMPTS):
+            items = self._query_all(
+                KeyConditionExpression="PK = :pk",
+                ExpressionAttributeValues=to_item({":pk": customer_pk(customer_id)}),
+                ConsistentRead=True,
+            )
+            state = None
+            pages = []
+            profile = None
+            entries, reminders, erasures = [], [], []
+            for item in items:
+                sort_key = str(item["SK"]["S"])
+                if sort_key == ACCOUNT_SK:
+                    state = item
+                elif sort_key.startswith(PAGE_PREFIX):
+                    pages.append(item)
+                elif sort_key == PROFILE_SK:
+                    profile = model_from_item(CustomerProfile, item)
+                elif sort_key.startswith(ENTRY_PREFIX):
+                    entries.append(model_from_item(LedgerEntry, item))
+                elif sort_key.startswith(REMINDER_PREFIX):
+                    reminders.append(model_from_item(ExpiringReminder, item))
+                elif sort_key.startswith(ERASURE_PREFIX):
+                    erasures.append(model_from_item(Erasure, item))
+            try:
+                account = (
+                    None
+                    if state is None
+                    else _assemble_account(state, pages, covered=lambda page: True)
+                )
+            except TornRead:
+                continue
+            return CustomerRecords(profile, account, entries, reminders, erasures)
+        raise Conflict("The account changed while it was being read; try again", retryable=True)
+
+    def redaction(
+        self, entry: LedgerEntry, reason: str, description: str
+    ) -> "TransactWriteItemTypeDef":
+        """An entry's `reason` and `description` rewritten (an erasure's, docs/security.md),
+        if they are still as read; nothing else of the entry changes. For a transaction:
+        the change stream passes over it (it acts on new items only)."""
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": to_item(
+                    {"PK": customer_pk(entry.customer_id), "SK": entry_sk(entry.sequence)}
+                ),
+                "UpdateExpression": "SET #reason = :reason, #description = :description",
+                "ConditionExpression": "#reason = :readReason AND #description = :readDescription",
+                "ExpressionAttributeNames": {"#reason": "reason", "#description": "description"},
+                "ExpressionAttributeValues": to_item(
+                    {
+                        ":reason": reason,
+                        ":description": description,
+                        ":readReason": entry.reason,
+                        ":readDescription": entry.description,
+                    }
+                ),
+            }
+        }
 
     def written_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Every entry, reminder and alert written from `start` to `end` (the machine's
@@ -753,6 +964,9 @@ class LedgerStore:
         if posting is not None:
             written_at = self.clock()
             changes.extend(self._account_items(posting))
+            day = posted_day_write(posting, self.table)
+            if day is not None:
+                changes.append(day)
             changes.extend(
                 {
                     "Put": {
@@ -861,6 +1075,86 @@ class LedgerStore:
         items = [from_item(item) for item in response.get("Items", [])]
         return str(items[0]["customerId"]) if items else None
 
+    # -- a lot's life (docs/data-model.md, "A lot's life": L1 to L3) -------------------
+
+    def place_of_transaction(self, transaction_id: str) -> EntryPlace | None:
+        """Where a ledger entry is, by its id (TransactionIdIndex, as pattern 7)."""
+        response = self.client.query(
+            TableName=self.table,
+            IndexName="TransactionIdIndex",
+            KeyConditionExpression="transactionId = :id",
+            ExpressionAttributeValues=to_item({":id": transaction_id}),
+        )
+        places = [_entry_place(item) for item in response.get("Items", [])]
+        return next((place for place in places if place is not None), None)
+
+    def lot_entry_places(self, point_batch_id: str) -> list[EntryPlace]:
+        """Where the entries that made, joined or extended a lot are, in ledger order
+        (LotIndex, every page: L1). Empty for a lot no entry names."""
+        items = self._query_all(
+            IndexName="LotIndex",
+            KeyConditionExpression="pointBatchId = :id",
+            ExpressionAttributeValues=to_item({":id": point_batch_id}),
+        )
+        places = [_entry_place(item) for item in items]
+        return sorted(place for place in places if place is not None)
+
+    def lots_entry_places(self, point_batch_ids: Sequence[str]) -> dict[str, list[EntryPlace]]:
+        """`lot_entry_places` of each lot, read at once."""
+        found = in_parallel(
+            lambda n: self.lot_entry_places(point_batch_ids[n]), len(point_batch_ids)
+        )
+        return dict(zip(point_batch_ids, found, strict=True))
+
+    def entry_with_account(self, place: EntryPlace) -> tuple[LedgerEntry | None, Account | None]:
+        """An entry (GetItem, consistent: L2) and its customer's account (pattern 1),
+        read at once."""
+
+        def read(n: int) -> LedgerEntry | Account | None:
+            if n == 1:
+                return self.load_account(place.customer_id)
+            response = self.client.get_item(
+                TableName=self.table,
+                Key=to_item({"PK": customer_pk(place.customer_id), "SK": entry_sk(place.sequence)}),
+                ConsistentRead=True,
+            )
+            item = response.get("Item")
+            return model_from_item(LedgerEntry, item) if item else None
+
+        entry, account = in_parallel(read, 2)
+        assert entry is None or isinstance(entry, LedgerEntry)
+        assert account is None or isinstance(account, Account)
+        return entry, account
+
+    def entries_from(
+        self, customer_id: str, first: int, last: int, page: int = ENTRY_PAGE
+    ) -> Iterator[list[LedgerEntry]]:
+        """A customer's entries `first` to `last`, oldest first, consistent, a page at a time
+        (L3): the first page of `page` entries, each next twice as many (a response
+        holds at most 1 MB), so that a reader who stops early has read little."""
+        if first > last:
+            return
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":pk": customer_pk(customer_id),
+                    ":first": entry_sk(first),
+                    ":last": entry_sk(last),
+                }
+            ),
+            "ConsistentRead": True,
+            "Limit": page,
+        }
+        while True:
+            response = self.client.query(**arguments)
+            yield [model_from_item(LedgerEntry, item) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            arguments["Limit"] = min(2 * arguments["Limit"], MAX_ENTRY_PAGE)
+
     def read_summary(
         self, customer_id: str, recent: int, now: datetime
     ) -> tuple[Account | None, list[LedgerEntry], list[LotQuarter]]:
@@ -908,6 +1202,94 @@ class LedgerStore:
             ]
             return account, entries[:recent], later
         raise Conflict("The account changed while it was being read; try again", retryable=True)
+
+    def read_statement(
+        self, customer_id: str, first: date, last: date, max_entries: int
+    ) -> "StatementRead":
+        """The account and the entries posted from business day `first` to `last`, in order.
+
+        Two round trips (docs/data-model.md, pattern 22): the account (pattern 1) and the
+        posted-day markers from `first` on, at once; then the entries between the first
+        marker of the period and the first after it, by sequence, a key condition. A period
+        without entries reads, instead, the balance of the entry before the next posted day.
+        More than `max_entries` in the period is a 422 before any entry is read.
+        """
+        pk = customer_pk(customer_id)
+
+        def markers() -> list[tuple[date, int]]:
+            response = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :end",
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":pk": pk,
+                        ":first": f"{POSTED_DAY_PREFIX}{first.isoformat()}",
+                        ":end": f"{POSTED_DAY_PREFIX}~",
+                    }
+                ),
+                ConsistentRead=True,
+                # At most one marker a day: the period's, and the first after it.
+                Limit=(last - first).days + 2,
+            )
+            return [
+                (
+                    date.fromisoformat(item["SK"]["S"].removeprefix(POSTED_DAY_PREFIX)),
+                    int(item["firstSequence"]["N"]),
+                )
+                for item in response.get("Items", [])
+            ]
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            reading = pool.submit(self.load_account, customer_id)
+            found = markers()
+            account = reading.result()
+        if account is None:
+            return StatementRead(None, [], 0)
+        if (
+            account.posted_through is not None
+            and account.posted_through > last
+            and not any(day > last for day, _ in found)
+        ):
+            # A day was posted after the markers were read and before the account was: the
+            # markers are read again, to know where the period ends (rare).
+            found = markers()
+        # What was posted after the account was read is not the account's: left out.
+        found = [(day, sequence) for day, sequence in found if sequence <= account.entry_count]
+        within = [sequence for day, sequence in found if day <= last]
+        after = next((sequence for day, sequence in found if day > last), None)
+        end = after - 1 if after is not None else account.entry_count
+        if not within:
+            return StatementRead(account, [], self._balance_after(customer_id, end, account))
+        count = end - within[0] + 1
+        if count > max_entries:
+            raise ValidationFailed(
+                f"The period holds {count:,} entries, more than a statement's "
+                f"{max_entries:,}; ask for a shorter period",
+                {"field": "from", "entries": count, "limit": max_entries},
+            )
+        items = self._query_all(
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :last",
+            ExpressionAttributeValues=to_item(
+                {":pk": pk, ":first": entry_sk(within[0]), ":last": entry_sk(max(end, 1))}
+            ),
+            ConsistentRead=True,
+        )
+        entries = [model_from_item(LedgerEntry, item) for item in items]
+        return StatementRead(account, entries, entries[0].balance_after - entries[0].points)
+
+    def _balance_after(self, customer_id: str, sequence: int, account: Account) -> int:
+        """The balance once entry `sequence` was made (the account's own for its newest)."""
+        if sequence >= account.entry_count:
+            return account.current_balance
+        if sequence < 1:
+            return 0
+        response = self.client.get_item(
+            TableName=self.table,
+            Key=to_item({"PK": customer_pk(customer_id), "SK": entry_sk(sequence)}),
+            ProjectionExpression="balanceAfter",
+            ConsistentRead=True,
+        )
+        return int(response["Item"]["balanceAfter"]["N"])
 
     def read_history(
         self, customer_id: str, limit: int, cursor: str | None
@@ -984,6 +1366,20 @@ def profile_item(profile: CustomerProfile) -> dict[str, Any]:
     if profile.email:
         values["emailKey"] = profile.email.strip().lower()
     return values
+
+
+def erasure_sk(erased_at: datetime) -> str:
+    return f"{ERASURE_PREFIX}{iso_utc(erased_at)}"
+
+
+def erasure_item(erasure: Erasure) -> dict[str, Any]:
+    """An erasure as stored, in its customer's partition: never updated or deleted."""
+    return {
+        "PK": customer_pk(erasure.customer_id),
+        "SK": erasure_sk(erasure.erased_at),
+        "entity": "ERASURE",
+        **erasure.model_dump(mode="json", by_alias=True),
+    }
 
 
 @dataclass(frozen=True)
@@ -1208,11 +1604,15 @@ class AdminStore:
     def put_profile(self, profile: CustomerProfile) -> None:
         self.client.put_item(TableName=self.table, Item=to_item(profile_item(profile)))
 
-    def upsert_profile(self, profile: CustomerProfile, keep_preferences: bool = False) -> None:
+    def upsert_profile(
+        self, profile: CustomerProfile, keep_preferences: bool = False, consent: bool = False
+    ) -> None:
         """Write the profile unless a newer one is stored (events may arrive out of order).
 
         `keep_preferences`: a booking's customer block carries no notification choices, so
-        the stored ones stay.
+        the stored ones stay. A profile whose personal data was erased takes contact details
+        again only with the customer's `consent`, which also clears its `erasedAt`; without
+        it, only the update's time is recorded (`_updated_while_erased`).
         """
         values = profile_item(profile)
         if keep_preferences:
@@ -1227,17 +1627,54 @@ class AdminStore:
         attribute_values = {f":{k}": v for k, v in values.items() if k not in {"PK", "SK"}}
         if keep_preferences:
             attribute_values[":yes"] = True
+        condition = "(attribute_not_exists(#updatedAt) OR #updatedAt <= :updatedAt)"
+        update = f"SET {sets}"
+        names["#erasedAt"] = "erasedAt"
+        if consent:
+            update += " REMOVE #erasedAt"
+        else:
+            condition += " AND attribute_not_exists(#erasedAt)"
         try:
             self.client.update_item(
                 TableName=self.table,
                 Key=to_item({"PK": values["PK"], "SK": values["SK"]}),
-                UpdateExpression=f"SET {sets}",
-                ConditionExpression="attribute_not_exists(#updatedAt) OR #updatedAt <= :updatedAt",
+                UpdateExpression=update,
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_item(attribute_values),
             )
         except self.client.exceptions.ConditionalCheckFailedException:
-            return  # a newer profile is stored
+            # A newer profile is stored, or an erased one that the event may not fill again.
+            if not consent:
+                self._updated_while_erased(profile.customer_id, profile.updated_at)
+
+    def _updated_while_erased(self, customer_id: str, updated_at: datetime) -> None:
+        """An update of an erased profile without the customer's consent: recorded without
+        its personal fields, as the time of the latest update (so an older event still never
+        overwrites a newer one). Nothing when the profile is not erased or is newer."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_item({"PK": customer_pk(customer_id), "SK": PROFILE_SK}),
+                UpdateExpression="SET #updatedAt = :updatedAt",
+                ConditionExpression="attribute_exists(#erasedAt) AND #updatedAt <= :updatedAt",
+                ExpressionAttributeNames={"#updatedAt": "updatedAt", "#erasedAt": "erasedAt"},
+                ExpressionAttributeValues=to_item({":updatedAt": iso_utc(updated_at)}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return
+
+    def erased(self, customer_id: str) -> bool:
+        """Whether the customer's personal data is erased (and was not given again since):
+        the profile's `erasedAt`, read consistently."""
+        response = self.client.get_item(
+            TableName=self.table,
+            Key=to_item({"PK": customer_pk(customer_id), "SK": PROFILE_SK}),
+            ProjectionExpression="#erasedAt",
+            ExpressionAttributeNames={"#erasedAt": "erasedAt"},
+            ConsistentRead=True,
+        )
+        return "erasedAt" in response.get("Item", {})
 
     def profile(self, customer_id: str) -> CustomerProfile | None:
         """The customer's profile (who they are, how they may be told), if any."""
@@ -1268,6 +1705,84 @@ class AdminStore:
             Limit=25,
         )
         return [model_from_item(CustomerProfile, item) for item in response.get("Items", [])]
+
+    # erasures of personal data (POPIA, docs/security.md)
+
+    def erasure_guards(
+        self,
+        erasure: Erasure,
+        erased: CustomerProfile,
+        read: CustomerProfile | None,
+        moved: Exception,
+    ) -> tuple[Guard, ...]:
+        """Replace the profile by its erased form (`erased`: no contact details, no
+        `emailKey`, so out of EmailIndex) if it is still as `read` (None: there was none),
+        else `moved`; and record the erasure."""
+        pk = customer_pk(erasure.customer_id)
+        if read is None:
+            profile = Guard(pk, PROFILE_SK, moved, put=profile_item(erased))
+        else:
+            profile = Guard(
+                pk,
+                PROFILE_SK,
+                moved,
+                condition="#updatedAt = :read AND attribute_not_exists(#erasedAt)",
+                values={":read": iso_utc(read.updated_at)},
+                names={"#updatedAt": "updatedAt", "#erasedAt": "erasedAt"},
+                put=profile_item(erased),
+            )
+        record = Guard(
+            pk,
+            erasure_sk(erasure.erased_at),
+            Conflict("An erasure was recorded at this very moment; try again", retryable=True),
+            put=erasure_item(erasure),
+        )
+        return profile, record
+
+    def still_erased_guard(self, customer_id: str, erased_at: datetime, moved: Exception) -> Guard:
+        """The profile is still erased by the erasure of `erased_at`, else `moved`."""
+        return Guard(
+            customer_pk(customer_id),
+            PROFILE_SK,
+            moved,
+            condition="#erasedAt = :erasedAt",
+            values={":erasedAt": iso_utc(erased_at)},
+            names={"#erasedAt": "erasedAt"},
+        )
+
+    def commit_erasure(
+        self,
+        claim: Claim,
+        erasure: Erasure,
+        guards: Sequence[Guard],
+        rewrites: Sequence["TransactWriteItemTypeDef"] = (),
+    ) -> None:
+        """The erasure's idempotency record, its `guards` (the profile and the erasure
+        record) and the `rewrites` of the customer's text (alerts, entries) in one
+        transaction. Rewrites beyond what one transaction holds are written first, in
+        transactions of their own, once the request is known not to have been made before
+        (ClaimTaken otherwise): each takes out only the customer's details, so one written
+        by an erasure that then fails is still right."""
+        room = transactions.TRANSACTION_ITEMS - 1 - len(guards)
+        early = list(rewrites[: max(len(rewrites) - room, 0)])
+        if early:
+            stored = transactions.read_claim(self.client, self.table, claim)
+            if stored is not None:
+                raise ClaimTaken(stored)
+            size = transactions.TRANSACTION_ITEMS
+            for start in range(0, len(early), size):
+                transactions.transact(
+                    self.client, [(item, None) for item in early[start : start + size]]
+                )
+        transactions.commit(
+            self.client,
+            self.table,
+            claim,
+            erasure,
+            guards,
+            rewrites[len(early) :],
+            erasure.customer_id,
+        )
 
     # the ledger across customers
 

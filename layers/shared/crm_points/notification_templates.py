@@ -60,6 +60,17 @@ def _greeting(profile: CustomerProfile) -> str:
     return f"Hi {profile.first_name}," if profile.first_name else "Hi,"
 
 
+def notification_id(source_id: str, kind: Kind, channel: Channel) -> str:
+    """The id of the message of one channel about one source (an entry's transactionId, a
+    reminder's `reminder_source`): what makes the sender send it once."""
+    return f"{source_id}:{kind.value}:{channel}"
+
+
+def reminder_source(reminder: ExpiringReminder) -> str:
+    """What a pointsExpiring message's id is made from: the customer and the run."""
+    return f"{reminder.customer_id}:{iso_utc(reminder.run_time)}"
+
+
 def _messages(
     source_id: str,
     kind: Kind,
@@ -68,14 +79,15 @@ def _messages(
     email_details: str,
     sms_line: str,
 ) -> list[Notification]:
-    if profile is None:
+    # An erased customer is told nothing, whatever is left of the profile.
+    if profile is None or profile.erased_at is not None:
         return []
 
     def message(channel: Channel, to: str, body: str, subject: str | None = None) -> Notification:
         """The message of one channel; its id (source, kind, channel) is what makes the
         sender send it once."""
         return Notification(
-            notification_id=f"{source_id}:{kind.value}:{channel}",
+            notification_id=notification_id(source_id, kind, channel),
             kind=kind,
             channel=channel,
             customer_id=profile.customer_id,
@@ -124,7 +136,7 @@ def points_expiring(
         + f"\n\nBook a service to keep all your points for longer: {config.booking_link}"
     )
     return _messages(
-        f"{reminder.customer_id}:{iso_utc(reminder.run_time)}",
+        reminder_source(reminder),
         Kind.POINTS_EXPIRING,
         profile,
         POINTS_EXPIRING_EMAIL.format(amount=amount, days=days),

@@ -33,6 +33,8 @@ class Permission(StrEnum):
     VIEW_FINANCE = "VIEW_FINANCE"
     CLOSE_PERIOD = "CLOSE_PERIOD"
     SET_BREAKAGE = "SET_BREAKAGE"
+    # A customer's personal data (POPIA): read it all, erase it. ADMIN only.
+    MANAGE_PERSONAL_DATA = "MANAGE_PERSONAL_DATA"
 
 
 _VIEW = {Permission.VIEW_POINTS, Permission.VIEW_TRANSACTIONS}

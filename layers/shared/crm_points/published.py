@@ -3,6 +3,7 @@ mapped field by field from the stored entry (`records.LedgerEntry`). Its own sma
 so that the change stream's consumer imports it without the API's other models."""
 
 from collections.abc import Sequence
+from datetime import date
 
 from pydantic import Field
 
@@ -75,6 +76,12 @@ class PointTransaction(CamelModel):
     refund_id: str | None = Field(
         default=None,
         description="REVERSAL made by a partial refund (`Booking Refunded`): the refund's id",
+    )
+    posted_on: date | None = Field(
+        default=None,
+        description="The business day (Africa/Johannesburg) the entry was posted on: its "
+        "`createdAt`'s day, or the day of the entry before it if that is later (an event "
+        'applied late). Statements are cut by it (docs/api.md, "Statements")',
     )
 
     @classmethod

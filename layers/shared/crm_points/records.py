@@ -5,7 +5,7 @@ seed's interfaces. Times are timezone-aware UTC and serialise as `2026-01-31T09:
 a fixed-width form that sorts as text.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -182,6 +182,9 @@ class Account(CamelModel):
     created_at: UtcDateTime
     updated_at: UtcDateTime
     pages: list[AccountPage] = Field(default_factory=list)
+    # The business day of the latest posting (None: none since days were kept): the next is
+    # posted on that day or later (LedgerEntry.posted_on).
+    posted_through: date | None = None
 
 
 class LedgerEntry(CamelModel):
@@ -217,6 +220,7 @@ class LedgerEntry(CamelModel):
     issue_months: dict[str, int] | None = None
     booking_amount_cents: int | None = None
     refund_id: str | None = None
+    posted_on: date | None = None
 
 
 class PostingResult(CamelModel):
@@ -295,8 +299,7 @@ class Erasure(CamelModel):
     )
     rewritten_alerts: list[str] = Field(
         default_factory=list,
-        description="The alerts whose text named the customer, by id; that text now reads "
-        "[erased]",
+        description="The alerts whose text named the customer, by id; that text now reads [erased]",
     )
     redacted_transactions: list[str] = Field(
         default_factory=list,

@@ -27,7 +27,13 @@ from crm_points.alerts import Alert, AlertType, new_alert
 from crm_points.config import PointsConfig
 from crm_points.ledger_store import AdminStore, EffectLog, model_from_item
 from crm_points.logs import logger
-from crm_points.notification_templates import Notification, day
+from crm_points.notification_templates import (
+    Channel,
+    Kind,
+    Notification,
+    day,
+    reminder_source,
+)
 from crm_points.published import PointTransaction
 from crm_points.records import (
     CustomerProfile,
@@ -102,6 +108,33 @@ def source_of(item: NewItem) -> str:
     if isinstance(item, ExpiringReminder):
         return f"reminder:{item.customer_id}:{iso_utc(item.run_time)}"
     return f"alert:{item.alert_id}"
+
+
+def message_kind(item: NewItem) -> tuple[str, Kind] | None:
+    """The customer message an item causes, if any: what its ids are made from
+    (notification_templates.notification_id) and its kind. An AWARD made with
+    notifyCustomer, an EXPIRE, an expiring reminder."""
+    if isinstance(item, ExpiringReminder):
+        return reminder_source(item), Kind.POINTS_EXPIRING
+    if isinstance(item, LedgerEntry) and item.type is TransactionType.EXPIRE:
+        return item.transaction_id, Kind.POINTS_EXPIRED
+    if (
+        isinstance(item, LedgerEntry)
+        and item.type is TransactionType.AWARD
+        and item.notify_customer
+    ):
+        return item.transaction_id, Kind.POINTS_AWARDED
+    return None
+
+
+def queued_mark(channel: Channel) -> str:
+    """The effect of an item that marks its message of one channel queued."""
+    return f"queued:{channel}"
+
+
+def sent_mark(notification_id: str) -> str:
+    """The name under which a message's sending is marked done (`deliver`)."""
+    return f"notification:{notification_id}"
 
 
 @dataclass
@@ -190,14 +223,9 @@ class Reactions:
     @staticmethod
     def _customer_to_tell(item: NewItem) -> str | None:
         """The customer an item may notify (so whose profile is needed), if any."""
-        if isinstance(item, ExpiringReminder):
-            return item.customer_id
-        if isinstance(item, LedgerEntry) and (
-            item.type is TransactionType.EXPIRE
-            or (item.type is TransactionType.AWARD and item.notify_customer)
-        ):
-            return item.customer_id
-        return None
+        if isinstance(item, Alert) or message_kind(item) is None:
+            return None
+        return item.customer_id
 
     def _react(
         self,
@@ -213,7 +241,7 @@ class Reactions:
         if event is not None and "event" not in done:
             plan.events.append((index, source, "event", event))
         for notification in found:
-            effect = f"queued:{notification.channel}"
+            effect = queued_mark(notification.channel)
             if effect not in done:
                 plan.messages.append((index, source, effect, notification))
 
@@ -312,15 +340,28 @@ class Sender(Protocol):
 
 
 def deliver(
-    notification: Notification, sender: Sender, effects: EffectLog, from_address: str, now: datetime
+    notification: Notification,
+    sender: Sender,
+    effects: EffectLog,
+    profiles: AdminStore,
+    from_address: str,
+    now: datetime,
 ) -> bool:
-    """Send a queued notification once: a message delivered again is not sent again.
+    """Send a queued notification once: a message delivered again is not sent again, and a
+    message to a customer whose personal data was erased since it was queued is not sent.
 
     A failure raises, so the queue retries the message and, in the end, dead-letters it; the
-    ledger is never touched. False when it had been sent already.
+    ledger is never touched. False when it had been sent already, or was withheld.
     """
-    source = f"notification:{notification.notification_id}"
+    source = sent_mark(notification.notification_id)
     if "sent" in effects.done(source):
+        return False
+    if profiles.erased(notification.customer_id):
+        # The message carries the address as it was when queued: it is no longer ours to use.
+        logger.info(
+            "notification withheld: the customer's personal data was erased",
+            extra={"notificationId": notification.notification_id},
+        )
         return False
     sender.send(notification, from_address)
     effects.mark(source, "sent", now)

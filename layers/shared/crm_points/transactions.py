@@ -299,6 +299,13 @@ def commit(
     transact(client, items)
 
 
+def as_change(table: str, guard: Guard) -> Any:
+    """A guard's item as a plain change of a transaction (`commit`'s `changes`, `transact`):
+    its failed condition means the item moved since it was read (WriteConflict), whatever
+    the guard's own error."""
+    return _guard_item(table, guard, {})
+
+
 def _guard_item(table: str, guard: Guard, record: dict[str, Any]) -> Any:
     condition: dict[str, Any] = {"ConditionExpression": guard.condition}
     if guard.values:

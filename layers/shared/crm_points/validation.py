@@ -150,6 +150,22 @@ def _day_as_date(value: object) -> object:
     return value
 
 
+def _a_day(value: object) -> object:
+    """A day as ISO 8601 text (`2027-01-31`), nothing else: not a moment, not a number."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a day must be written YYYY-MM-DD, as 2027-01-31")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value} is not a day of the calendar") from None
+
+
+# A business day (Africa/Johannesburg), as `2027-01-31`.
+CalendarDay = Annotated[date, BeforeValidator(_a_day), AfterValidator(within_calendar)]
+
+
 # A day (`2027-01-31`; as an expiry, the points last through that day in
 # Africa/Johannesburg) or a moment with a timezone (`2027-01-31T10:00:00Z`).
 DayOrMoment = Annotated[
