@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from crm_points.ledger_service import PointsService
-from crm_points.records import LedgerEntry
+from crm_points.records import CustomerProfile, LedgerEntry
 from crm_points.runtime import runtime
 from crm_points.statements import posted_on
 from tests.api import call
@@ -207,6 +207,17 @@ def test_a_period_that_is_not_one_is_a_422(lambda_env, customer_id, query, field
     answer = call("GET", f"/api/crm/customers/{customer_id}/points/statement", query=query)
     assert (answer.status, answer.code) == (422, "VALIDATION_ERROR")
     assert field in str(answer.body["error"]["details"])
+
+
+def test_a_customer_known_only_from_a_profile_has_an_empty_statement(
+    lambda_env, service, customer_id
+):
+    service.admin.upsert_profile(
+        CustomerProfile(customer_id=customer_id, email="a@example.com", updated_at=APRIL_15)
+    )
+    body = statement(customer_id, date(2026, 4, 1), date(2026, 4, 30))
+    assert (body["openingBalance"], body["closingBalance"], body["entries"]) == (0, 0, [])
+    assert body["expirationSchedule"]["expirations"] == []
 
 
 def test_an_unknown_customer_is_a_404(lambda_env, customer_id):

@@ -53,14 +53,7 @@ def summarise(
         lifetime_redeemed=account.lifetime_redeemed,
         lifetime_expired=account.lifetime_expired,
         recent_transactions=published(recent),
-        expiration_schedule=[
-            ExpirationScheduleItem(
-                amount=lot.remaining_points,
-                expiry_date=business_day(lot.expires_at),
-                point_batch_id=lot.point_batch_id,
-            )
-            for lot in fifo_order(account.lots)
-        ],
+        expiration_schedule=expiration_schedule(account),
         later_expirations=[
             LaterExpirations(
                 quarter=lots.quarter,
@@ -72,6 +65,18 @@ def summarise(
             for lots in later
         ],
     )
+
+
+def expiration_schedule(account: Account) -> list[ExpirationScheduleItem]:
+    """The account's lots one by one, soonest first (the summary's schedule)."""
+    return [
+        ExpirationScheduleItem(
+            amount=lot.remaining_points,
+            expiry_date=business_day(lot.expires_at),
+            point_batch_id=lot.point_batch_id,
+        )
+        for lot in fifo_order(account.lots)
+    ]
 
 
 def customer_points(
@@ -105,13 +110,23 @@ def customer_statement(
     config: PointsConfig,
 ) -> Statement:
     """The customer's statement of the business days `first` to `last` (two round trips);
-    404 for a customer with no account, 422 for a period too long."""
+    an empty one for a customer known only from a profile, 404 for an unknown customer,
+    422 for a period too long."""
     statements.require_period(first, last)
     read = store.read_statement(customer_id, first, last, statements.MAX_STATEMENT_ENTRIES)
-    if read.account is None:
-        raise NotFound(f"Customer {customer_id} has no points account", {"customerId": customer_id})
+    account = read.account
+    if account is None:
+        # A customer known only from a profile event has an empty account (SPEC §2.1).
+        profile = AdminStore(store.client, store.table).profile(customer_id)
+        if profile is None:
+            raise NotFound(
+                f"Customer {customer_id} has no points account", {"customerId": customer_id}
+            )
+        account = Account(
+            customer_id=customer_id, created_at=profile.updated_at, updated_at=profile.updated_at
+        )
     return statements.statement(
-        read.account, read.entries, read.balance_before, first, last, now, config.business_name
+        account, read.entries, read.balance_before, first, last, now, config.business_name
     )
 
 

@@ -551,6 +551,38 @@ def _figures_only(page: str) -> bool:
     return False
 
 
+@dataclass
+class _Partition:
+    """A customer partition's items, by kind (the account's own item and pages as stored)."""
+
+    state: dict[str, Any] | None = None
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    profile: CustomerProfile | None = None
+    entries: list[LedgerEntry] = field(default_factory=list)
+    reminders: list[ExpiringReminder] = field(default_factory=list)
+    erasures: list[Erasure] = field(default_factory=list)
+
+
+def _partition(items: list[dict[str, Any]]) -> _Partition:
+    """Sort a customer partition's items (as read, in key order) by kind."""
+    found = _Partition()
+    for item in items:
+        sort_key = str(item["SK"]["S"])
+        if sort_key == ACCOUNT_SK:
+            found.state = item
+        elif sort_key.startswith(PAGE_PREFIX):
+            found.pages.append(item)
+        elif sort_key == PROFILE_SK:
+            found.profile = model_from_item(CustomerProfile, item)
+        elif sort_key.startswith(ENTRY_PREFIX):
+            found.entries.append(model_from_item(LedgerEntry, item))
+        elif sort_key.startswith(REMINDER_PREFIX):
+            found.reminders.append(model_from_item(ExpiringReminder, item))
+        elif sort_key.startswith(ERASURE_PREFIX):
+            found.erasures.append(model_from_item(Erasure, item))
+    return found
+
+
 def _account_and_entries(
     items: list[dict[str, Any]], covered: Callable[[str], bool] = _figures_only
 ) -> tuple[Account | None, list[LedgerEntry]]:
@@ -561,30 +593,17 @@ def _account_and_entries(
     nothing in it yet (SPEC §2.1): it comes into being with the first ledger entry or
     profile event.
     """
-    state = None
-    pages = []
-    profile = None
-    entries = []
-    for item in items:
-        sort_key = item["SK"]["S"]
-        if sort_key == ACCOUNT_SK:
-            state = item
-        elif sort_key.startswith(PAGE_PREFIX):
-            pages.append(item)
-        elif sort_key == PROFILE_SK:
-            profile = model_from_item(CustomerProfile, item)
-        elif sort_key.startswith(ENTRY_PREFIX):
-            entries.append(model_from_item(LedgerEntry, item))
-    if state is not None:
-        return _assemble_account(state, pages, covered), entries
-    if profile is not None:
+    found = _partition(items)
+    if found.state is not None:
+        return _assemble_account(found.state, found.pages, covered), found.entries
+    if found.profile is not None:
         account = Account(
-            customer_id=profile.customer_id,
-            created_at=profile.updated_at,
-            updated_at=profile.updated_at,
+            customer_id=found.profile.customer_id,
+            created_at=found.profile.updated_at,
+            updated_at=found.profile.updated_at,
         )
-        return account, entries
-    return None, entries
+        return account, found.entries
+    return None, found.entries
 
 
 def reminder_item(reminder: ExpiringReminder, written_at: datetime) -> dict[str, Any]:
@@ -815,33 +834,18 @@ class LedgerStore:
                 ExpressionAttributeValues=to_item({":pk": customer_pk(customer_id)}),
                 ConsistentRead=True,
             )
-            state = None
-            pages = []
-            profile = None
-            entries, reminders, erasures = [], [], []
-            for item in items:
-                sort_key = str(item["SK"]["S"])
-                if sort_key == ACCOUNT_SK:
-                    state = item
-                elif sort_key.startswith(PAGE_PREFIX):
-                    pages.append(item)
-                elif sort_key == PROFILE_SK:
-                    profile = model_from_item(CustomerProfile, item)
-                elif sort_key.startswith(ENTRY_PREFIX):
-                    entries.append(model_from_item(LedgerEntry, item))
-                elif sort_key.startswith(REMINDER_PREFIX):
-                    reminders.append(model_from_item(ExpiringReminder, item))
-                elif sort_key.startswith(ERASURE_PREFIX):
-                    erasures.append(model_from_item(Erasure, item))
+            found = _partition(items)
             try:
                 account = (
                     None
-                    if state is None
-                    else _assemble_account(state, pages, covered=lambda page: True)
+                    if found.state is None
+                    else _assemble_account(found.state, found.pages, covered=lambda page: True)
                 )
             except TornRead:
                 continue
-            return CustomerRecords(profile, account, entries, reminders, erasures)
+            return CustomerRecords(
+                found.profile, account, found.entries, found.reminders, found.erasures
+            )
         raise Conflict("The account changed while it was being read; try again", retryable=True)
 
     def redaction(

@@ -17,17 +17,16 @@ from datetime import datetime
 from functools import partial
 from typing import Any, get_args
 
+from crm_points.account_reads import expiration_schedule
 from crm_points.alert_store import AlertStore
 from crm_points.alerts import Alert
 from crm_points.api_models import (
     AccountFigures,
-    ExpirationScheduleItem,
     NotificationRecord,
     PersonalDataResponse,
     Retention,
 )
 from crm_points.errors import NotFound
-from crm_points.ledger import fifo_order
 from crm_points.ledger_service import PointsService, Request
 from crm_points.ledger_store import DONE_MARK_DAYS, CustomerRecords, EffectLog, api_claim
 from crm_points.logs import logger
@@ -43,7 +42,6 @@ from crm_points.transactions import (
     replay_answer,
     retries_exhausted,
 )
-from crm_points.validation import business_day
 
 # What takes the place of a customer's details in the text that kept them.
 ERASED = "[erased]"
@@ -197,14 +195,7 @@ def export(
             lifetime_expired=account.lifetime_expired,
             created_at=account.created_at,
             updated_at=account.updated_at,
-            expiration_schedule=[
-                ExpirationScheduleItem(
-                    amount=lot.remaining_points,
-                    expiry_date=business_day(lot.expires_at),
-                    point_batch_id=lot.point_batch_id,
-                )
-                for lot in fifo_order(account.lots)
-            ],
+            expiration_schedule=expiration_schedule(account),
         ),
         transactions=published(records.entries),
         expiring_reminders=records.reminders,
