@@ -261,7 +261,7 @@ def explain_transaction(
     permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
     from crm_points import lot_reads
 
-    return lot_reads.explain_transaction(service.store, transaction_id)
+    return lot_reads.explain_transaction(service, transaction_id)
 
 
 def lot_history(
@@ -272,7 +272,7 @@ def lot_history(
     permissions.require(call.role, Permission.VIEW_TRANSACTIONS)
     from crm_points import lot_reads
 
-    return lot_reads.lot_history(service.store, point_batch_id, limit, cursor)
+    return lot_reads.lot_history(service, point_batch_id, limit, cursor)
 
 
 def customer_statement(

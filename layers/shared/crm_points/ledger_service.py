@@ -609,14 +609,7 @@ class PointsService:
 
     def account(self, customer_id: str) -> Account:
         """The account as of now, or 404; 409 (retryable) if it kept changing while read."""
-        try:
-            account = self.store.load_account(customer_id)
-        except WriteConflict:
-            raise Conflict(
-                "The account changed while it was being read; try again",
-                {"customerId": customer_id},
-                retryable=True,
-            ) from None
+        account = read_of_account(customer_id, lambda: self.store.load_account(customer_id))
         if account is None:
             raise NotFound(
                 f"Customer {customer_id} has no points account", {"customerId": customer_id}
@@ -765,6 +758,19 @@ class PointsService:
         stored = self.store.read_claim(claim)
         if stored is not None:
             raise ClaimTaken(stored)
+
+
+def read_of_account(customer_id: str, read: Callable[[], _T]) -> _T:
+    """A read of a customer's account (and what is read with it): one that kept meeting
+    writes half-way (WriteConflict) is a retryable 409."""
+    try:
+        return read()
+    except WriteConflict:
+        raise Conflict(
+            "The account changed while it was being read; try again",
+            {"customerId": customer_id},
+            retryable=True,
+        ) from None
 
 
 class _NothingToWrite(Exception):

@@ -12,18 +12,15 @@ credit to its end (or, for an active lot, to the events shown).
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from crm_points.api_models import DrawnLot, LotHistoryResponse, TransactionExplanation
 from crm_points.dynamo import decode_cursor, encode_cursor
-from crm_points.errors import Conflict, NotFound, ValidationFailed
+from crm_points.errors import NotFound, ValidationFailed
+from crm_points.ledger_service import PointsService, read_of_account
 from crm_points.ledger_store import LedgerStore
 from crm_points.lot_history import LotEventKind, LotLife, LotLives
 from crm_points.published import PointTransaction
 from crm_points.records import Account, LedgerEntry
-from crm_points.transactions import WriteConflict
-
-_T = TypeVar("_T")
 
 # The events of its lot an explained credit lists, from the credit on; its nextCursor goes
 # on with GET /points/lots/{pointBatchId}.
@@ -37,7 +34,7 @@ MAX_SEQUENCE = 10**10
 
 
 def lot_history(
-    store: LedgerStore, point_batch_id: str, limit: int, cursor: str | None
+    service: PointsService, point_batch_id: str, limit: int, cursor: str | None
 ) -> LotHistoryResponse:
     """A lot now and a page of its life, oldest first; 404 for a lot no entry names.
 
@@ -45,6 +42,7 @@ def lot_history(
     what it held after each entry says which entry ended it. A later page of an active lot
     (the account says what it holds) reads from the entry its page starts at.
     """
+    store = service.store
     start = _page_start(cursor, point_batch_id) if cursor else None
     places = store.lot_entry_places(point_batch_id) if start is None else None
     customer_id = places[0].customer_id if places else None
@@ -54,7 +52,7 @@ def lot_history(
         raise NotFound(
             f"Point batch {point_batch_id} does not exist", {"pointBatchId": point_batch_id}
         )
-    account = _account(store, customer_id)
+    account = service.account(customer_id)
     lives = LotLives(account, [point_batch_id])
     life = lives[point_batch_id]
     if start is not None and life.active:
@@ -74,15 +72,20 @@ def lot_history(
     return _page(life, shown, start.skip if start else 0, limit)
 
 
-def explain_transaction(store: LedgerStore, transaction_id: str) -> TransactionExplanation:
+def explain_transaction(service: PointsService, transaction_id: str) -> TransactionExplanation:
     """An entry and the lots it touched; 404 for an id no entry has.
 
     A credit, or an EXPIRY_EXTENDED: its lot now and what became of it from the entry on.
     A debit: each lot it drew from, what it drew, the lot now and the credits that had made
     it up to the debit.
     """
+    store = service.store
     place = store.place_of_transaction(transaction_id)
-    entry, account = _read(lambda: store.entry_with_account(place)) if place else (None, None)
+    entry, account = (
+        read_of_account(place.customer_id, lambda: store.entry_with_account(place))
+        if place
+        else (None, None)
+    )
     if entry is None or account is None:
         raise NotFound(
             f"Transaction {transaction_id} does not exist", {"transactionId": transaction_id}
@@ -230,21 +233,3 @@ def _page_start(cursor: str, point_batch_id: str) -> _PageStart:
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise ValidationFailed("cursor is not valid", {"field": "cursor"})
     return _PageStart(values["skip"], values["sequence"], values["within"])
-
-
-def _account(store: LedgerStore, customer_id: str) -> Account:
-    """The account of the customer whose entries these are, as of now."""
-    account = _read(lambda: store.load_account(customer_id))
-    if account is None:  # an entry is only ever written with its account
-        raise NotFound(f"Customer {customer_id} has no points account", {"customerId": customer_id})
-    return account
-
-
-def _read(read: Callable[[], _T]) -> _T:
-    """A read of the account: one that kept changing while read is a retryable 409."""
-    try:
-        return read()
-    except WriteConflict:
-        raise Conflict(
-            "The account changed while it was being read; try again", retryable=True
-        ) from None
