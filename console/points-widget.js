@@ -68,6 +68,7 @@ export class PointsWidget extends ApiElement {
 
   #keys = new IdempotencyKeys(); // of the writes whose outcome is not known yet
   #openActions = new Set(); // the quick actions left open, kept open across redraws
+  #section = null; // the figures and actions, redrawn on each refresh
   #history = null;
   #historyOpen = false;
   #loaded = null;
@@ -115,10 +116,11 @@ export class PointsWidget extends ApiElement {
       element("h2", { id: "points-title" }, `Points of ${this.customerId || "…"}`),
       ...children,
     );
-    // Only the section is replaced: an open history below it keeps its page and filters.
-    const previous = this.shadowRoot.querySelector(":scope > section");
-    if (previous) previous.replaceWith(section);
+    // Only the section is replaced: an open history below it stays attached, with its page,
+    // filters and open explanations. (Held by reference: `:scope` matches nothing in a shadow root.)
+    if (this.#section?.parentNode === this.shadowRoot) this.#section.replaceWith(section);
     else this.shadowRoot.replaceChildren(style, section);
+    this.#section = section;
     this.#placeHistory();
   }
 

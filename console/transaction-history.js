@@ -213,7 +213,15 @@ export class PointsHistory extends ApiElement {
     }
     const entries = answer.body.transactions;
     this.#nextCursor = answer.body.nextCursor || null;
+    // An explanation left open stays open under its row when that row is shown again.
+    const open = new Map([...body.children].filter((tr) => tr.matches(".explanation")).map((tr) => [tr.dataset.explains, tr]));
     body.replaceChildren(...entries.map((entry) => this.#row(entry)));
+    for (const row of [...body.children]) {
+      const panel = open.get(row.dataset.transactionId);
+      if (!panel) continue;
+      row.after(panel);
+      row.querySelector("button.why").setAttribute("aria-expanded", "true");
+    }
     table.hidden = entries.length === 0;
     const page = this.#cursors.length;
     status.textContent = entries.length === 0 ? "No transactions." : `Page ${page}`;
@@ -244,7 +252,7 @@ export class PointsHistory extends ApiElement {
   }
 
   /** Open (or close) the explanation of `entry` in a row below its own. */
-  async #toggleExplanation(row, button, entry) {
+  #toggleExplanation(row, button, entry) {
     const open = row.nextElementSibling?.classList.contains("explanation") ? row.nextElementSibling : null;
     if (open) {
       open.remove();
@@ -259,51 +267,33 @@ export class PointsHistory extends ApiElement {
     );
     row.after(panel);
     button.setAttribute("aria-expanded", "true");
+    return this.#explain(panel, entry.transactionId);
+  }
+
+  /** Fill an explanation's panel from the API, after `notes` (a recovery's outcome). */
+  async #explain(panel, transactionId, ...notes) {
+    const cell = panel.firstElementChild;
     let answer;
     try {
-      answer = await this.callApi("GET", `/api/crm/points/transactions/${encodeURIComponent(entry.transactionId)}`);
+      answer = await this.callApi("GET", `/api/crm/points/transactions/${encodeURIComponent(transactionId)}`);
     } catch {
       answer = { ok: false, status: 0, body: null };
     }
     if (!panel.isConnected) return; // closed meanwhile
     if (!answer.ok) {
-      cell.replaceChildren(element("p", { class: "error", role: "alert" }, errorText(answer)));
+      cell.replaceChildren(...notes, element("p", { class: "error", role: "alert" }, errorText(answer)));
       return;
     }
     const roles = new Set(claimsOf(answer.token)["cognito:groups"] || []);
-    cell.replaceChildren(...this.#explanation(answer.body, roles.has("ADMIN")));
+    const recover = roles.has("ADMIN") ? (lot) => this.#recoverOffer(lot, panel, transactionId) : () => [];
+    cell.replaceChildren(...notes, ...explanation(answer.body, recover));
   }
 
-  #explanation(body, mayRecover) {
-    const parts = [];
-    if (body.lot) {
-      const lot = body.lot.lot;
-      parts.push(
-        element("h4", {}, "The lot it made or joined"),
-        element("p", { "data-testid": "lot-now" }, lotNow(lot)),
-        eventsTable(body.lot.events),
-      );
-      if (body.lot.nextCursor) parts.push(element("p", {}, "More of the lot's life follows than is shown here."));
-      if (mayRecover) parts.push(...this.#recoverOffer(lot));
-    }
-    if (body.drawnFrom?.length) {
-      parts.push(
-        element("h4", {}, `Drawn from ${POINTS.format(body.drawnFrom.length)} lot${body.drawnFrom.length === 1 ? "" : "s"}`),
-        drawnTable(body.drawnFrom),
-      );
-      if (mayRecover) for (const drawn of body.drawnFrom) parts.push(...this.#recoverOffer(drawn.lot));
-    }
-    if (body.overdrawn) {
-      parts.push(
-        element("p", {}, `${POINTS.format(body.overdrawn)} points were not held by any lot: the balance went below zero.`),
-      );
-    }
-    if (!parts.length) parts.push(element("p", {}, "This entry moved no lot."));
-    return parts;
-  }
-
-  /** For an ADMIN, a lot that expired and was not brought back: Recover its expiry. */
-  #recoverOffer(lot) {
+  /**
+   * For an ADMIN, a lot that expired and was not brought back: Recover its expiry. After a
+   * recovery the rows and the explanation (in `panel`) are read again, the outcome at its head.
+   */
+  #recoverOffer(lot, panel, transactionId) {
     if (lot.status !== "EXPIRED" || lot.recoveredBy || !lot.endedBy) return [];
     const date = expiryDayInput();
     const reason = reasonInput();
@@ -336,6 +326,8 @@ export class PointsHistory extends ApiElement {
       outcome.textContent = recoveredText(answer.body);
       form.hidden = true;
       this.dispatchEvent(new CustomEvent("points-changed", { detail: answer.body, bubbles: true, composed: true }));
+      await this.#load();
+      if (panel.isConnected) await this.#explain(panel, transactionId, outcome);
     });
     return [
       element(
@@ -347,6 +339,35 @@ export class PointsHistory extends ApiElement {
       outcome,
     ];
   }
+}
+
+/** An explanation's parts; `recover(lot)` gives what an expired lot offers (nothing, or Recover). */
+function explanation(body, recover) {
+  const parts = [];
+  if (body.lot) {
+    const lot = body.lot.lot;
+    parts.push(
+      element("h4", {}, "The lot it made or joined"),
+      element("p", { "data-testid": "lot-now" }, lotNow(lot)),
+      eventsTable(body.lot.events),
+    );
+    if (body.lot.nextCursor) parts.push(element("p", {}, "More of the lot's life follows than is shown here."));
+    parts.push(...recover(lot));
+  }
+  if (body.drawnFrom?.length) {
+    parts.push(
+      element("h4", {}, `Drawn from ${POINTS.format(body.drawnFrom.length)} lot${body.drawnFrom.length === 1 ? "" : "s"}`),
+      drawnTable(body.drawnFrom),
+    );
+    for (const drawn of body.drawnFrom) parts.push(...recover(drawn.lot));
+  }
+  if (body.overdrawn) {
+    parts.push(
+      element("p", {}, `${POINTS.format(body.overdrawn)} points were not held by any lot: the balance went below zero.`),
+    );
+  }
+  if (!parts.length) parts.push(element("p", {}, "This entry moved no lot."));
+  return parts;
 }
 
 /** A lot as it is now, in a sentence. */

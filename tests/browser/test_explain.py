@@ -111,10 +111,17 @@ def test_an_admin_recovers_an_expired_lot_from_its_explanation(
     expiry = next(e for e in entries["transactions"] if e["type"] == "EXPIRE")
     explained = api(console_stack, f"/api/crm/points/transactions/{expiry['transactionId']}")
     assert [drawn["lot"]["status"] for drawn in explained["drawnFrom"]] == ["EXPIRED"]
+    # A page of newer entries puts the expiry on the history's second page.
+    for _ in range(10):
+        body = {"customerId": customer_id, "amount": 1, "reason": "Survey answered"}
+        status, answer = call(console_stack, "POST", "/api/crm/points/award", "ADMIN", body)
+        assert status == 201, answer
 
     sign_in(page, console_stack, "ADMIN")
     find(page, customer_id)
-    open_history(page)
+    history = open_history(page)
+    page.get_by_role("button", name="Older").click()
+    expect(page.get_by_test_id("history-status")).to_have_text("Page 2")
     panel = explain(page, expiry["transactionId"])
     expect(panel.get_by_role("table", name="Lots drawn from").locator("tbody tr")).to_have_count(1)
     form = panel.get_by_role("form").first
@@ -124,15 +131,24 @@ def test_an_admin_recovers_an_expired_lot_from_its_explanation(
     form.get_by_role("button", name="Recover").click()
     expect(panel.get_by_test_id("explain-recover-outcome")).to_have_text("Recovered 640 points.")
     after = api(console_stack, f"/api/crm/customers/{customer_id}/points")
-    assert (after["currentBalance"], after["lifetimeExpired"]) == (640, 0)
-    # The widget's figures above follow.
-    expect(page.get_by_test_id("balance")).to_have_attribute("data-value", "640")
+    assert (after["currentBalance"], after["lifetimeExpired"]) == (650, 0)
+    # The widget's figures above follow; the history stays on its page, the explanation open
+    # under its row, read again: its lot recovered, so Recover is offered no more.
+    expect(page.get_by_test_id("balance")).to_have_attribute("data-value", "650")
+    expect(panel.get_by_role("button", name="Recover")).to_have_count(0)
+    expect(panel.get_by_test_id("explain-recover-outcome")).to_have_text("Recovered 640 points.")
+    expect(page.get_by_test_id("history-status")).to_have_text("Page 2")
+    row = history.locator(f'tbody > tr[data-transaction-id="{expiry["transactionId"]}"]')
+    expect(row.get_by_role("button", name="Why?")).to_have_attribute("aria-expanded", "true")
+    page.get_by_role("button", name="Newer").click()
+    expect(history.locator('tbody > tr[data-type="RECOVER"]')).to_have_count(1)
 
     # A MANAGER sees the same explanation, without Recover.
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, console_stack, "MANAGER")
     find(page, customer_id)
     open_history(page)
+    page.get_by_role("button", name="Older").click()
     panel = explain(page, expiry["transactionId"])
     expect(panel.get_by_role("table", name="Lots drawn from")).to_be_visible()
     expect(panel.get_by_role("button", name="Recover")).to_have_count(0)
