@@ -153,8 +153,8 @@ def test_a_customer_known_only_from_a_profile_event_has_an_empty_account(lambda_
 
 
 def test_a_booking_whose_earn_is_refused_fails_the_event(lambda_env, customer_id):
-    """A refusal other than "nothing to earn" is never reported as done: the event fails, so
-    Lambda retries it and then dead-letters it."""
+    """A refusal other than "cancelled before its completion" is never reported as done: the
+    event fails, so Lambda retries it and then dead-letters it."""
     deliver("booking_completed", event("booking_completed", customer_id, "B-7"))
     changed = event("booking_completed", customer_id, "B-7", amountCents=999_900)
     with pytest.raises(IdempotencyKeyReused):

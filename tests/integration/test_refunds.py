@@ -153,6 +153,20 @@ def test_a_refund_after_a_cancellation_changes_nothing(
     assert service.account(customer_id).current_balance == 0
 
 
+def test_a_booking_too_small_to_earn_is_refunded_and_cancelled_with_nothing_to_take_back(
+    lambda_env, service: PointsService, customer_id
+):
+    # Its completion moved no points, but is recorded: refunds of it are not dead-lettered.
+    small = event("booking_completed", customer_id, "B-8", amountCents=99)
+    assert deliver("booking_completed", small) == {"transactions": []}
+    assert refund(customer_id, "B-8", "R-1", 50) == {"transactions": []}
+    assert deliver("booking_cancelled", event("booking_cancelled", customer_id, "B-8")) == {
+        "transactions": []
+    }
+    assert refund(customer_id, "B-8", "R-2", 49) == {"transactions": []}
+    assert service.store.load_account(customer_id) is None  # no entry, no account
+
+
 def test_a_refund_of_spent_points_takes_the_balance_below_zero(
     lambda_env, service: PointsService, customer_id
 ):

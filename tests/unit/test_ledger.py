@@ -1,6 +1,7 @@
 """The ledger rules as pure functions: no database."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -36,6 +37,13 @@ def awarded(*amounts_and_days: tuple[int, int]) -> Account:
         ).account
     assert account is not None
     return account
+
+
+def earning(account: Account | None, context: Context, **booking: Any) -> Posting:
+    """The posting of a booking that moves points."""
+    posting = ledger.complete_booking(account, context, **booking)
+    assert posting is not None
+    return posting
 
 
 def identity_holds(account: Account) -> bool:
@@ -175,7 +183,7 @@ def test_booking_rolls_expiry_and_reinstates_recent_expiries():
     expired = ledger.expire(account, ctx(expired_at), customer_id=CUSTOMER)
     assert expired is not None
     completed = expired_at + timedelta(days=30)
-    posting = ledger.complete_booking(
+    posting = earning(
         expired.account,
         ctx(completed),
         customer_id=CUSTOMER,
@@ -214,7 +222,7 @@ def test_a_booking_with_a_checkout_redemption_is_one_posting_within_the_entry_bo
     assert account is not None
     assert len(account.unrecovered_expiries) == 25
     completed = NOW + timedelta(days=27)
-    posting = ledger.complete_booking(
+    posting = earning(
         account,
         ctx(completed),
         customer_id=CUSTOMER,
@@ -234,7 +242,7 @@ def test_a_booking_with_a_checkout_redemption_is_one_posting_within_the_entry_bo
 def test_a_booking_whose_redemption_the_points_cannot_cover_is_refused_whole():
     account = awarded((40, 5))
     with pytest.raises(InsufficientPoints):
-        ledger.complete_booking(
+        earning(
             account,
             ctx(),
             customer_id=CUSTOMER,
@@ -250,7 +258,7 @@ def test_reinstatement_window_is_respected():
     expired = ledger.expire(account, ctx(NOW + timedelta(days=6)), customer_id=CUSTOMER)
     assert expired is not None
     completed = NOW + timedelta(days=6 + 91)
-    posting = ledger.complete_booking(
+    posting = earning(
         expired.account,
         ctx(completed),
         customer_id=CUSTOMER,
@@ -264,7 +272,7 @@ def test_reinstatement_window_is_respected():
 def test_rolling_expiry_can_be_switched_off():
     account = awarded((40, 5))
     config = PointsConfig(rolling_expiry=False)
-    posting = ledger.complete_booking(
+    posting = earning(
         account,
         ctx(config=config),
         customer_id=CUSTOMER,
@@ -315,7 +323,7 @@ def test_extend_expiry_only_later_and_only_active_lots():
 def test_rolling_expiry_makes_the_rolled_lots_one_and_says_so_on_the_earn():
     account = awarded((100, 20), (50, 5), (70, 900))
     first, second, far = account.lots
-    posting = ledger.complete_booking(
+    posting = earning(
         account,
         ctx(),
         customer_id=CUSTOMER,
@@ -343,10 +351,23 @@ def test_rolling_expiry_makes_the_rolled_lots_one_and_says_so_on_the_earn():
     assert posting.account.lots[0].original_points == 160
 
 
+def test_a_booking_under_one_rand_with_nothing_to_bring_back_moves_no_points():
+    account = awarded((100, 20))
+    posting = ledger.complete_booking(
+        account,
+        ctx(),
+        customer_id=CUSTOMER,
+        booking_id="b-small",
+        completed_at=NOW,
+        amount_cents=99,
+    )
+    assert posting is None
+
+
 def test_a_booking_paid_wholly_with_points_says_the_merges_on_its_redemption():
     account = awarded((100, 20), (50, 5))
     first, second = account.lots
-    posting = ledger.complete_booking(
+    posting = earning(
         account,
         ctx(),
         customer_id=CUSTOMER,
@@ -375,7 +396,7 @@ def test_a_cancelled_booking_takes_its_own_month_first_wherever_a_merge_put_it()
     # A booking in March earns 50 points in a lot of its own (no rolling expiry); then the
     # January lot is extended onto that lot's day and absorbs it.
     fixed = ctx(config=PointsConfig(rolling_expiry=False))
-    booked = ledger.complete_booking(
+    booked = earning(
         account,
         fixed,
         customer_id=CUSTOMER,
@@ -439,7 +460,7 @@ def test_an_extension_onto_a_day_held_by_another_lot_keeps_the_extended_lots_id(
 
 def test_reversal_takes_the_booking_lot_first_and_may_go_negative():
     account = awarded((100, 5))
-    earned = ledger.complete_booking(
+    earned = earning(
         account,
         ctx(),
         customer_id=CUSTOMER,
@@ -515,7 +536,7 @@ def refund(account: Account, earn: LedgerEntry, when: datetime) -> Posting:
 
 
 def test_cancelling_a_booking_whose_points_expired_does_not_take_them_twice():
-    earned = ledger.complete_booking(
+    earned = earning(
         awarded((200, 400)),
         ctx(),
         customer_id=CUSTOMER,
@@ -543,7 +564,7 @@ def test_cancelling_a_booking_whose_points_expired_does_not_take_them_twice():
 
 
 def test_cancelling_after_part_of_the_points_expired_takes_only_the_rest():
-    earned = ledger.complete_booking(
+    earned = earning(
         None,
         ctx(),
         customer_id=CUSTOMER,
@@ -574,7 +595,7 @@ def test_a_customer_with_ten_thousand_bookings_a_year_earns_on_every_one():
     every = timedelta(days=365) / 10_000
     for number in range(10_000):
         moment = NOW + number * every
-        account = ledger.complete_booking(
+        account = earning(
             account,
             ctx(moment),
             customer_id=CUSTOMER,
@@ -610,7 +631,7 @@ def completed(amount_cents: int, redeemed: int = 0) -> tuple[Account, BookingLed
     """An account after a booking of `amount_cents` (with `redeemed` points paid at checkout
     out of an earlier award), and the booking as the ledger recorded it."""
     account = awarded((redeemed, 400)) if redeemed else None
-    posting = ledger.complete_booking(
+    posting = earning(
         account,
         ctx(),
         customer_id=CUSTOMER,

@@ -3,7 +3,7 @@
 from contextlib import suppress
 from datetime import datetime
 
-from crm_points.errors import CancelledBeforeCompletion, NothingToEarn
+from crm_points.errors import CancelledBeforeCompletion
 from crm_points.incoming_events import (
     BookingCancelled,
     BookingCompleted,
@@ -33,9 +33,9 @@ def booking_completed(
             consent=detail.customer.personal_data_consent,
         )
     request = Request(SYSTEM, event_id, now, f"booking:{detail.booking_id}:completed")
-    # The only "nothing to do" outcomes: under R1 with nothing to bring back and no
-    # redemption; cancelled before its completion arrived.
-    with suppress(NothingToEarn, CancelledBeforeCompletion):
+    # The only "nothing to do" outcome: cancelled before its completion arrived. (A booking
+    # that moves no points is recorded as completed, with no entry.)
+    with suppress(CancelledBeforeCompletion):
         return service.complete_booking(
             request,
             customer_id=detail.customer_id,

@@ -44,10 +44,6 @@ class Conflict(PointsError):
         self.retryable = retryable
 
 
-class NothingToEarn(ValidationFailed):
-    """A completed booking too small to earn a point, with no expired points to bring back."""
-
-
 class CancelledBeforeCompletion(Conflict):
     """The booking was cancelled before its completion arrived: it earns nothing."""
 

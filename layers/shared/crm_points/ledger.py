@@ -17,7 +17,6 @@ from crm_points.errors import (
     Conflict,
     InsufficientPoints,
     NotFound,
-    NothingToEarn,
     RefundExceedsBooking,
     ValidationFailed,
 )
@@ -526,8 +525,9 @@ def complete_booking(
     completed_at: datetime,
     amount_cents: int,
     points_redeemed: int = 0,
-) -> Posting:
-    """A completed booking's effects as one posting (SPEC §2.7, §5): all of them or none.
+) -> Posting | None:
+    """A completed booking's effects as one posting (SPEC §2.7, §5): all of them or none;
+    None when it moves no points (under R1, nothing to bring back, no redemption).
 
     Effects are computed as of `completed_at`, the booking system's clock. Every active lot
     first lives at least `validityDays` past the booking (rolling expiry); points that
@@ -583,9 +583,7 @@ def complete_booking(
             # A booking paid wholly with points earns nothing: its redemption says the merges.
             redemption.merged_lots = merges
     if not book.entries:
-        raise NothingToEarn(
-            "The booking earns no points", {"bookingId": booking_id, "amountCents": amount_cents}
-        )
+        return None
     return book.posting()
 
 

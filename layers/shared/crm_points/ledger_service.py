@@ -225,7 +225,8 @@ class PointsService:
         nothing (CancelledBeforeCompletion); a redemption the booking system already made
         through the API is not made again; a redemption the points cannot cover refuses the
         whole booking (InsufficientPoints), so that a replay once the cause is fixed applies
-        all of it.
+        all of it. A booking that moves no points (under R1) is still recorded as completed,
+        with no entry, so that its refunds and cancellation find it.
         """
         payload: dict[str, Any] = {
             "customerId": customer_id,
@@ -269,6 +270,7 @@ class PointsService:
                 ),
                 request,
                 guards=guards,
+                allow_empty=True,
             )
 
         return self._while_booking_moves(complete, booking_id, "completed")
