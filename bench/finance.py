@@ -149,7 +149,7 @@ def export(endpoint: str, services: AwsServices, count: int) -> tuple[Figures, i
     dynamodb.meta.events.register("after-call.dynamodb.*", count_units)
     started = time.perf_counter()
     now = at(31, 12) + timedelta(days=60)
-    job, _ = exports.submit(ADMIN, uuid.uuid4().hex, MONTH, now, Decimal(1))
+    job = exports.submit(ADMIN, uuid.uuid4().hex, MONTH, now, Decimal(1)).answer
     while queue.bodies:
         exports.process(queue.bodies.pop(0), datetime.now(UTC))
     seconds = time.perf_counter() - started

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -31,12 +31,7 @@ def resolve(
     call = api_edge.call_of(router, idempotency_key)
     note = body.note if body else None
     change = api_operations.resolve_alert(runtime().alerts, call, alertId, note)
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=change.alert,
-        headers={"Idempotent-Replayed": "true" if change.replayed else "false"},
-    )
+    return api_edge.answered(change, 200)
 
 
 app = api_edge.resolver(router)

@@ -2,6 +2,7 @@
 
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,11 +25,13 @@ def reject(
     approvalId: Annotated[str, Path(pattern=ID_PATTERN)],
     idempotency_key: api_edge.IdempotencyKey,
     body: Annotated[DecisionRequest | None, Body()] = None,
-) -> Approval:
+) -> Response[Approval]:
     """Reject a pending deduction (APPROVE; never the requester)."""
     call = api_edge.call_of(router, idempotency_key)
     reason = body.reason if body else None
-    return api_operations.reject(runtime().service, call, approvalId, reason)
+    return api_edge.answered(
+        api_operations.reject(runtime().service, call, approvalId, reason), 200
+    )
 
 
 app = api_edge.resolver(router)

@@ -9,7 +9,7 @@ import base64
 import binascii
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -49,15 +49,8 @@ def bulk_award(idempotency_key: api_edge.IdempotencyKey) -> Response[BulkJob]:
     submitted = api_operations.bulk_award(
         runtime().bulk_awards(with_queue=True), call, media_type, text
     )
-    return Response(
-        status_code=202,
-        content_type=content_types.APPLICATION_JSON,
-        body=submitted.job,
-        headers={
-            "Idempotent-Replayed": "true" if submitted.replayed else "false",
-            "Location": f"/api/crm/points/bulk-jobs/{submitted.job.job_id}",
-        },
-    )
+    location = f"/api/crm/points/bulk-jobs/{submitted.answer.job_id}"
+    return api_edge.answered(submitted, 202, {"Location": location})
 
 
 app = api_edge.resolver(router)

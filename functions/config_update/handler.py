@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -20,10 +21,13 @@ router = APIGatewayHttpRouter()
 )
 def update_config(
     body: PointsConfigUpdate, idempotency_key: api_edge.IdempotencyKey
-) -> PointsConfig:
+) -> Response[PointsConfig]:
     """Change settings (SYSTEM_CONFIG); the change is audited with who and when."""
     call = api_edge.call_of(router, idempotency_key)
-    return api_operations.update_config(runtime().service, call, body, runtime().settings.region)
+    region = runtime().settings.region
+    return api_edge.answered(
+        api_operations.update_config(runtime().service, call, body, region), 200
+    )
 
 
 app = api_edge.resolver(router)

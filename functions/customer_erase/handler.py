@@ -3,7 +3,7 @@ ADMIN). The ledger's amounts, dates and ids stay."""
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -34,12 +34,7 @@ def erase(
     erased = api_operations.erase_personal_data(
         runtime().service, runtime().alerts, call, customerId, body
     )
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=erased.erasure,
-        headers={"Idempotent-Replayed": "true" if erased.replayed else "false"},
-    )
+    return api_edge.answered(erased, 200)
 
 
 app = api_edge.resolver(router)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crm_points import api_edge, api_operations, handlers
 from crm_points.api_models import DeductPointsRequest, PointsTransactionResponse
-from crm_points.records import Approval
+from crm_points.records import Approval, PostingResult
 from crm_points.runtime import runtime
 
 router = APIGatewayHttpRouter()
@@ -29,9 +29,9 @@ def deduct(
     ADMIN only); with requireApproval, a pending approval whatever the amount."""
     call = api_edge.call_of(router, idempotency_key)
     result = api_operations.deduct_points(runtime().service, call, body)
-    if isinstance(result, Approval):
-        return api_edge.accepted(result)
-    return api_edge.written(result)
+    if isinstance(result, PostingResult):
+        return api_edge.written(result)
+    return api_edge.accepted(result)
 
 
 app = api_edge.resolver(router)

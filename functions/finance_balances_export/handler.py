@@ -3,7 +3,7 @@ at the end of a month to a CSV file, for the auditors (docs/finance.md, "Balance
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -38,15 +38,10 @@ def balances_export(
     its progress and, when done, a link to the file."""
     call = api_edge.call_of(router, idempotency_key)
     functions = runtime()
-    job, replayed = api_operations.balances_export(
+    job = api_operations.balances_export(
         functions.balances_exports(), functions.service.config, call, as_of
     )
-    return Response(
-        status_code=202,
-        content_type=content_types.APPLICATION_JSON,
-        body=job,
-        headers={"Idempotent-Replayed": "true" if replayed else "false"},
-    )
+    return api_edge.answered(job, 202)
 
 
 app = api_edge.resolver(router)

@@ -3,7 +3,7 @@ are kept as they are now and never change (docs/finance.md, "Closed periods").""
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -29,15 +29,8 @@ def close_period(
     (who, when) and final: no route reopens a month."""
     call = api_edge.call_of(router, idempotency_key)
     functions = runtime()
-    period, replayed = api_operations.close_period(
-        functions.analytics, functions.service.config, call, month
-    )
-    return Response(
-        status_code=201,
-        content_type=content_types.APPLICATION_JSON,
-        body=period,
-        headers={"Idempotent-Replayed": "true" if replayed else "false"},
-    )
+    closed = api_operations.close_period(functions.analytics, functions.service.config, call, month)
+    return api_edge.answered(closed)
 
 
 app = api_edge.resolver(router)

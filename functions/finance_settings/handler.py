@@ -3,6 +3,7 @@ liability is stated at (docs/finance.md); audited like every configuration chang
 
 from typing import Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -21,10 +22,11 @@ router = APIGatewayHttpRouter()
 )
 def update_finance_settings(
     body: FinanceSettingsUpdate, idempotency_key: api_edge.IdempotencyKey
-) -> PointsConfig:
+) -> Response[PointsConfig]:
     """Change finance's settings (SET_BREAKAGE: FINANCE, ADMIN); who and when is audited."""
     call = api_edge.call_of(router, idempotency_key)
-    return api_operations.update_finance_settings(runtime().service, call, body)
+    changed = api_operations.update_finance_settings(runtime().service, call, body)
+    return api_edge.answered(changed, 200)
 
 
 app = api_edge.resolver(router)

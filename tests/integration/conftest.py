@@ -65,7 +65,7 @@ def world(service: PointsService, customer_id: str) -> World:
         customer_id=customer_id,
         amount=100,
         reason="Goodwill reversal",
-    )
+    ).answer
     lot_id = lot.transactions[0].point_batch_id
     assert lot_id is not None
     alert, _ = AlertStore(service.store.client, service.store.table).raise_alert(

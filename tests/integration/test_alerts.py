@@ -265,8 +265,8 @@ def test_a_lost_answer_is_learned_from_the_trigger_record(alerts, customer_id):
     dropped.clear()
     change = alerts.resolve(first.alert_id, MANAGER, later(), "Done", idempotency_key=trigger())
     assert dropped
-    assert change.alert.status is AlertStatus.RESOLVED
-    assert alerts.get(first.alert_id) == change.alert
+    assert change.answer.status is AlertStatus.RESOLVED
+    assert alerts.get(first.alert_id) == change.answer
     assert lock_holder(alerts, first) is None
 
 

@@ -202,6 +202,53 @@ def test_a_replay_answers_the_first_response_and_a_reused_key_is_refused(lambda_
     assert summary["currentBalance"] == 50
 
 
+def test_the_writes_that_are_not_postings_say_when_they_replay(lambda_env, customer_id):
+    """A deduction waiting for approval, its rejection and the settings changes answer a
+    replay as the first time, saying so, as the ledger's writes do."""
+    call(
+        "POST",
+        "/api/crm/points/award",
+        body={"customerId": customer_id, "amount": 500, "reason": "Points"},
+    )
+    deduction = {
+        "customerId": customer_id,
+        "amount": 40,
+        "reason": "Check",
+        "requireApproval": True,
+    }
+    writes = [
+        ("POST", "/api/crm/points/deduct", "MANAGER", "alice", deduction),
+        ("PUT", "/api/crm/points/config", "ADMIN", "root", {"largeRedemptionPoints": 9_999}),
+        (
+            "PUT",
+            "/api/crm/points/finance/settings",
+            "FINANCE",
+            "fiona",
+            {"breakageRateOverridePct": 10},
+        ),
+    ]
+    for method, path, role, user, body in writes:
+        key = f"replay-{uuid.uuid4().hex}"
+        first = call(method, path, role=role, user=user, body=body, key=key)
+        again = call(method, path, role=role, user=user, body=body, key=key)
+        assert first.status in (200, 202), (path, first.body)
+        assert (again.status, again.body) == (first.status, first.body), path
+        seen = (first.headers["Idempotent-Replayed"], again.headers["Idempotent-Replayed"])
+        assert seen == ("false", "true"), path
+        if path.endswith("/deduct"):
+            approval_id = first.body["approvalId"]
+    reject = f"/api/crm/points/approvals/{approval_id}/reject"
+    first = call(
+        "POST", reject, role="ADMIN", user="root", body={"reason": "Not justified"}, key="no"
+    )
+    again = call(
+        "POST", reject, role="ADMIN", user="root", body={"reason": "Not justified"}, key="no"
+    )
+    assert (first.status, again.body) == (200, first.body)
+    seen = (first.headers["Idempotent-Replayed"], again.headers["Idempotent-Replayed"])
+    assert seen == ("false", "true")
+
+
 def test_an_idempotency_key_is_the_callers_own(lambda_env, customer_id):
     """Nobody can spend another's key first: the same key from two callers is two requests,
     and each caller's replay answers its own first response."""

@@ -351,7 +351,7 @@ def test_a_page_delivered_again_goes_on_from_where_it_first_did(export_env, serv
         files=lambda: functions.export_files,
         analytics=functions.analytics,
     )
-    job, _ = exports.submit(Actor(user_id="fiona"), "pages", MONTH, api.CLOCK(), Decimal(1))
+    job = exports.submit(Actor(user_id="fiona"), "pages", MONTH, api.CLOCK(), Decimal(1)).answer
     shard = index_shard(customers[0])
     (first_page,) = [b for b in tasks.bodies if json.loads(b)["shard"] == shard]
     tasks.bodies.remove(first_page)

@@ -95,11 +95,11 @@ class FinanceMachine(LedgerMachine):
             month = next_to_close(self.analytics.ledger(), self.now)
             if month is None:
                 return
-            period, replayed = self.analytics.close_period(
+            closed = self.analytics.close_period(
                 month, FINANCE, self.now, self.config, f"close-{month}"
             )
-            assert not replayed
-            self.closed[month] = period
+            assert not closed.replayed
+            self.closed[month] = closed.answer
 
     # Debts and recoveries come up rarely from the other rules: these make them.
 

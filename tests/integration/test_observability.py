@@ -336,6 +336,18 @@ def test_a_replay_and_a_write_that_kept_conflicting_are_counted(
     assert printed.read().metric(metrics.WRITE_CONFLICTS_EXHAUSTED) == [1.0]
 
 
+def test_an_alert_change_that_kept_conflicting_is_counted_too(lambda_env, printed, monkeypatch):
+    def conflict(*_: Any, **__: Any) -> Any:
+        raise WriteConflict("someone else wrote first")
+
+    alerts = runtime().alerts
+    monkeypatch.setattr(alerts, "_change_once", conflict)
+    monkeypatch.setattr(alerts, "sleep", lambda _: None)
+    busy = call("POST", "/api/crm/alerts/01ALERT/acknowledge", role="ADMIN", body={})
+    assert (busy.status, busy.body["error"]["details"]["retryable"]) == (409, True)
+    assert printed.read().metric(metrics.WRITE_CONFLICTS_EXHAUSTED) == [1.0]
+
+
 def test_a_daily_run_beats_its_heartbeat_under_its_execution_id(lambda_env, printed):
     run = json.loads((ROOT / "events" / "schedule_system_alerts.json").read_text())
     handler("system_alerts").lambda_handler(run, LambdaContext())

@@ -55,10 +55,13 @@ from crm_points.transactions import (
     Claim,
     ClaimTaken,
     Guard,
+    Idempotent,
     Retry,
     WriteConflict,
     fingerprint,
     replay_answer,
+    replayed,
+    retries_exhausted,
 )
 
 if TYPE_CHECKING:
@@ -117,15 +120,6 @@ def alert_item(alert: Alert, version: int, written_at: datetime) -> dict[str, An
         "subjectSort": newest_first,
         "version": version,
     }
-
-
-@dataclass(frozen=True)
-class AlertChange:
-    """The answer to acknowledge or resolve; `replayed` when it is an earlier request's
-    answer, given again for the same Idempotency-Key."""
-
-    alert: Alert
-    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,10 +189,9 @@ class AlertStore:
         try:
             return retry.run(
                 partial(self._raise_once, alert, claim),
-                lambda: Conflict(
+                lambda: retries_exhausted(
                     "The alert changed too often while it was being raised; try again",
                     {"type": alert.type.value, "subject": alert.subject},
-                    retryable=True,
                 ),
             )
         except ClaimTaken as taken:
@@ -400,7 +393,7 @@ class AlertStore:
         note: str | None,
         *,
         idempotency_key: str,
-    ) -> AlertChange:
+    ) -> Idempotent[Alert]:
         """OPEN -> ACKNOWLEDGED. An alert already acknowledged or resolved: 409 CONFLICT;
         unknown: 404. The same Idempotency-Key again answers the first answer."""
         return self._change("acknowledge", alert_id, actor, now, note, idempotency_key)
@@ -413,7 +406,7 @@ class AlertStore:
         note: str | None,
         *,
         idempotency_key: str,
-    ) -> AlertChange:
+    ) -> Idempotent[Alert]:
         """OPEN or ACKNOWLEDGED -> RESOLVED, releasing the type and subject for a new alert
         in the same transaction. Already resolved: 409 CONFLICT; unknown: 404."""
         return self._change("resolve", alert_id, actor, now, note, idempotency_key)
@@ -426,20 +419,19 @@ class AlertStore:
         now: datetime,
         note: str | None,
         idempotency_key: str,
-    ) -> AlertChange:
+    ) -> Idempotent[Alert]:
         payload = {"alertId": alert_id, "note": note, "actor": actor.user_id}
         claim = api_claim(actor.user_id, idempotency_key, f"alert-{verb}", payload)
         try:
             return self._retry(_AlertMoved, WriteConflict).run(
                 partial(self._change_once, verb, alert_id, actor, now, note, claim),
-                lambda: Conflict(
+                lambda: retries_exhausted(
                     "The alert changed too often while this request was being made; try again",
                     {"alertId": alert_id},
-                    retryable=True,
                 ),
             )
         except ClaimTaken as taken:
-            return AlertChange(replay_answer(claim, taken.stored, Alert), replayed=True)
+            return replayed(claim, taken.stored, Alert)
 
     def _change_once(
         self,
@@ -449,7 +441,7 @@ class AlertStore:
         now: datetime,
         note: str | None,
         claim: Claim,
-    ) -> AlertChange:
+    ) -> Idempotent[Alert]:
         found = self._read(alert_id)
         if found is None:
             raise NotFound(f"Alert {alert_id} does not exist", {"alertId": alert_id})
@@ -473,7 +465,7 @@ class AlertStore:
             changed = resolved(alert, actor, now, note)
             guards = (self._write_change(changed, found), self._release_lock(alert, now))
         self._commit(claim, changed, guards, alert.customer_id)
-        return AlertChange(changed)
+        return Idempotent(changed)
 
     def _commit(
         self, claim: Claim, result: Alert, guards: tuple[Guard, ...], customer_id: str | None

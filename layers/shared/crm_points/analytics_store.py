@@ -61,11 +61,12 @@ from crm_points.transactions import (
     TRANSACTION_ITEMS,
     ClaimTaken,
     Guard,
+    Idempotent,
     Retry,
     WriteConflict,
     commit,
     read_claim,
-    replay_answer,
+    replayed,
     retries_exhausted,
     write_once,
 )
@@ -414,11 +415,10 @@ class AnalyticsStore:
         now: datetime,
         config: PointsConfig,
         idempotency_key: str,
-    ) -> tuple["ClosedPeriod", bool]:
+    ) -> Idempotent["ClosedPeriod"]:
         """Close `month` (finance.period_to_close): its snapshot, Put if absent, in one
         transaction with the request's idempotency record and a check that the month before
-        is closed (unless none is). The same Idempotency-Key again answers the first answer;
-        the flag says whether this was such a replay."""
+        is closed (unless none is). The same Idempotency-Key again answers the first answer."""
         payload = {"month": month, "actor": actor.user_id}
         claim = api_claim(actor.user_id, idempotency_key, "close-period", payload)
 
@@ -459,8 +459,8 @@ class AnalyticsStore:
                 attempt, lambda: retries_exhausted("DynamoDB did not answer; try again")
             )
         except ClaimTaken as taken:
-            return replay_answer(claim, taken.stored, ClosedPeriod), True
-        return closed, False
+            return replayed(claim, taken.stored, ClosedPeriod)
+        return Idempotent(closed)
 
     def _aggregates(
         self,

@@ -5,7 +5,7 @@ Every domain error is mapped to its HTTP response here and nowhere else.
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
@@ -28,6 +28,9 @@ from crm_points.errors import PointsError, Unauthorized
 from crm_points.logs import logger
 from crm_points.permissions import Role, is_caller_subject, role_from_groups
 from crm_points.records import Approval, PostingResult
+from crm_points.transactions import Idempotent
+
+_M = TypeVar("_M", bound=BaseModel)
 
 # Every POST carries one (SPEC §2.9): a replay with the same key answers as the first time.
 IdempotencyKey = Annotated[
@@ -223,18 +226,24 @@ def csv_answer(text: str, filename: str) -> Response[Any]:
 def written(result: PostingResult) -> Response[Any]:
     """A ledger write's answer: 201 with the entries; a replay answers the same, and says
     so in the `Idempotent-Replayed` header."""
-    body = PointsTransactionResponse.of(result)
+    return answered(Idempotent(PointsTransactionResponse.of(result), result.replayed))
+
+
+def answered(
+    write: Idempotent[_M], status: int = 201, headers: dict[str, str] | None = None
+) -> Response[_M]:
+    """An idempotent write's answer, the same for a replay, which `Idempotent-Replayed` tells."""
     return Response(
-        status_code=201,
+        status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=body,
-        headers={"Idempotent-Replayed": "true" if result.replayed else "false"},
+        body=write.answer,
+        headers={**(headers or {}), "Idempotent-Replayed": "true" if write.replayed else "false"},
     )
 
 
-def accepted(approval: Approval) -> Response[Any]:
+def accepted(approval: Idempotent[Approval]) -> Response[Any]:
     """202: the request waits for an approval."""
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=approval)
+    return answered(approval, 202)
 
 
 def request_id_of(app: BaseRouter) -> str:

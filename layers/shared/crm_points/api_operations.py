@@ -38,21 +38,21 @@ from crm_points.config import PointsConfig
 from crm_points.errors import Forbidden
 from crm_points.ledger_service import PointsService, Request
 from crm_points.permissions import Permission, Role
-from crm_points.records import Actor, Approval, ApprovalStatus, PostingResult
+from crm_points.records import Actor, Approval, ApprovalStatus, Erasure, PostingResult
+from crm_points.transactions import Idempotent
 from crm_points.validation import future_expiry, require_own_topic
 
 # What only some routes use is imported by those routes, so that a route's cold start
 # imports what it uses (the alerts, analytics and bulk awards modules are large).
 if TYPE_CHECKING:
-    from crm_points.alert_store import AlertChange, AlertStore
-    from crm_points.alerts import AlertPriority, AlertStatus, AlertType
+    from crm_points.alert_store import AlertStore
+    from crm_points.alerts import Alert, AlertPriority, AlertStatus, AlertType
     from crm_points.analytics import PointsAnalytics
     from crm_points.analytics_store import AnalyticsStore
     from crm_points.balances_export import BalancesExports, ExportJob, ExportJobView
-    from crm_points.bulk import BulkAwards, BulkJobPage, Submitted
+    from crm_points.bulk import BulkAwards, BulkJob, BulkJobPage
     from crm_points.finance import ClosedPeriod, CohortReport, PeriodList, RollForward
     from crm_points.ledger_store import EffectLog
-    from crm_points.personal_data import Erased
     from crm_points.statements import Statement
 
 
@@ -101,7 +101,7 @@ def award_points(service: PointsService, call: Call, body: AwardPointsRequest) -
 
 def deduct_points(
     service: PointsService, call: Call, body: DeductPointsRequest
-) -> PostingResult | Approval:
+) -> PostingResult | Idempotent[Approval]:
     """POST /points/deduct: within the caller's limit at once; with `requireApproval` a
     pending approval, whatever the amount (SPEC §3, §4)."""
     _acting_as_self(call, body.admin_user_id)
@@ -200,7 +200,9 @@ def approve(
     return service.approve(call.request(), approval, reason)
 
 
-def reject(service: PointsService, call: Call, approval_id: str, reason: str | None) -> Approval:
+def reject(
+    service: PointsService, call: Call, approval_id: str, reason: str | None
+) -> Idempotent[Approval]:
     """POST /points/approvals/{approvalId}/reject: nothing is deducted."""
     approval = service.approval(approval_id)
     _may_decide(service, call, approval)
@@ -215,7 +217,7 @@ def get_config(service: PointsService, call: Call) -> PointsConfig:
 
 def update_config(
     service: PointsService, call: Call, body: PointsConfigUpdate, region: str
-) -> PointsConfig:
+) -> Idempotent[PointsConfig]:
     """PUT /points/config: SYSTEM_CONFIG; changes the keys it names, leaves the rest. The
     alert topic must be one of this account (the API's) and `region` (the function's)."""
     permissions.require(call.role, Permission.SYSTEM_CONFIG)
@@ -301,7 +303,7 @@ def personal_data(
 
 def erase_personal_data(
     service: PointsService, alerts: AlertStore, call: Call, customer_id: str, body: ErasureRequest
-) -> Erased:
+) -> Idempotent[Erasure]:
     """POST /customers/{customerId}/erase: MANAGE_PERSONAL_DATA (ADMIN); once per customer
     (an erased customer answers its erasure), the same Idempotency-Key answers the same."""
     permissions.require(call.role, Permission.MANAGE_PERSONAL_DATA)
@@ -348,7 +350,7 @@ def customer_alerts(
 
 def acknowledge_alert(
     alerts: AlertStore, call: Call, alert_id: str, note: str | None
-) -> AlertChange:
+) -> Idempotent[Alert]:
     """POST /alerts/{alertId}/acknowledge: MANAGE_ALERTS."""
     permissions.require(call.role, Permission.MANAGE_ALERTS)
     return alerts.acknowledge(
@@ -356,7 +358,9 @@ def acknowledge_alert(
     )
 
 
-def resolve_alert(alerts: AlertStore, call: Call, alert_id: str, note: str | None) -> AlertChange:
+def resolve_alert(
+    alerts: AlertStore, call: Call, alert_id: str, note: str | None
+) -> Idempotent[Alert]:
     """POST /alerts/{alertId}/resolve: MANAGE_ALERTS."""
     permissions.require(call.role, Permission.MANAGE_ALERTS)
     return alerts.resolve(
@@ -367,7 +371,7 @@ def resolve_alert(alerts: AlertStore, call: Call, alert_id: str, note: str | Non
 # -- bulk awards (SPEC §3) ------------------------------------------------------------------
 
 
-def bulk_award(awards: BulkAwards, call: Call, media_type: str, body: str) -> Submitted:
+def bulk_award(awards: BulkAwards, call: Call, media_type: str, body: str) -> Idempotent[BulkJob]:
     """POST /points/bulk-award: BULK_OPERATIONS (ADMIN). The body is read only for a caller
     allowed to send one; each row is awarded as POST /points/award would, as the caller."""
     permissions.require(call.role, Permission.BULK_OPERATIONS)
@@ -436,18 +440,18 @@ def finance_periods(analytics: AnalyticsStore, call: Call) -> PeriodList:
 
 def close_period(
     analytics: AnalyticsStore, config: PointsConfig, call: Call, month: str
-) -> tuple[ClosedPeriod, bool]:
+) -> Idempotent[ClosedPeriod]:
     """POST /points/finance/periods/{month}/close: CLOSE_PERIOD; the next month to close,
-    once it is over (409 otherwise). The flag: a replay of the same Idempotency-Key."""
+    once it is over (409 otherwise); the same Idempotency-Key again answers the same."""
     permissions.require(call.role, Permission.CLOSE_PERIOD)
     return analytics.close_period(month, call.actor, call.now, config, call.idempotency_key)
 
 
 def balances_export(
     exports: BalancesExports, config: PointsConfig, call: Call, as_of: str | None
-) -> tuple[ExportJob, bool]:
+) -> Idempotent[ExportJob]:
     """POST /points/finance/balances-export: VIEW_FINANCE; a job for every customer's
-    balance at `as_of`'s end (a month begun: 422 otherwise). The flag: a replay."""
+    balance at `as_of`'s end (a month begun: 422 otherwise)."""
     permissions.require(call.role, Permission.VIEW_FINANCE)
     from crm_points.finance import value_per_point_cents
 
@@ -465,7 +469,7 @@ def balances_export_job(exports: BalancesExports, call: Call, job_id: str) -> Ex
 
 def update_finance_settings(
     service: PointsService, call: Call, body: FinanceSettingsUpdate
-) -> PointsConfig:
+) -> Idempotent[PointsConfig]:
     """PUT /points/finance/settings: SET_BREAKAGE; the keys it names (null unsets), audited
     as every configuration change."""
     permissions.require(call.role, Permission.SET_BREAKAGE)

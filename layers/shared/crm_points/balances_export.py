@@ -37,9 +37,10 @@ from crm_points.ledger_store import INDEX_SHARDS, LedgerStore, ListedAccount, ap
 from crm_points.records import Actor, CamelModel, UtcDateTime, iso_utc
 from crm_points.transactions import (
     ClaimTaken,
+    Idempotent,
     Retry,
     WriteConflict,
-    replay_answer,
+    replayed,
     retries_exhausted,
 )
 from crm_points.validation import BUSINESS_TIMEZONE
@@ -165,7 +166,7 @@ class BalancesExports:
         as_of: str | None,
         now: datetime,
         cents: Decimal,
-    ) -> tuple[ExportJob, bool]:
+    ) -> Idempotent[ExportJob]:
         """Record a job for the balances at `as_of`'s end (a month begun; 422 otherwise)
         and queue its first page of every shard. The same request again answers the same
         job (and queues its pages again: a page recorded before is not counted twice)."""
@@ -182,11 +183,12 @@ class BalancesExports:
             value_per_point_cents=cents,
             shards=INDEX_SHARDS,
         )
-        replayed = False
+        made = Idempotent(job)
         try:
             self.store.create(claim, job, job)
         except ClaimTaken as taken:
-            job, replayed = replay_answer(claim, taken.stored, ExportJob), True
+            made = replayed(claim, taken.stored, ExportJob)
+            job = made.answer
         self._queue(
             PageTask(
                 job_id=job.job_id,
@@ -197,7 +199,7 @@ class BalancesExports:
             )
             for shard in range(job.shards)
         )
-        return job, replayed
+        return made
 
     def _queue(self, tasks: Iterable[PageTask]) -> None:
         self.queue().send([task.model_dump_json(by_alias=True) for task in tasks])

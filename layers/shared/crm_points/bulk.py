@@ -42,7 +42,14 @@ from crm_points.errors import (
 )
 from crm_points.ledger_service import PointsService, Request
 from crm_points.records import Actor, CamelModel, UtcDateTime
-from crm_points.transactions import THROTTLED, Retry, StoredClaim, fingerprint
+from crm_points.transactions import (
+    THROTTLED,
+    Idempotent,
+    Retry,
+    StoredClaim,
+    fingerprint,
+    retries_exhausted,
+)
 from crm_points.validation import Amount, DayOrMoment, Id, Reason, future_expiry
 
 MAX_ROWS = MAX_BULK_ROWS
@@ -461,14 +468,6 @@ class _RecordedBefore(Exception):
 # -- the service --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Submitted:
-    """A job as POST /points/bulk-award answers it, and whether this was a replay."""
-
-    job: BulkJob
-    replayed: bool
-
-
 class BulkAwards:
     """Bulk award jobs: accept one (and queue its rows), process a message, read a job."""
 
@@ -489,7 +488,9 @@ class BulkAwards:
 
     # accepting a job
 
-    def submit(self, request: Request, media_type: str, rows: Sequence[SubmittedRow]) -> Submitted:
+    def submit(
+        self, request: Request, media_type: str, rows: Sequence[SubmittedRow]
+    ) -> Idempotent[BulkJob]:
         """Record the job and queue its rows; the same request again answers the same job
         (and queues its rows again if the first attempt stopped before they were queued)."""
         payload = {
@@ -522,13 +523,13 @@ class BulkAwards:
             if first is None:
                 raise NotFound(f"Bulk job {answer.job_id} does not exist", {"jobId": answer.job_id})
             if first.enqueued_at is not None:
-                return Submitted(answer, replayed=True)
+                return Idempotent(answer, replayed=True)
             # Checked as of the first request, so each row fails or not as it did then.
             record = first
             checked = [check_row(row, record.created_at) for row in rows]
         self._enqueue(chunks(record.job_id, record.created_by, record.request_id, checked))
         self._retried(partial(self.store.mark_enqueued, record.job_id, now))
-        return Submitted(answer, replayed)
+        return Idempotent(answer, replayed)
 
     def _retried(self, work: Callable[[], _T]) -> _T:
         """A request of the POST, retried on transient failures; then 409 CONFLICT, which
@@ -539,9 +540,7 @@ class BulkAwards:
             self.sleep,
             transient=lambda error: is_transient(error) and not isinstance(error, Conflict),
         )
-        return retry.run(
-            work, lambda: Conflict("DynamoDB did not answer; try again", retryable=True)
-        )
+        return retry.run(work, lambda: retries_exhausted("DynamoDB did not answer; try again"))
 
     def _enqueue(self, messages: list[RowChunk]) -> None:
         if self.queue is None:

@@ -55,12 +55,14 @@ from crm_points.transactions import (
     Claim,
     ClaimTaken,
     Guard,
+    Idempotent,
     Retry,
     StoredClaim,
     WriteConflict,
     fingerprint,
     is_transient,
     replay_answer,
+    replayed,
     retries_exhausted,
 )
 
@@ -466,7 +468,7 @@ class PointsService:
         amount: int,
         reason: str,
         allow_negative: bool = False,
-    ) -> Approval:
+    ) -> Idempotent[Approval]:
         """Record a deduction that waits for another person's approval (202)."""
         self.account(customer_id)
         approval = Approval(
@@ -530,12 +532,14 @@ class PointsService:
             guards=guards,
         )
 
-    def reject(self, request: Request, approval: Approval, reason: str | None) -> Approval:
+    def reject(
+        self, request: Request, approval: Approval, reason: str | None
+    ) -> Idempotent[Approval]:
         """Mark a pending approval REJECTED; nothing is deducted."""
         decided_twice = _decided_twice(approval)
         claim = self._decision_claim(request, "reject", approval, reason)
         if approval.status is not ApprovalStatus.PENDING:
-            return replay_answer(claim, self._decision_record(claim, decided_twice), Approval)
+            return replayed(claim, self._decision_record(claim, decided_twice), Approval)
         rejected = _decided(approval, ApprovalStatus.REJECTED, request, reason)
         return self._record(claim, rejected, (self.admin.approval_guard(rejected, decided_twice),))
 
@@ -564,10 +568,10 @@ class PointsService:
         settings, _ = self._read(self.admin.stored_config)
         return PointsConfig.model_validate(settings)
 
-    def update_config(self, request: Request, changes: dict[str, Any]) -> PointsConfig:
+    def update_config(self, request: Request, changes: dict[str, Any]) -> Idempotent[PointsConfig]:
         """Change the keys named, keep the rest; the change is audited with who and when."""
 
-        def change() -> PointsConfig:
+        def change() -> Idempotent[PointsConfig]:
             settings, version = self._read(self.admin.stored_config)
             current = PointsConfig.model_validate(settings)
             updated = _valid_config({**settings, **changes})
@@ -680,21 +684,21 @@ class PointsService:
         result: _R,
         guards: tuple[Guard, ...],
         result_type: type[_R] | None = None,
-    ) -> _R:
+    ) -> Idempotent[_R]:
         """A write that is not a ledger posting (an approval, a config change): its record
         and its items in one transaction, idempotent like a posting."""
         kind = result_type or type(result)
 
-        def write() -> _R:
+        def write() -> Idempotent[_R]:
             self.store.commit(None, claim, result, guards)
-            return result
+            return Idempotent(result)
 
         try:
             return self._retry().run(
                 write, lambda: retries_exhausted("DynamoDB did not answer; try again")
             )
         except ClaimTaken as taken:
-            return replay_answer(claim, taken.stored, kind)
+            return replayed(claim, taken.stored, kind)
 
     def _post(
         self,

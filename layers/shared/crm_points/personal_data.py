@@ -37,9 +37,10 @@ from crm_points.stream_reactions import message_kind, queued_mark, sent_mark, so
 from crm_points.transactions import (
     Claim,
     ClaimTaken,
+    Idempotent,
     Retry,
     WriteConflict,
-    replay_answer,
+    replayed,
     retries_exhausted,
 )
 
@@ -265,15 +266,6 @@ def _notifications(effects: EffectLog, records: CustomerRecords) -> list[Notific
 # -- the erasure -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Erased:
-    """The answer to an erasure: the erasure made, or found, or answered again for the same
-    Idempotency-Key (`replayed`)."""
-
-    erasure: Erasure
-    replayed: bool = False
-
-
 class _ProfileMoved(Exception):
     """The profile changed since it was read (a booking event, another erasure)."""
 
@@ -284,7 +276,7 @@ def erase(
     request: Request,
     customer_id: str,
     reason: str,
-) -> Erased:
+) -> Idempotent[Erasure]:
     """Erase the customer's personal data, once: the profile's erased form, the erasure
     record and the request's idempotency record in one transaction, with the rewrites of
     the customer's alerts and entries that name them. A customer erased already is answered
@@ -305,8 +297,8 @@ def erase(
             ),
         )
     except ClaimTaken as taken:
-        return Erased(replay_answer(claim, taken.stored, Erasure), replayed=True)
-    return Erased(erasure)
+        return replayed(claim, taken.stored, Erasure)
+    return Idempotent(erasure)
 
 
 def _erase_once(

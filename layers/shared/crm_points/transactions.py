@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -156,6 +156,20 @@ class ClaimTaken(Exception):
 
 class WriteConflict(Exception):
     """Another writer changed what was read first: read again and retry."""
+
+
+@dataclass(frozen=True)
+class Idempotent(Generic[_R]):
+    """An idempotent write's answer; `replayed` when it is an earlier request's answer given
+    again for the same Idempotency-Key (the API says so in `Idempotent-Replayed`)."""
+
+    answer: _R
+    replayed: bool = False
+
+
+def replayed(claim: Claim, stored: StoredClaim, kind: type[_R]) -> Idempotent[_R]:
+    """`replay_answer`, marked as a replay."""
+    return Idempotent(replay_answer(claim, stored, kind), replayed=True)
 
 
 def replay_answer(claim: Claim, stored: StoredClaim, kind: type[_R]) -> _R:
