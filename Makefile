@@ -11,6 +11,9 @@ BIN := $(VENV)/bin
 CHECKOV := $(VENV)/checkov
 REGION ?= af-south-1
 PYTEST_ARGS ?=
+# pytest's worker processes (pytest-xdist), each with its own DynamoDB Local and moto; a test
+# file runs whole on one of them. 0: one process.
+PYTEST_WORKERS ?= 2
 
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
@@ -66,7 +69,7 @@ template: $(CHECKOV)/.installed
 
 # pytest exits 5 when it collected no test: say so plainly rather than pass or fail silently.
 pytest:
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests (exit 5): nothing was tested"; fi; \
 	exit $$status
 

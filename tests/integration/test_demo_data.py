@@ -26,14 +26,18 @@ from crm_points.published import PointTransaction
 from crm_points.records import Account, TransactionType
 from local.demo_data import HISTORY_DAYS, STORIES, DemoSummary, customer_id, load_demo_data
 from local.dynamodb_local import ROOT, client
+from tests.integration.conftest import table_of_its_own
 
 NOW = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 CUSTOMERS = len(STORIES)  # one of each story
 
 
 @pytest.fixture(scope="module")
-def demo_store(dynamodb_endpoint: str, table_name: str) -> LedgerStore:
-    return LedgerStore(client(dynamodb_endpoint), table_name)
+def demo_store(dynamodb_endpoint: str) -> Iterator[LedgerStore]:
+    """A table of the demo data's own: a search by e-mail is table-wide, and the samples in
+    events/ carry a demo customer's e-mail to other customers of the shared table."""
+    with table_of_its_own(dynamodb_endpoint, "demo", stream=False) as name:
+        yield LedgerStore(client(dynamodb_endpoint), name)
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,13 @@
 
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from deploy.console import (
     CONSOLE,
@@ -21,6 +21,7 @@ from deploy.console import (
     stack_outputs,
     upload,
 )
+from local.aws_services import AwsServices
 from local.template import load_template
 
 OUTPUTS = {
@@ -107,10 +108,13 @@ def test_every_file_a_page_refers_to_is_uploaded_and_local_only_pages_are_not() 
     assert types["config.json"] == "application/json; charset=utf-8"
 
 
-@mock_aws
-def test_an_upload_replaces_the_last_one_and_invalidates_cloudfronts_copies() -> None:
-    s3 = boto3.client("s3", region_name="af-south-1")
-    bucket = "console-bucket"
+# On the session's moto server, not moto's in-process mock: starting the mock resets moto's
+# backends for the whole process, under every local stack the session runs on that server.
+def test_an_upload_replaces_the_last_one_and_invalidates_cloudfronts_copies(
+    aws_services: AwsServices,
+) -> None:
+    s3 = aws_services.client("s3")
+    bucket = f"console-bucket-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "af-south-1"})
     s3.put_object(Bucket=bucket, Key="console/retired-page.js", Body=b"old")
     files = console_files(console_config(OUTPUTS))
@@ -125,7 +129,7 @@ def test_an_upload_replaces_the_last_one_and_invalidates_cloudfronts_copies() ->
     assert stored["CacheControl"] == "no-cache"
     assert stored["Body"].read() == (CONSOLE / "console.js").read_bytes()
 
-    cloudfront = boto3.client("cloudfront", region_name="us-east-1")
+    cloudfront = aws_services.client("cloudfront")
     distribution = cloudfront.create_distribution(
         DistributionConfig={
             "CallerReference": "test",
