@@ -381,6 +381,12 @@ function lotNow(lot) {
   return `${ended}.`;
 }
 
+/** When an expired lot expired, and whether its points have been recovered since. */
+function expiredText(lot) {
+  const expired = `expired ${dayOf(lot.expiredAt || lot.expiresAt)}`;
+  return lot.recoveredBy ? `${expired}, since recovered` : expired;
+}
+
 /** What each entry did to a lot, oldest first. */
 function eventsTable(events) {
   return element(
@@ -439,14 +445,14 @@ function drawnTable(drawnFrom) {
         const lot = drawn.lot;
         const by = drawn.credits.map((credit) => (credit.bookingId ? `${credit.type} on booking ${credit.bookingId}` : `${credit.type}: ${credit.reason}`));
         if (drawn.creditCount > drawn.credits.length) by.push(`and ${POINTS.format(drawn.creditCount - drawn.credits.length)} more`);
-        const expiry = lot.status === "EXPIRED" ? `expired ${dayOf(lot.expiredAt || lot.expiresAt)}` : lot.expiresAt ? dayOf(lot.expiresAt) : "";
+        const expiry = lot.status === "EXPIRED" ? expiredText(lot) : lot.expiresAt ? dayOf(lot.expiresAt) : "";
         return element(
           "tr",
           { "data-point-batch-id": drawn.pointBatchId },
           element("td", { class: "number", "data-value": String(drawn.points) }, POINTS.format(drawn.points)),
           element("td", {}, lot.earnedAt ? dayOf(lot.earnedAt) : ""),
           element("td", {}, by.join("; ")),
-          element("td", {}, `${expiry}${lot.status === "ACTIVE" ? "" : ` (${STATE_WORDS[lot.status] || lot.status})`}`),
+          element("td", {}, `${expiry}${["ACTIVE", "EXPIRED"].includes(lot.status) ? "" : ` (${STATE_WORDS[lot.status] || lot.status})`}`),
         );
       }),
     ),

@@ -4,6 +4,7 @@ GET /points/transactions/{id} says them."""
 
 import http.client
 import json
+import re
 import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -136,6 +137,8 @@ def test_an_admin_recovers_an_expired_lot_from_its_explanation(
     # under its row, read again: its lot recovered, so Recover is offered no more.
     expect(page.get_by_test_id("balance")).to_have_attribute("data-value", "650")
     expect(panel.get_by_role("button", name="Recover")).to_have_count(0)
+    drawn = panel.get_by_role("table", name="Lots drawn from").locator("tbody tr td").last
+    expect(drawn).to_have_text(re.compile(r"^expired .+, since recovered$"))
     expect(panel.get_by_test_id("explain-recover-outcome")).to_have_text("Recovered 640 points.")
     expect(page.get_by_test_id("history-status")).to_have_text("Page 2")
     row = history.locator(f'tbody > tr[data-transaction-id="{expiry["transactionId"]}"]')
