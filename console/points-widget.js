@@ -79,12 +79,21 @@ export class PointsWidget extends ApiElement {
     this.refresh();
   }
 
+
   attributeChangedCallback(name, previous, current) {
-    if (previous !== current && this.isConnected) this.refresh();
+    if (previous !== current && this.isConnected) this.#loadFigures(); // the history follows its attribute
   }
 
-  /** Load the customer's points again and draw them. */
+  /**
+   * Load the customer's points again and draw them, and the page of an open history (a host
+   * calls this after a new token, say).
+   */
   async refresh() {
+    await this.#loadFigures();
+    if (this.#history?.isConnected) await this.#history.reload();
+  }
+
+  async #loadFigures() {
     const generation = ++this.#generation;
     const customerId = this.customerId;
     if (!customerId) {
@@ -371,7 +380,7 @@ export class PointsWidget extends ApiElement {
       this.#history = element("points-history", { id: "history", tabindex: "-1" });
       this.#history.getToken = () => this.currentToken();
       // A recovery made from a row's explanation changes the figures above it.
-      this.#history.addEventListener("points-changed", () => this.refresh());
+      this.#history.addEventListener("points-changed", () => this.#loadFigures());
     }
     if (this.#history.getAttribute("api-base") !== (this.getAttribute("api-base") || "")) {
       this.#history.setAttribute("api-base", this.getAttribute("api-base") || "");
@@ -408,8 +417,8 @@ export class PointsWidget extends ApiElement {
       return;
     }
     this.dispatchEvent(new CustomEvent("points-changed", { detail: answer.body, bubbles: true, composed: true }));
-    await this.refresh();
-    if (this.#history?.isConnected) await this.#history.refresh();
+    await this.#loadFigures();
+    if (this.#history?.isConnected) await this.#history.refresh(); // the newest page: the new entry
     const done = this.shadowRoot.querySelector(`[data-testid="${kind}-outcome"]`);
     if (done) {
       done.className = "done";

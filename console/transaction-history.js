@@ -70,6 +70,7 @@ export class PointsHistory extends ApiElement {
   #generation = 0;
   #parts = null;
   #keys = new IdempotencyKeys(); // of recoveries whose outcome is not known yet
+  #readings = new WeakMap(); // explanation panel -> the number of its newest reading
 
 
   get pageSize() {
@@ -85,13 +86,22 @@ export class PointsHistory extends ApiElement {
   attributeChangedCallback(name, previous, current) {
     if (previous === current || !this.isConnected) return;
     if (name === "customer-id") this.#filters = { type: "", dateFrom: "", dateTo: "" };
-    if (this.#parts && name === "customer-id") this.#parts.filters.reset();
+    // Another customer (or none: signed out) keeps nothing of this one's, explanations included.
+    if (this.#parts && name === "customer-id") {
+      this.#parts.filters.reset();
+      this.#parts.body.replaceChildren();
+    }
     this.refresh();
   }
 
   /** Show the newest page again (after a write, or a new customer). */
   refresh() {
     this.#cursors = [null];
+    return this.#load();
+  }
+
+  /** Read the page shown again, keeping its filters and open explanations (a new token, say). */
+  reload() {
     return this.#load();
   }
 
@@ -182,13 +192,19 @@ export class PointsHistory extends ApiElement {
     return `/api/crm/points/transactions?${query}`;
   }
 
-  async #load() {
+  /**
+   * Read the page shown. An explanation left open stays open under its row when that row is
+   * shown again, and is read again, after its `notes` (id -> elements, a recovery's outcome);
+   * notes whose row has left the page go to the status line.
+   */
+  async #load(notes = new Map()) {
     if (!this.#parts) return;
     const generation = ++this.#generation;
     const { status, table, body, newer, older } = this.#parts;
     if (!this.customerId) {
       status.className = "";
       status.textContent = "No customer chosen.";
+      body.replaceChildren();
       table.hidden = true;
       newer.disabled = older.disabled = true;
       return;
@@ -213,18 +229,23 @@ export class PointsHistory extends ApiElement {
     }
     const entries = answer.body.transactions;
     this.#nextCursor = answer.body.nextCursor || null;
-    // An explanation left open stays open under its row when that row is shown again.
     const open = new Map([...body.children].filter((tr) => tr.matches(".explanation")).map((tr) => [tr.dataset.explains, tr]));
     body.replaceChildren(...entries.map((entry) => this.#row(entry)));
+    const placed = new Set();
     for (const row of [...body.children]) {
-      const panel = open.get(row.dataset.transactionId);
+      const id = row.dataset.transactionId;
+      const panel = open.get(id);
       if (!panel) continue;
       row.after(panel);
       row.querySelector("button.why").setAttribute("aria-expanded", "true");
+      this.#explain(panel, id, ...(notes.get(id) || []));
+      placed.add(id);
     }
     table.hidden = entries.length === 0;
     const page = this.#cursors.length;
-    status.textContent = entries.length === 0 ? "No transactions." : `Page ${page}`;
+    const unplaced = [...notes].filter(([id]) => !placed.has(id)).flatMap(([, elements]) => elements);
+    const said = unplaced.map((note) => `${note.textContent} `).join("");
+    status.textContent = `${said}${entries.length === 0 ? "No transactions." : `Page ${page}`}`;
     status.setAttribute("data-state", "loaded");
     newer.disabled = page <= 1;
     older.disabled = !this.#nextCursor;
@@ -273,13 +294,15 @@ export class PointsHistory extends ApiElement {
   /** Fill an explanation's panel from the API, after `notes` (a recovery's outcome). */
   async #explain(panel, transactionId, ...notes) {
     const cell = panel.firstElementChild;
+    const reading = (this.#readings.get(panel) || 0) + 1; // only the newest reading is shown
+    this.#readings.set(panel, reading);
     let answer;
     try {
       answer = await this.callApi("GET", `/api/crm/points/transactions/${encodeURIComponent(transactionId)}`);
     } catch {
       answer = { ok: false, status: 0, body: null };
     }
-    if (!panel.isConnected) return; // closed meanwhile
+    if (!panel.isConnected || this.#readings.get(panel) !== reading) return; // closed, or read again
     if (!answer.ok) {
       cell.replaceChildren(...notes, element("p", { class: "error", role: "alert" }, errorText(answer)));
       return;
@@ -326,8 +349,7 @@ export class PointsHistory extends ApiElement {
       outcome.textContent = recoveredText(answer.body);
       form.hidden = true;
       this.dispatchEvent(new CustomEvent("points-changed", { detail: answer.body, bubbles: true, composed: true }));
-      await this.#load();
-      if (panel.isConnected) await this.#explain(panel, transactionId, outcome);
+      await this.#load(new Map([[transactionId, [outcome]]]));
     });
     return [
       element(

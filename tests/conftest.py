@@ -1,10 +1,12 @@
 """Shared fixtures: DynamoDB Local for the session, a table from template.yaml, a clock."""
 
 import itertools
+import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,17 @@ from local.dynamodb_local import dynamodb_endpoint as running_dynamodb
 from local.template import create_table
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+# What the browser tests keep (screenshots, the statement's PDF; tests/browser/conftest.py).
+BROWSER_ARTIFACTS = Path(__file__).resolve().parents[1] / ".artifacts" / "browser"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the session with no artifacts of an earlier one: once, in the process that runs
+    the session (pytest-xdist's workers, which have `workerinput`, write beside each other)."""
+    if not hasattr(config, "workerinput"):
+        shutil.rmtree(BROWSER_ARTIFACTS, ignore_errors=True)
+
+
 MANAGER = Actor(user_id="manager-1", role="MANAGER")
 
 

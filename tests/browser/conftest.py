@@ -9,7 +9,6 @@ screenshot in .artifacts/browser/.
 """
 
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,9 +27,10 @@ from local.demo_data import load_demo_data
 from local.dynamodb_local import client
 from local.stack import build_stack
 from local.template import create_table, load_template
+from tests.conftest import BROWSER_ARTIFACTS
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / ".artifacts" / "browser"
+ARTIFACTS = BROWSER_ARTIFACTS
 CHROMIUM = Path("/usr/bin/chromium")
 DEMO_CUSTOMERS = 3
 # This machine's network is closed: every background connection Chromium would make is off.
@@ -153,8 +153,3 @@ def page(
     finally:
         context.close()
     assert console.unexpected() == [], "the page logged errors"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _fresh_artifacts() -> None:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)

@@ -172,6 +172,14 @@ def test_the_history_pages_and_filters_by_type(page: Page, console_stack: Consol
     expect(history.locator("tbody tr")).to_have_count(3)
     assert shown_ids(history) == expected_ids[10:]
     expect(older).to_be_disabled()
+    # A host's refresh (after a new token, say) reads the figures and the page shown again.
+    history.locator("tbody tr").first.get_by_role("button", name="Why?").click()
+    with page.expect_response(lambda answer: "/points/transactions?" in answer.url):
+        page.locator("points-widget").evaluate("widget => widget.refresh()")
+    expect(page.get_by_test_id("history-status")).to_have_text("Page 2")
+    expect(history.locator("tbody > tr.explanation")).to_have_count(1)
+    expect(history.locator(":scope > tbody > tr[data-transaction-id]")).to_have_count(3)
+    history.locator("tbody tr").first.get_by_role("button", name="Why?").click()  # closed
     newer.click()
     expect(history.locator("tbody tr")).to_have_count(10)
     assert shown_ids(history) == expected_ids[:10]

@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
-from crm_points import ledger, transactions
+from crm_points import ledger, metrics, transactions
 from crm_points.api_models import MAX_BULK_ROWS, BulkAwardRequest
 from crm_points.errors import (
     Conflict,
@@ -518,6 +518,7 @@ class BulkAwards:
         if stored is not None:
             if stored.request_hash != request_hash:
                 raise IdempotencyKeyReused(request.idempotency_key)
+            metrics.count(metrics.IDEMPOTENT_REPLAYS)  # as transactions.replay_answer counts
             answer = BulkJob.model_validate_json(stored.result_json)
             first = self._retried(partial(self.store.job, answer.job_id))
             if first is None:
