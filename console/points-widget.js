@@ -79,7 +79,6 @@ export class PointsWidget extends ApiElement {
     this.refresh();
   }
 
-
   attributeChangedCallback(name, previous, current) {
     if (previous !== current && this.isConnected) this.#loadFigures(); // the history follows its attribute
   }

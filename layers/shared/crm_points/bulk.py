@@ -31,11 +31,10 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
-from crm_points import ledger, metrics, transactions
+from crm_points import ledger, transactions
 from crm_points.api_models import MAX_BULK_ROWS, BulkAwardRequest
 from crm_points.errors import (
     Conflict,
-    IdempotencyKeyReused,
     NotFound,
     PointsError,
     ValidationFailed,
@@ -46,7 +45,6 @@ from crm_points.transactions import (
     THROTTLED,
     Idempotent,
     Retry,
-    StoredClaim,
     fingerprint,
     retries_exhausted,
 )
@@ -400,8 +398,8 @@ class JobStore(Protocol):
 
     def create_job(
         self, record: "JobRecord", idempotency_key: str, request_hash: str, answer: "BulkJob"
-    ) -> StoredClaim | None:
-        """Write the job with the request's record; the earlier record if the key was used."""
+    ) -> "BulkJob | None":
+        """Write the job with the request's record; the earlier answer if the key was used."""
 
     def job(self, job_id: str) -> "JobRecord | None":
         """The job, if it exists."""
@@ -511,15 +509,12 @@ class BulkAwards:
             media_type=payload["mediaType"],
         )
         answer = BulkJob.of(record)
-        stored = self._retried(
+        earlier = self._retried(
             partial(self.store.create_job, record, request.idempotency_key, request_hash, answer)
         )
-        replayed = stored is not None
-        if stored is not None:
-            if stored.request_hash != request_hash:
-                raise IdempotencyKeyReused(request.idempotency_key)
-            metrics.count(metrics.IDEMPOTENT_REPLAYS)  # as transactions.replay_answer counts
-            answer = BulkJob.model_validate_json(stored.result_json)
+        replayed = earlier is not None
+        if earlier is not None:
+            answer = earlier
             first = self._retried(partial(self.store.job, answer.job_id))
             if first is None:
                 raise NotFound(f"Bulk job {answer.job_id} does not exist", {"jobId": answer.job_id})

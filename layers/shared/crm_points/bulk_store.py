@@ -25,7 +25,7 @@ from crm_points.dynamo import decode_cursor, encode_cursor, to_item, without_key
 from crm_points.errors import Conflict, ValidationFailed
 from crm_points.ledger_store import request_pk
 from crm_points.records import iso_utc
-from crm_points.transactions import THROTTLED, Claim, ClaimTaken, Guard, StoredClaim
+from crm_points.transactions import THROTTLED, Claim, ClaimTaken, Guard
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -92,9 +92,10 @@ class BulkStore:
 
     def create_job(
         self, record: JobRecord, idempotency_key: str, request_hash: str, answer: BulkJob
-    ) -> StoredClaim | None:
+    ) -> BulkJob | None:
         """Write the job and the request's idempotency record in one transaction. None when
-        written; the earlier request's record when the key was used before."""
+        written; the earlier request's answer when the key was used before for the same
+        request (IDEMPOTENCY_KEY_REUSED for another)."""
         caller = record.created_by.user_id
         claim = Claim(request_pk(caller, idempotency_key), "REQUEST", request_hash, idempotency_key)
         collision = Conflict("Bulk job id collision; try again", retryable=True)
@@ -102,7 +103,7 @@ class BulkStore:
         try:
             transactions.commit(self.client, self.table, claim, answer, (job,))
         except ClaimTaken as taken:
-            return taken.stored
+            return transactions.replay_answer(claim, taken.stored, BulkJob)
         return None
 
     def job(self, job_id: str) -> JobRecord | None:
